@@ -1,0 +1,119 @@
+"""rhom's exceptions.
+
+Every error rhom raises on purpose derives from :class:`RhomError`::
+
+    RhomError
+    ├── ConfigurationError      bad Meta option, unknown source or model, bad settings
+    ├── ValidationError         a value a field cannot store, bad condition or attribute name
+    │   └── UnknownAttributeError   an attribute a frozen model does not declare (also AttributeError)
+    ├── RecordNotFound          find() called without an id (Rhom's RecordNotFound)
+    ├── BlobError               a blob file missing or unreadable
+    ├── DatabaseImportError     database_import() rejected the archive (original restored)
+    └── SyncError               raised by a sync run; ``.source`` names the model
+        ├── NetworkError        server unreachable or timed out; ``__cause__`` is the httpx error
+        ├── AuthError           login refused or session expired
+        ├── ProtocolError       a reply that does not match the protocol; ``.response`` kept
+        └── ServerError         the server reported an error; ``.status_code``, ``.details``
+
+Messages name the bad input and where it came from (``Product.price: expected a number,
+got 'abc'``) and never carry a password, session cookie or token. peewee's own errors
+(``IntegrityError``, ``Model.DoesNotExist``) pass through unchanged and are re-exported from
+:mod:`rhom`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "AuthError",
+    "BlobError",
+    "ConfigurationError",
+    "DatabaseImportError",
+    "NetworkError",
+    "ProtocolError",
+    "RecordNotFound",
+    "RhomError",
+    "ServerError",
+    "SyncError",
+    "UnknownAttributeError",
+    "ValidationError",
+]
+
+
+class RhomError(Exception):
+    """Base class of every error rhom raises on purpose."""
+
+
+class ConfigurationError(RhomError):
+    """A model declaration, Meta option, source name or setting is wrong."""
+
+
+class ValidationError(RhomError, ValueError):
+    """A value, condition or attribute name that rhom refuses to store or run."""
+
+
+class UnknownAttributeError(ValidationError, AttributeError):
+    """An attribute that a frozen (or fixed-schema) model does not declare."""
+
+
+class RecordNotFound(RhomError, LookupError):
+    """``find()`` was called without an object id or mode (Rhom's ``RecordNotFound``)."""
+
+
+class BlobError(RhomError):
+    """A blob file is missing, unreadable or cannot be copied into the blob folder."""
+
+
+class DatabaseImportError(RhomError):
+    """``database_import`` could not install the archive; the original database was restored."""
+
+
+class SyncError(RhomError):
+    """An error raised by a sync run.
+
+    :param source: the source (model) name the error belongs to, if any.
+    """
+
+    def __init__(self, message: str, *, source: str | None = None) -> None:
+        super().__init__(message)
+        self.source = source
+
+
+class NetworkError(SyncError):
+    """The server could not be reached or timed out; retrying later may succeed."""
+
+
+class AuthError(SyncError):
+    """The login was refused or the session expired (HTTP 401)."""
+
+
+class ProtocolError(SyncError):
+    """A server reply that does not match the RhoConnect protocol.
+
+    :param response: the offending reply (an ``httpx.Response`` or raw text), kept for debugging.
+    """
+
+    def __init__(self, message: str, *, source: str | None = None, response: Any = None) -> None:
+        super().__init__(message, source=source)
+        self.response = response
+
+
+class ServerError(SyncError):
+    """The server reported an error.
+
+    :param status_code: the HTTP status code.
+    :param details: the parsed error body, when there is one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str | None = None,
+        status_code: int | None = None,
+        details: Any = None,
+    ) -> None:
+        super().__init__(message, source=source)
+        self.status_code = status_code
+        self.details = details

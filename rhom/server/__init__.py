@@ -1,0 +1,1 @@
+"""rhom.server: a RhoConnect-protocol sync server with Python source adapters."""
