@@ -1,0 +1,1 @@
+"""rhom's sync client (the facade is filled in by the lead)."""
