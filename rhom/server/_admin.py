@@ -1,0 +1,136 @@
+"""The admin API subset needed to reset and inspect a server (protocol.md §1.4, §13).
+
+Every route except ``system/login`` needs ``X-RhoConnect-API-TOKEN`` (or an
+``api_token`` parameter); a missing token answers 422 ``No API token provided``, a wrong
+one 422 ``Invalid/missing API user``, as RhoConnect does.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from starlette.responses import Response
+
+from rhom.server import _http
+from rhom.server._call import Call
+
+__all__ = [
+    "client_info",
+    "delete_client",
+    "delete_user",
+    "require_token",
+    "system_login",
+    "system_reset",
+    "user_clients",
+    "users",
+]
+
+ADMIN_USER = "rhoadmin"
+
+
+def require_token(call: Call) -> Response | None:
+    """``None`` when the request carries the API token, else the 422 reply."""
+    token = call.request.headers.get("x-rhoconnect-api-token") or call.params.text("api_token")
+    if not token:
+        return _http.text(422, "No API token provided")
+    if not hmac.compare_digest(token.encode(), call.server.settings.api_token.encode()):
+        return _http.text(422, "Invalid/missing API user")
+    return None
+
+
+def system_login(call: Call) -> Response:
+    """``POST /rc/v1/system/login``: the API token for ``rhoadmin`` and its password.
+
+    In production an empty admin password disables this route: the token must then be
+    configured, not fetched.
+    """
+    settings = call.server.settings
+    name = call.params.text("login")
+    password = call.params.text("password")
+    call.new_cookie = call.server.sessions.issue(None)
+    allowed = not (settings.production and not settings.admin_password)
+    if (
+        not allowed
+        or name != ADMIN_USER
+        or not hmac.compare_digest(password.encode(), settings.admin_password.encode())
+    ):
+        return _http.text(401, f"Unable to authenticate '{name}'")
+    call.new_cookie = call.server.sessions.issue(ADMIN_USER)
+    return _http.text(200, settings.api_token)
+
+
+def _admin(call: Call) -> Response | None:
+    refused = require_token(call)
+    if refused is not None:
+        return refused
+    return None
+
+
+def system_reset(call: Call) -> Response:
+    """``POST /rc/v1/system/reset``: forget every user, client and document."""
+    refused = _admin(call)
+    if refused is not None:
+        return refused
+    call.state.store.flush()
+    call.state.cache.clear()
+    return _http.text(200, "DB reset")
+
+
+def users(call: Call) -> Response:
+    """``GET /rc/v1/users``: the user names; ``POST`` with ``attributes[login]`` adds one."""
+    refused = _admin(call)
+    if refused is not None:
+        return refused
+    if call.request.method == "POST":
+        attributes = call.params.values.get("attributes")
+        login = attributes.get("login") if isinstance(attributes, dict) else None
+        if not isinstance(login, str) or not login:
+            return _http.text(500, "Missing user login")
+        call.state.add_user(login)
+        return _http.text(200, "User created")
+    return _http.json_reply(call.state.users())
+
+
+def delete_user(call: Call) -> Response:
+    """``DELETE /rc/v1/users/{user_id}``: the user, its clients and its documents."""
+    refused = _admin(call)
+    if refused is not None:
+        return refused
+    user = str(call.request.path_params["user_id"])
+    if not call.state.user_exists(user):
+        return _http.text(404, "Unknown user")
+    call.state.delete_user(user)
+    return _http.text(200, "User deleted")
+
+
+def user_clients(call: Call) -> Response:
+    """``GET /rc/v1/users/{user_id}/clients``: the user's client ids."""
+    refused = _admin(call)
+    if refused is not None:
+        return refused
+    return _http.json_reply(call.state.client_ids(str(call.request.path_params["user_id"])))
+
+
+def client_info(call: Call) -> Response:
+    """``GET /rc/v1/clients/{client_id}``: the client's attributes as name/value/type."""
+    refused = _admin(call)
+    if refused is not None:
+        return refused
+    record = call.state.client(str(call.request.path_params["client_id"]))
+    if record is None:
+        return _http.text(500, _http.UNKNOWN_CLIENT)
+    return _http.json_reply(
+        [{"name": k, "value": str(v), "type": "string"} for k, v in sorted(record.items())]
+    )
+
+
+def delete_client(call: Call) -> Response:
+    """``DELETE /rc/v1/clients/{client_id}``: the client and its documents."""
+    refused = _admin(call)
+    if refused is not None:
+        return refused
+    client_id = str(call.request.path_params["client_id"])
+    if call.state.client(client_id) is None:
+        return _http.text(500, _http.UNKNOWN_CLIENT)
+    call.state.delete_client(client_id)
+    return _http.text(200, "Client deleted")

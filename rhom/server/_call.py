@@ -1,0 +1,148 @@
+"""The request pipeline every protocol route shares (protocol.md §1.3–§1.5, §2.5, §3.6).
+
+1. read the parameters (a body that does not parse answers 500 before anything else);
+2. in a worker thread: verify the session cookie, check the user and the client id
+   (401 ``Not authenticated``, 500 ``Unknown client``), run the handler;
+3. label the reply like the real server: ``Cache-Control``/``pragma``, the session's
+   ``Set-Cookie`` again, and the deprecation ``Warning`` on layout-3 routes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from rhom.server import _http
+from rhom.server._params import BadBody, BodyTooLarge, Params, read_params
+from rhom.server._state import JsonObject, State
+from rhom.server.adapters import SourceAdapter
+from rhom.server.documents import Caller
+from rhom.server.settings import Settings
+
+__all__ = ["Call", "Server", "endpoint"]
+
+logger = logging.getLogger("rhom.server")
+
+Authenticate = Callable[[str, str], "bool | str | None"]
+
+
+@dataclass
+class Server:
+    """Everything a handler needs; one per app, kept in ``app.state.rhom``."""
+
+    settings: Settings
+    state: State
+    sessions: _http.Sessions
+    adapters: dict[str, SourceAdapter]
+    authenticate: Authenticate | None
+
+
+@dataclass
+class Call:
+    """One request on its way through the pipeline."""
+
+    server: Server
+    request: Request
+    params: Params
+    cookie: str | None = None
+    user: str | None = None
+    client_id: str | None = None
+    client: JsonObject | None = None
+    new_cookie: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def state(self) -> State:
+        return self.server.state
+
+    def caller(self) -> Caller:
+        assert self.user is not None and self.client_id is not None
+        base_url = str(self.request.base_url).rstrip("/")
+        return Caller(self.server.state, self.user, self.client_id, base_url)
+
+    def adapter(self, name: str) -> SourceAdapter | None:
+        return self.server.adapters.get(name)
+
+
+Handler = Callable[[Call], Response]
+
+
+def endpoint(
+    handler: Handler,
+    *,
+    login: bool = True,
+    client: bool = False,
+    legacy: bool = False,
+    client_param: str | None = None,
+) -> Callable[[Request], Awaitable[Response]]:
+    """Wrap a sync ``handler`` in the shared pipeline.
+
+    :param login: answer 401 without a valid session.
+    :param client: answer 500 ``Unknown client`` unless the client id names a client of
+        the session's user.
+    :param legacy: add the layout-3 deprecation ``Warning``.
+    :param client_param: path parameter holding the client id (after the header).
+    """
+
+    async def run(request: Request) -> Response:
+        server: Server = request.app.state.rhom
+        try:
+            params = await read_params(request, server.settings.max_body_size)
+        except BadBody:
+            return _label(_http.bad_body(), request, legacy)
+        except BodyTooLarge:
+            reply = _http.text(413, "Request body too large", _http.TEXT)
+            reply.headers["connection"] = "close"
+            return _label(reply, request, legacy)
+        call = Call(server, request, params)
+        response = await run_in_threadpool(_dispatch, call, handler, login, client, client_param)
+        cookie = call.new_cookie or call.cookie
+        if cookie is not None:
+            server.sessions.set_cookie(response, cookie)
+        return _label(_http.no_cache(response), request, legacy)
+
+    return run
+
+
+def _label(response: Response, request: Request, legacy: bool) -> Response:
+    if legacy:
+        _http.deprecated(response, request.method, request.url.path)
+    return response
+
+
+def _dispatch(
+    call: Call, handler: Handler, login: bool, client: bool, client_param: str | None
+) -> Response:
+    sessions = call.server.sessions
+    raw = call.request.cookies.get(_http.COOKIE_NAME)
+    if raw:
+        user = sessions.login_of(raw)
+        call.cookie = raw if user is not None else None
+        call.user = user if user is not None and call.state.user_exists(user) else None
+    if login and call.user is None:
+        return _http.text(401, _http.NOT_AUTHENTICATED, _http.TEXT)
+    if client:
+        call.client_id = _client_id(call, client_param)
+        record = call.state.client(call.client_id) if call.client_id else None
+        if record is None or record.get("user") != call.user:
+            return _http.text(500, _http.UNKNOWN_CLIENT)
+        call.client = record
+    try:
+        return handler(call)
+    except Exception:  # a handler bug must not take the server down or leak details
+        logger.exception("rhom.server: %s %s failed", call.request.method, call.request.url.path)
+        return _http.text(500, "Internal server error")
+
+
+def _client_id(call: Call, client_param: str | None) -> str:
+    header = call.request.headers.get("x-rhoconnect-client-id")
+    if header:
+        return header
+    if client_param is not None:
+        return str(call.request.path_params.get(client_param, ""))
+    return call.params.text("client_id")

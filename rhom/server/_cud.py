@@ -1,0 +1,220 @@
+"""Pushed creates, updates and deletes (protocol.md §5.4).
+
+The whole push is validated before anything runs, so a malformed body changes nothing.
+Then the adapter sees the creates, the updates and the deletes, in that order. Results
+reach the client through its next page: create-links, ``create-error``,
+``update-error`` (with ``update-rollback``) and ``delete-error`` entries that carry the
+pushed attributes and no ``id``. A failing entry does not hold back the entries after it
+(the real server re-queues them until the next push); see docs/protocol-decisions.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rhom.server._state import Doc, JsonObject, q
+from rhom.server.adapters import SourceAdapter, Upload, calling_as
+from rhom.server.documents import RESERVED, Caller
+
+__all__ = ["InvalidPush", "Push", "parse_push", "process_push"]
+
+OPERATIONS = ("create", "update", "delete")
+
+Push = dict[str, Doc]
+
+
+class InvalidPush(Exception):
+    """The push body does not have the shape of protocol.md §5.1."""
+
+
+def parse_push(values: Mapping[str, Any]) -> tuple[Push, list[str]]:
+    """Validate the ``create``/``update``/``delete`` sections and ``blob_fields``.
+
+    :raises InvalidPush: a section that is not ``{id: {attr: scalar}}``, or an attribute
+        name containing ``:`` (protocol.md §1.9).
+    """
+    push: Push = {}
+    for op in OPERATIONS:
+        section = values.get(op)
+        if section is None:
+            continue
+        if not isinstance(section, dict):
+            raise InvalidPush(op)
+        push[op] = {str(oid): _attrs(op, obj) for oid, obj in section.items()}
+    fields = values.get("blob_fields") or []
+    if isinstance(fields, str):
+        fields = [fields]
+    if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields):
+        raise InvalidPush("blob_fields")
+    return push, sorted(set(fields))
+
+
+def _attrs(op: str, obj: Any) -> dict[str, str]:
+    if not isinstance(obj, dict):
+        raise InvalidPush(op)
+    attrs: dict[str, str] = {}
+    for name, value in obj.items():
+        if ":" in name or isinstance(value, (dict, list)):
+            raise InvalidPush(op)
+        attrs[name] = "" if value is None else value if isinstance(value, str) else str(value)
+    return attrs
+
+
+def _stored(attrs: Mapping[str, str]) -> dict[str, str]:
+    return {a: v for a, v in attrs.items() if a not in RESERVED}
+
+
+class _Outcome:
+    """What one push changes: client state, CD, MD additions and removals."""
+
+    def __init__(self, cs: JsonObject, cd: Doc) -> None:
+        self.cs = cs
+        self.cd = dict(cd)
+        self.md_add: Doc = {}
+        self.md_remove: list[str] = []
+
+    def error(self, op: str, oid: str, attrs: Mapping[str, str], message: str) -> None:
+        errors = self.cs.setdefault("errors", {}).setdefault(op + "-error", {})
+        errors[oid] = _stored(attrs)
+        errors[oid + "-error"] = {"message": message}
+        if op == "update" and oid in self.cd:
+            self.cs["errors"].setdefault("update-rollback", {})[oid] = self.cd[oid]
+
+
+def process_push(
+    caller: Caller,
+    adapter: SourceAdapter,
+    push: Push,
+    blob_fields: list[str],
+    uploads: Mapping[str, Upload],
+) -> None:
+    """Run a validated push against ``adapter`` and record its results for the client."""
+    if adapter.pass_through:
+        _pass_through(caller, adapter, push)
+        return
+    state = caller.state
+    with state.store.lock(caller.client_lock()):
+        cs, cd = state.client_source(caller.client_id, adapter.name)
+        outcome = _Outcome(cs, cd)
+        with calling_as(caller.user, caller.base_url, state.store):
+            _run(adapter, push, blob_fields, uploads, outcome)
+        state.store.set_many(
+            state.client_source_items(caller.client_id, adapter.name, outcome.cs, outcome.cd)
+        )
+        if outcome.md_add or outcome.md_remove:
+            _update_master(caller, adapter, outcome)
+
+
+def _run(
+    adapter: SourceAdapter,
+    push: Push,
+    blob_fields: list[str],
+    uploads: Mapping[str, Upload],
+    outcome: _Outcome,
+) -> None:
+    try:
+        adapter.login()
+    except Exception as exc:  # every entry fails with the login message
+        for op, section in push.items():
+            for oid, attrs in section.items():
+                outcome.error(op, oid, attrs, str(exc))
+        return
+    for oid, attrs in push.get("create", {}).items():
+        _create(adapter, oid, attrs, blob_fields, uploads, outcome)
+    for oid, attrs in push.get("update", {}).items():
+        _update(adapter, oid, attrs, blob_fields, uploads, outcome)
+    for oid, attrs in push.get("delete", {}).items():
+        _delete(adapter, oid, attrs, outcome)
+    try:
+        adapter.logoff()
+    except Exception:  # the work is done; a logoff failure changes no result
+        pass
+
+
+def _with_blobs(
+    adapter: SourceAdapter,
+    oid: str,
+    attrs: dict[str, str],
+    blob_fields: list[str],
+    uploads: Mapping[str, Upload],
+) -> dict[str, str]:
+    for name in blob_fields:
+        upload = uploads.get(f"{name}-{oid}")
+        if upload is not None:
+            attrs = {**attrs, name: str(adapter.store_blob(dict(attrs), name, upload))}
+    return attrs
+
+
+def _create(
+    adapter: SourceAdapter,
+    oid: str,
+    attrs: dict[str, str],
+    blob_fields: list[str],
+    uploads: Mapping[str, Upload],
+    outcome: _Outcome,
+) -> None:
+    try:
+        attrs = _with_blobs(adapter, oid, attrs, blob_fields, uploads)
+        new_id = adapter.create(dict(attrs))
+    except Exception as exc:
+        outcome.error("create", oid, attrs, str(exc))
+        return
+    if new_id is None or str(new_id) == "":
+        outcome.cs.setdefault("deletes", {})[oid] = _stored(attrs)
+        return
+    server_id = str(new_id)
+    outcome.cs.setdefault("links", {})[oid] = {"l": server_id}
+    outcome.cd[server_id] = _stored(attrs)
+    outcome.md_add[server_id] = _stored(attrs)
+
+
+def _update(
+    adapter: SourceAdapter,
+    oid: str,
+    attrs: dict[str, str],
+    blob_fields: list[str],
+    uploads: Mapping[str, Upload],
+    outcome: _Outcome,
+) -> None:
+    try:
+        attrs = _with_blobs(adapter, oid, attrs, blob_fields, uploads)
+        adapter.update({**attrs, "id": oid})
+    except Exception as exc:
+        outcome.error("update", oid, attrs, str(exc))
+
+
+def _delete(adapter: SourceAdapter, oid: str, attrs: dict[str, str], outcome: _Outcome) -> None:
+    try:
+        adapter.delete({**attrs, "id": oid})
+    except Exception as exc:
+        outcome.error("delete", oid, attrs, str(exc))
+        return
+    # removed by id, whatever attributes were pushed: an echo would tell the client nothing
+    outcome.cd.pop(oid, None)
+    outcome.md_remove.append(oid)
+
+
+def _update_master(caller: Caller, adapter: SourceAdapter, outcome: _Outcome) -> None:
+    state, pkey = caller.state, caller.pkey(adapter)
+    with state.store.lock(f"m:{pkey}:{q(adapter.name)}"):
+        meta, md = state.master(pkey, adapter.name)
+        new_md = dict(md)
+        new_md.update(outcome.md_add)
+        for oid in outcome.md_remove:
+            new_md.pop(oid, None)
+        state.store.set_many(state.master_items(pkey, adapter.name, meta, new_md))
+
+
+def _pass_through(caller: Caller, adapter: SourceAdapter, push: Push) -> None:
+    """Pass-through (§4.7): call the adapter per object, keep nothing."""
+    with calling_as(caller.user, caller.base_url, caller.state.store):
+        for op in OPERATIONS:
+            for oid, attrs in push.get(op, {}).items():
+                try:
+                    if op == "create":
+                        adapter.create(dict(attrs))
+                    else:
+                        getattr(adapter, op)({**attrs, "id": oid})
+                except Exception:  # pass-through pushes report nothing back
+                    continue

@@ -1,0 +1,95 @@
+"""Replies shaped like the real server's (protocol.md §1.3, §1.4, §1.8) and the session.
+
+The session lives only in the signed ``rhoconnect_session`` cookie (§1.5): a JSON object
+``{"sid": ..., "login": ...}`` signed with the configured secret (itsdangerous). A reply
+to a request that carried a valid cookie repeats that same value with a fresh expiry.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from email.utils import formatdate
+from typing import Any
+
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from starlette.responses import Response
+
+COOKIE_NAME = "rhoconnect_session"
+HTML = "text/html;charset=utf-8"
+TEXT = "text/plain"
+JSON = "application/json"
+
+UNKNOWN_CLIENT = "Unknown client"
+NOT_AUTHENTICATED = "Not authenticated"
+BAD_BODY = "Server error while processing client data"
+
+
+class Sessions:
+    """Signs and verifies session cookie values."""
+
+    def __init__(self, secret: str, max_age: int) -> None:
+        self._serializer = URLSafeTimedSerializer(secret, salt="rhom.server.session")
+        self.max_age = max_age
+
+    def issue(self, login: str | None) -> str:
+        """A new session value; ``login=None`` makes an anonymous session."""
+        data: dict[str, str] = {"sid": secrets.token_hex(16)}
+        if login is not None:
+            data["login"] = login
+        return self._serializer.dumps(data)
+
+    def login_of(self, value: str) -> str | None:
+        """The user a cookie value names, or ``None`` when it does not verify."""
+        try:
+            data = self._serializer.loads(value, max_age=self.max_age)
+        except BadSignature:
+            return None
+        login = data.get("login") if isinstance(data, dict) else None
+        return login if isinstance(login, str) and login else None
+
+    def set_cookie(self, response: Response, value: str) -> None:
+        expires = formatdate(time.time() + self.max_age, usegmt=True)
+        response.headers.append(
+            "set-cookie", f"{COOKIE_NAME}={value}; path=/; expires={expires}; HttpOnly"
+        )
+
+
+def text(status: int, body: str, content_type: str = HTML) -> Response:
+    """A plain message reply labelled as the real server labels it."""
+    response = Response(body.encode(), status_code=status)
+    response.headers["content-type"] = content_type
+    return response
+
+
+def empty() -> Response:
+    """The empty 200 of control routes (login, register, reset, push)."""
+    return text(200, "")
+
+
+def json_reply(value: Any, headers: dict[str, str] | None = None) -> Response:
+    body = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    response = Response(body, status_code=200, headers=headers)
+    response.headers["content-type"] = JSON
+    return response
+
+
+def bad_body() -> Response:
+    """The JSON-parse failure: plain text, connection closed, no session headers."""
+    response = text(500, BAD_BODY, TEXT)
+    response.headers["connection"] = "close"
+    return response
+
+
+def no_cache(response: Response) -> Response:
+    response.headers["cache-control"] = "no-cache"
+    response.headers["pragma"] = "no-cache"
+    return response
+
+
+def deprecated(response: Response, method: str, path: str) -> Response:
+    response.headers["warning"] = (
+        f"Use of the {method} {path} is deprecated. Use Rhoconnect API v1 instead."
+    )
+    return response

@@ -1,0 +1,174 @@
+"""Request parameters as RhoConnect sees them: query string, form and JSON body merged.
+
+Rack nests bracketed names (``search[name]=x`` → ``{"search": {"name": "x"}}``,
+``sources[][name]=A&sources[][token]=T`` → ``{"sources": [{"name": "A", "token": "T"}]}``),
+protocol.md §1.3; :func:`parse_nested` does the same.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.parse
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+
+from rhom.server.adapters import Upload
+
+__all__ = ["BadBody", "BodyTooLarge", "Params", "parse_nested", "read_params"]
+
+_KEY = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]*\])*)$")
+
+
+class BadBody(Exception):
+    """The request body does not parse (answered 500, protocol.md §1.3)."""
+
+
+class BodyTooLarge(Exception):
+    """The request body exceeds ``max_body_size``."""
+
+
+@dataclass
+class Params:
+    """Merged parameters of one request, plus uploaded files of a multipart push."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    uploads: dict[str, Upload] = field(default_factory=dict)
+    has_body: bool = False
+
+    def text(self, name: str, default: str = "") -> str:
+        value = self.values.get(name)
+        return value if isinstance(value, str) else default
+
+    def number(self, name: str, default: int) -> int:
+        value = self.values.get(name)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().isdigit():
+            return int(value)
+        return default
+
+
+def parse_nested(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
+    """Build Rack-style nested parameters from ``(name, value)`` pairs."""
+    result: dict[str, Any] = {}
+    for name, value in pairs:
+        match = _KEY.match(name)
+        if match is None:
+            result[name] = value
+            continue
+        parts = re.findall(r"\[([^\[\]]*)\]", match.group(2))
+        _assign(result, match.group(1), parts, value)
+    return result
+
+
+def _assign(target: dict[str, Any], key: str, parts: list[str], value: str) -> None:
+    if not parts:
+        target[key] = value
+        return
+    head, rest = parts[0], parts[1:]
+    if head == "":
+        items = target.get(key)
+        if not isinstance(items, list):
+            items = target[key] = []
+        if not rest:
+            items.append(value)
+            return
+        # sources[][name]=A&sources[][token]=T: a new hash starts when the key repeats
+        if not items or not isinstance(items[-1], dict) or _has_path(items[-1], rest):
+            items.append({})
+        _assign(items[-1], rest[0], rest[1:], value)
+        return
+    child = target.get(key)
+    if not isinstance(child, dict):
+        child = target[key] = {}
+    _assign(child, head, rest, value)
+
+
+def _has_path(target: dict[str, Any], parts: list[str]) -> bool:
+    node: Any = target
+    for part in parts:
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """Read the body, refusing more than ``limit`` bytes.
+
+    :raises BodyTooLarge: the declared or actual length exceeds ``limit``.
+    """
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge()
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge()
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    request._body = body  # lets Starlette's form parser re-read what was counted
+    return body
+
+
+async def read_params(request: Request, limit: int) -> Params:
+    """Merge query string and body parameters of ``request``.
+
+    :raises BadBody: malformed JSON, a malformed ``cud`` part, or an unreadable form.
+    :raises BodyTooLarge: see :func:`read_body`.
+    """
+    params = Params(values=parse_nested(urllib.parse.parse_qsl(request.url.query, True)))
+    body = await read_body(request, limit)
+    if not body:
+        return params
+    params.has_body = True
+    ctype = request.headers.get("content-type", "").lower()
+    if ctype.startswith("application/json"):
+        params.values.update(_json_object(body))
+    elif ctype.startswith("application/x-www-form-urlencoded"):
+        text = body.decode("utf-8", "replace")
+        params.values.update(parse_nested(urllib.parse.parse_qsl(text, True)))
+    elif ctype.startswith("multipart/form-data"):
+        await _read_multipart(request, params, limit)
+    return params
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise BadBody() from None
+    if not isinstance(value, dict):
+        raise BadBody()
+    return value
+
+
+async def _read_multipart(request: Request, params: Params, limit: int) -> None:
+    try:
+        form = await request.form(max_part_size=limit)
+    except Exception:  # the multipart parser's own errors: a broken body
+        raise BadBody() from None
+    try:
+        fields: list[tuple[str, str]] = []
+        for name, value in form.multi_items():
+            if isinstance(value, UploadFile):
+                data = await value.read()
+                params.uploads[name] = Upload(
+                    filename=value.filename or name,
+                    content_type=value.content_type or "application/octet-stream",
+                    data=data,
+                )
+            elif name == "cud":
+                params.values.update(_json_object(value.encode()))
+            else:
+                fields.append((name, value))
+        params.values.update(parse_nested(fields))
+    finally:
+        await form.close()

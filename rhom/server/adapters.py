@@ -1,0 +1,266 @@
+"""Source adapters: the seam between rhom.server and an application's backend.
+
+An application writes one :class:`SourceAdapter` subclass per source, with the methods a
+RhoConnect source adapter has (protocol.md §13)::
+
+    class Product(SourceAdapter):
+        poll_interval = 60
+
+        def query(self, params):
+            return {str(row.id): {"name": row.name, "price": str(row.price)} for row in ...}
+
+        def create(self, attrs):
+            return str(backend.insert(attrs))
+
+The server calls the hooks from worker threads, one request at a time per client, and
+sets :attr:`SourceAdapter.current_user` for the duration of each call. Whatever a hook
+raises is reported to the client as the protocol's ``login-error``, ``query-error``,
+``create-error`` ... entries, never as a crash; raise :class:`LoginError` from
+``authenticate`` to refuse a login with your own message.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import secrets
+import threading
+import urllib.parse
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+if TYPE_CHECKING:
+    from rhom.server.store import Store
+
+__all__ = ["LoginError", "MemoryAdapter", "SourceAdapter", "Upload"]
+
+Objects = Mapping[str, Mapping[str, Any]]
+
+
+class LoginError(Exception):
+    """Raised by an ``authenticate`` callable (or ``login``) to refuse with a message."""
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One uploaded blob file of a push (protocol.md §5.3).
+
+    :param filename: the file name the client sent.
+    :param content_type: the part's content type.
+    :param data: the file content.
+    """
+
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class _CallContext:
+    user: str
+    base_url: str
+    store: Store | None
+
+
+_context: contextvars.ContextVar[_CallContext] = contextvars.ContextVar("rhom_server_adapter")
+
+
+@contextmanager
+def calling_as(user: str, base_url: str, store: Store | None) -> Iterator[None]:
+    """Run adapter hooks on behalf of ``user`` (used by the server, not by adapters)."""
+    token = _context.set(_CallContext(user, base_url, store))
+    try:
+        yield
+    finally:
+        _context.reset(token)
+
+
+def blob_key(name: str) -> str:
+    """Store key of a blob saved by :meth:`SourceAdapter.save_blob`."""
+    return "blob:" + name
+
+
+class SourceAdapter:
+    """Base class of a source: override the hooks your backend supports.
+
+    Class attributes are the per-source settings of RhoConnect:
+
+    * ``name``: the source name on the wire (default: the class name);
+    * ``poll_interval``: seconds a master document stays fresh (``0``: query on every
+      sync request; ``-1``: never query, data only through pushes);
+    * ``partition``: ``"user"`` (one data set per user) or ``"app"`` (shared);
+    * ``pass_through``: keep no server copy, page the whole query result every time;
+    * ``priority`` and ``sync_type``: written into bulk files (``sources`` table);
+    * ``schema``: a fixed schema (``{"version": "1.0", "property": {...}}``) or ``None``.
+    """
+
+    name: str = ""
+    poll_interval: int = 300
+    partition: Literal["user", "app"] = "user"
+    pass_through: bool = False
+    priority: int = 3
+    sync_type: str = "incremental"
+    schema: ClassVar[Mapping[str, Any] | None] = None
+
+    def __init__(self) -> None:
+        if not self.name:
+            self.name = type(self).__name__
+
+    @property
+    def current_user(self) -> str:
+        """The user the current hook call runs for."""
+        return _context.get().user
+
+    def login(self) -> None:
+        """Log in to the backend before a batch of calls; raise to report ``login-error``."""
+
+    def query(self, params: Mapping[str, Any] | None) -> Objects:
+        """Return the complete data set ``{id: {attr: value}}`` (values become strings)."""
+        return {}
+
+    def search(self, params: Mapping[str, Any] | None) -> Objects:
+        """Return the objects matching ``params`` (the request's ``search[...]`` hash)."""
+        return {}
+
+    def create(self, attrs: Mapping[str, str]) -> str | None:
+        """Create an object and return its backend id (``None``: the client drops it)."""
+        raise NotImplementedError(f"{self.name} does not support create")
+
+    def update(self, attrs: Mapping[str, str]) -> None:
+        """Update object ``attrs["id"]`` with the other attributes."""
+        raise NotImplementedError(f"{self.name} does not support update")
+
+    def delete(self, attrs: Mapping[str, str]) -> None:
+        """Delete object ``attrs["id"]``."""
+        raise NotImplementedError(f"{self.name} does not support delete")
+
+    def logoff(self) -> None:
+        """Log off after a batch; raise to report ``logoff-error``."""
+
+    def metadata(self) -> str | None:
+        """Return the source's metadata as a JSON string, or ``None`` (protocol.md §9.1)."""
+        return None
+
+    def store_blob(self, obj: Mapping[str, str], field: str, upload: Upload) -> str:
+        """Keep an uploaded file and return the value to store in ``field``.
+
+        The default saves the file in the server store (:meth:`save_blob`), so that it can
+        be downloaded again from :meth:`blob_url`.
+        """
+        return self.save_blob(upload)
+
+    def save_blob(self, upload: Upload) -> str:
+        """Save ``upload`` in the server store; return its name ``<8 hex>-<filename>``."""
+        context = _context.get()
+        safe = urllib.parse.quote(upload.filename.rsplit("/", 1)[-1], safe="._-") or "blob"
+        name = f"{secrets.token_hex(4)}-{safe}"
+        if context.store is not None:
+            context.store.set(blob_key(name), upload.data)
+        return name
+
+    def blob_url(self, name: str) -> str:
+        """The absolute download URL of a blob saved by :meth:`save_blob`."""
+        base = _context.get().base_url.rstrip("/")
+        return f"{base}/rc/v1/blobs/{urllib.parse.quote(name, safe='')}"
+
+
+class MemoryAdapter(SourceAdapter):
+    """A source over an in-memory dict, for tests, demos and benchmarks.
+
+    :param name: the source name.
+    :param data: initial objects ``{id: {attr: value}}`` (copied).
+    :param blob_fields: attributes holding saved blob names; pages send them as
+        ``<attr>-rhoblob`` download URLs (protocol.md §8.1).
+
+    :meth:`fail` makes a hook raise until :meth:`heal`, so tests can produce every
+    error page of the protocol with the real server.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        data: Objects | None = None,
+        *,
+        poll_interval: int = 0,
+        partition: Literal["user", "app"] = "user",
+        pass_through: bool = False,
+        blob_fields: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__()
+        self.name = name
+        self.poll_interval = poll_interval
+        self.partition = partition
+        self.pass_through = pass_through
+        self.blob_fields = blob_fields
+        self.data: dict[str, dict[str, str]] = {
+            str(k): {a: str(v) for a, v in obj.items()} for k, obj in (data or {}).items()
+        }
+        self.faults: dict[str, str] = {}
+        self.calls: list[str] = []
+        self._lock = threading.Lock()
+        self._next_id = 1 + max((int(k) for k in self.data if k.isdigit()), default=0)
+
+    def fail(self, hook: str, message: str | None = None) -> None:
+        """Make ``hook`` (``"query"``, ``"create"``, ...) raise ``message`` until healed."""
+        self.faults[hook] = message or f"{self.name} {hook} failed"
+
+    def heal(self) -> None:
+        """Stop every failure switched on by :meth:`fail`."""
+        self.faults.clear()
+
+    def _enter(self, hook: str) -> None:
+        self.calls.append(hook)
+        if hook in self.faults:
+            raise RuntimeError(self.faults[hook])
+
+    def login(self) -> None:
+        self._enter("login")
+
+    def logoff(self) -> None:
+        self._enter("logoff")
+
+    def query(self, params: Mapping[str, Any] | None) -> Objects:
+        self._enter("query")
+        with self._lock:
+            return {k: self._outgoing(obj) for k, obj in self.data.items()}
+
+    def _outgoing(self, obj: dict[str, str]) -> dict[str, str]:
+        if not self.blob_fields:
+            return dict(obj)
+        out: dict[str, str] = {}
+        for attr, value in obj.items():
+            if attr in self.blob_fields and value:
+                out[attr + "-rhoblob"] = self.blob_url(value)
+            else:
+                out[attr] = value
+        return out
+
+    def search(self, params: Mapping[str, Any] | None) -> Objects:
+        self._enter("search")
+        wanted = {str(k): str(v).lower() for k, v in (params or {}).items()}
+        with self._lock:
+            return {
+                k: dict(obj)
+                for k, obj in self.data.items()
+                if all(v in obj.get(a, "").lower() for a, v in wanted.items())
+            }
+
+    def create(self, attrs: Mapping[str, str]) -> str | None:
+        self._enter("create")
+        with self._lock:
+            new_id = str(self._next_id)
+            self._next_id += 1
+            self.data[new_id] = {a: v for a, v in attrs.items() if a != "id"}
+        return new_id
+
+    def update(self, attrs: Mapping[str, str]) -> None:
+        self._enter("update")
+        with self._lock:
+            obj = self.data.setdefault(attrs["id"], {})
+            obj.update({a: v for a, v in attrs.items() if a != "id"})
+
+    def delete(self, attrs: Mapping[str, str]) -> None:
+        self._enter("delete")
+        with self._lock:
+            self.data.pop(attrs["id"], None)

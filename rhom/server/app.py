@@ -1,0 +1,156 @@
+"""The ASGI application: settings, store and adapters wired to the route table."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from rhom.exceptions import ConfigurationError
+from rhom.server import _admin, _http, _search, bulk, routes
+from rhom.server._call import Authenticate, Call, Server, endpoint
+from rhom.server._state import State
+from rhom.server.adapters import SourceAdapter
+from rhom.server.settings import Settings
+from rhom.server.store import Store, open_store
+
+__all__ = ["create_app"]
+
+logger = logging.getLogger("rhom.server")
+
+Handler = Callable[[Call], Response]
+
+
+def create_app(
+    adapters: Iterable[SourceAdapter | type[SourceAdapter]] = (),
+    *,
+    authenticate: Authenticate | None = None,
+    store: Store | None = None,
+    settings: Settings | None = None,
+) -> Starlette:
+    """Create the rhom.server ASGI application.
+
+    :param adapters: one :class:`SourceAdapter` (instance or class) per source.
+    :param authenticate: ``authenticate(login, password)`` returning ``True`` (accept),
+        a user name (accept as that user) or something falsy (refuse); it may raise
+        :class:`LoginError` to refuse with a message. ``None`` accepts any non-empty login,
+        which production mode refuses.
+    :param store: where state lives; by default the one ``settings.store`` names. The app
+        closes it at shutdown.
+    :param settings: configuration; by default :meth:`Settings.from_env`.
+    :raises ConfigurationError: unsafe production settings, duplicate or bad source names.
+    """
+    settings = settings or Settings.from_env()
+    settings.check()
+    if settings.production and authenticate is None:
+        raise ConfigurationError("rhom.server: production mode needs an authenticate callable")
+    by_name = _adapters(adapters)
+    state = State(store or open_store(settings.store, redis_prefix=settings.redis_prefix))
+    server = Server(
+        settings=settings,
+        state=state,
+        sessions=_http.Sessions(settings.session_secret, settings.cookie_expire),
+        adapters=by_name,
+        authenticate=authenticate,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            bulk.wait_for_builds()
+            state.store.close()
+
+    app = Starlette(
+        routes=route_table(),
+        lifespan=lifespan,
+        exception_handlers={HTTPException: _not_found},
+    )
+    app.state.rhom = server
+    return app
+
+
+def _adapters(adapters: Iterable[SourceAdapter | type[SourceAdapter]]) -> dict[str, SourceAdapter]:
+    by_name: dict[str, SourceAdapter] = {}
+    for item in adapters:
+        adapter = item() if isinstance(item, type) else item
+        if not isinstance(adapter, SourceAdapter):
+            raise ConfigurationError(f"rhom.server: {item!r} is not a SourceAdapter")
+        name = adapter.name
+        if not name or any(ch in name for ch in ":/?#") or name in by_name:
+            raise ConfigurationError(f"rhom.server: bad or duplicate source name {name!r}")
+        by_name[name] = adapter
+    return by_name
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    """Unmatched paths and methods: 404, as Sinatra answers both."""
+    return _http.text(404, "<h1>Not Found</h1>")
+
+
+def _route(path: str, handler: Handler, methods: list[str], **options: Any) -> Route:
+    return Route(path, endpoint(handler, **options), methods=methods)
+
+
+def route_table() -> list[BaseRoute]:
+    """Layout-4 routes, the admin subset, bulk files and blobs, then the layout-3 aliases."""
+    return [
+        _route("/rc/v1/app/login", routes.login, ["POST"], login=False),
+        _route("/rc/v1/app/search", _search.search, ["POST"], client=True),
+        _route("/rc/v1/app/bulk_data", bulk.bulk_data, ["POST"], client=True),
+        _route("/rc/v1/clients", routes.client_create, ["POST"]),
+        _route("/rc/v1/clients/{client_id}/register", routes.client_register, ["POST"]),
+        _route(
+            "/rc/v1/clients/{client_id}/reset",
+            routes.client_reset,
+            ["POST"],
+            client=True,
+            client_param="client_id",
+        ),
+        _route("/rc/v1/system/login", _admin.system_login, ["POST"], login=False),
+        _route("/rc/v1/system/reset", _admin.system_reset, ["POST"], login=False),
+        _route("/rc/v1/users", _admin.users, ["GET", "POST"], login=False),
+        _route("/rc/v1/users/{user_id}", _admin.delete_user, ["DELETE"], login=False),
+        _route("/rc/v1/users/{user_id}/clients", _admin.user_clients, ["GET"], login=False),
+        _route("/rc/v1/clients/{client_id}", _admin.client_info, ["GET"], login=False),
+        _route("/rc/v1/clients/{client_id}", _admin.delete_client, ["DELETE"], login=False),
+        _route("/rc/v1/blobs/{name}", routes.blob, ["GET"]),
+        Route("/data/{path:path}", bulk.download, methods=["GET"]),
+        _route("/app/v1/{source}", routes.query, ["GET"], client=True),
+        _route("/app/v1/{source}", routes.push, ["POST"], client=True),
+        _route("/app/v1/{source}/{object_id}", routes.update_object, ["PUT"], client=True),
+        _route("/app/v1/{source}/{object_id}", routes.delete_object, ["DELETE"], client=True),
+        *_legacy_routes(),
+    ]
+
+
+def _legacy_routes() -> list[BaseRoute]:
+    """Layout-3 aliases under ``/application`` and ``/api/application`` (protocol.md §1.2)."""
+    table: list[BaseRoute] = []
+    for root in ("/application", "/api/application"):
+        legacy: list[tuple[str, Handler, list[str], dict[str, Any]]] = [
+            ("/clientlogin", routes.login, ["POST"], {"login": False}),
+            ("/clientcreate", routes.client_create, ["GET"], {}),
+            ("/clientregister", routes.client_register, ["POST"], {}),
+            ("/clientreset", routes.client_reset, ["GET"], {"client": True}),
+            ("", routes.query, ["GET"], {"client": True}),
+            ("", routes.push, ["POST"], {"client": True}),
+            ("/search", _search.search, ["GET"], {"client": True}),
+            ("/bulk_data", bulk.bulk_data, ["GET"], {"client": True}),
+        ]
+        if root == "/api/application":
+            legacy += [
+                ("/query", routes.query, ["GET"], {"client": True}),
+                ("/queue_updates", routes.push, ["POST"], {"client": True}),
+            ]
+        for suffix, handler, methods, options in legacy:
+            table.append(_route(root + suffix, handler, methods, legacy=True, **options))
+    return table
