@@ -96,13 +96,22 @@ class RhomOptions:
     @property
     def blob_attribs(self) -> dict[str, bool]:
         """Blob attribute name -> overwrite flag."""
-        return {n: bool(getattr(f, "overwrite", False)) for n, f in self.fields.items() if f.is_blob}
+        cached: dict[str, bool] | None = self.__dict__.get("_blob_attribs")
+        if cached is None:
+            cached = {
+                n: bool(getattr(f, "overwrite", False))
+                for n, f in self.fields.items()
+                if getattr(f, "is_blob", False)
+            }
+            self._blob_attribs = cached
+        return cached
 
     def add_field(self, name: str, field: Field) -> None:
         if name in RESERVED:
             raise ConfigurationError(f"{self.model.__name__}.{name}: {name!r} is a reserved name")
         _sql.check_attribute(name, where=self.model.__name__)
         self.fields[name] = field
+        self.__dict__.pop("_blob_attribs", None)
         if isinstance(field, BelongsTo):
             self.belongs_to.setdefault(name, field.owners)
 

@@ -130,7 +130,7 @@ class Model(peewee.Model, RhomAPI, metaclass=_FixedSchemaMeta):  # type: ignore[
         fields = None if only is None else [cls._meta.fields[n] for n in only]
         if force_insert or not self._rhom_persisted:
             try:
-                super().save(force_insert=True)
+                self._rhom_insert()
             except peewee.IntegrityError:
                 if not cls.select().where(cls._meta.primary_key == self.object).exists():
                     raise
@@ -141,6 +141,23 @@ class Model(peewee.Model, RhomAPI, metaclass=_FixedSchemaMeta):  # type: ignore[
             super().save(only=fields)
         self._rhom_after_write(cls._rhom.database)
         return True
+
+    def _rhom_insert(self) -> None:
+        # One cached INSERT statement instead of peewee's per-call query building: the
+        # hottest write path (create) then costs little more than the row and its log.
+        cls = type(self)
+        cached = cls.__dict__.get("_rhom_insert_sql")
+        if cached is None:
+            fields = list(cls._meta.sorted_fields)
+            cols = ", ".join(f'"{f.column_name}"' for f in fields)
+            marks = ", ".join("?" for _ in fields)
+            cached = (f'INSERT INTO "{cls._meta.table_name}" ({cols}) VALUES ({marks})', fields)
+            cls._rhom_insert_sql = cached
+        sql, fields = cached
+        data = self.__data__
+        params = [None if (v := data.get(f.name)) is None else f.db_value(v) for f in fields]
+        cls._meta.database.execute_sql(sql, params)
+        self._dirty.clear()
 
     def _rhom_import_blobs(self) -> None:
         blob_names = self._rhom.blob_attribs
