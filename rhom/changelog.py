@@ -224,12 +224,15 @@ def property_bag_triggers(source_id: int, blob_attribs: Sequence[str]) -> list[s
         f"EXISTS (SELECT 1 FROM object_values WHERE source_id = {sid} "
         f"AND object = NEW.object AND attrib <> NEW.attrib)"
     )
+    # an attribute row added to an existing object is an edit from "absent", unless its value
+    # is NULL or '' (Rhom: nil and "" are the same value, so not a change)
+    added = f"{others} AND {_changed('NULL', 'NEW.value')}"
     insert = (
         f"CREATE TRIGGER rhom_log_{sid}_ins AFTER INSERT ON object_values "
         f"WHEN NEW.source_id = {sid} AND {_LOGGING} BEGIN"
         # the first attribute row of an object is its create; later ones are edits
         f"{_log_create(sid, 'NEW.object', when=f'NOT {others}')}"
-        f"{_log_edit(sid, 'NEW.object', 'NEW.attrib', 'NEW.value', typ, when=others)}\nEND"
+        f"{_log_edit(sid, 'NEW.object', 'NEW.attrib', 'NEW.value', typ, when=added)}\nEND"
     )
     update = (
         f"CREATE TRIGGER rhom_log_{sid}_upd AFTER UPDATE OF value ON object_values "
