@@ -1,0 +1,1 @@
+"""Runnable rhom examples (each is exercised by the test suite)."""
