@@ -177,8 +177,13 @@ def _segment(value: str) -> str:
 
 
 def _encode_query(pairs: Iterable[tuple[str, str]]) -> str:
-    # keys keep Rack's brackets readable (search[name]=x), as the C++ client sends them
-    return "&".join(f"{quote(key, safe='[]')}={quote(value, safe='')}" for key, value in pairs)
+    """Join ``(key, value)`` pairs; keys come encoded, values are percent-encoded here."""
+    return "&".join(f"{key}={quote(value, safe='')}" for key, value in pairs)
+
+
+def _encode_key(key: str) -> str:
+    # Rack's brackets stay readable (query[city]=x, search[name]=x), as the C++ client sends them
+    return quote(key, safe="[]")
 
 
 def login(login: str, password: str) -> Call[str]:
@@ -193,9 +198,7 @@ def login(login: str, password: str) -> Call[str]:
 
 def client_create() -> Call[str]:
     """Build the request for a new client id (§3.2); its result is the client id."""
-    return Call(
-        WireRequest("POST", "rc/v1/clients"), lambda reply: parse_client_create_reply(reply.content)
-    )
+    return Call(WireRequest("POST", "rc/v1/clients"), lambda reply: parse_client_create_reply(reply.content))
 
 
 def client_register(
@@ -254,9 +257,7 @@ def client_reset(client_id: str, sources: Sequence[str] | None = None) -> Call[N
     :param sources: reset only these sources; ``None`` or empty resets all (empty body).
     """
     body = {"sources": [{"name": name} for name in sources]} if sources else None
-    return Call(
-        WireRequest("POST", f"rc/v1/clients/{_segment(client_id)}/reset", json=body), _ignore_reply
-    )
+    return Call(WireRequest("POST", f"rc/v1/clients/{_segment(client_id)}/reset", json=body), _ignore_reply)
 
 
 def next_token(stored_token: int) -> str:
@@ -296,7 +297,7 @@ def query(
     if isinstance(query_params, str):
         extra = query_params.lstrip("?&")
     else:
-        extra = _encode_query((query_params or {}).items())
+        extra = _encode_query((_encode_key(k), v) for k, v in (query_params or {}).items())
     query_string = "&".join(part for part in (_encode_query(pairs), extra) if part)
     request = WireRequest("GET", f"app/v1/{_segment(source)}", query_string, client_id)
     return Call(request, lambda reply: parse_page(reply.content, source=source), source)
@@ -398,9 +399,7 @@ def search(
     if resend:
         pairs.append(("resend", "1"))
     tokens = tokens or {}
-    entries = [
-        {"name": name, **({"token": tokens[name]} if name in tokens else {})} for name in sources
-    ]
+    entries = [{"name": name, **({"token": tokens[name]} if name in tokens else {})} for name in sources]
     request = WireRequest(
         "POST",
         f"rc/v1/app/{_segment(from_)}",
@@ -539,8 +538,7 @@ class Page:
                 }
         if self.update_rollback:
             result["update-rollback"] = {
-                oid: {"attributes": dict(attributes)}
-                for oid, attributes in self.update_rollback.items()
+                oid: {"attributes": dict(attributes)} for oid, attributes in self.update_rollback.items()
             }
         return result
 
@@ -560,9 +558,7 @@ class SearchReply:
     def tokens(self) -> dict[str, str]:
         """``{source: token}`` to acknowledge in the next round's request."""
         return {
-            page.source: page.token
-            for page in self.pages
-            if page is not None and page.source and page.token
+            page.source: page.token for page in self.pages if page is not None and page.source and page.token
         }
 
 
@@ -691,9 +687,7 @@ def _header_elements(elements: list[Any], reader: _Reader) -> tuple[dict[str, An
     last_rank = -1
     for index, element in enumerate(elements):
         if not isinstance(element, dict) or len(element) != 1:
-            raise reader.fail(
-                f"element {index}: expected an object with one key, got {_show(element)}"
-            )
+            raise reader.fail(f"element {index}: expected an object with one key, got {_show(element)}")
         ((key, value),) = element.items()
         if key not in _RANK:
             extra[key] = value
@@ -806,9 +800,7 @@ def _object_errors(what: str, value: object, reader: _Reader) -> Mapping[str, Ob
     )
 
 
-def parse_search_reply(
-    content: bytes | str, *, sources: Sequence[str] | None = None
-) -> SearchReply:
+def parse_search_reply(content: bytes | str, *, sources: Sequence[str] | None = None) -> SearchReply:
     """Parse a search reply (§6.3): an array with one page or ``[]`` per source.
 
     :param content: the reply body.
