@@ -42,7 +42,6 @@ from rhom.exceptions import ProtocolError, ValidationError
 from rhom.sync.errors import SyncVersionError
 
 T = TypeVar("T")
-Attributes = Mapping[str, str]
 Objects = Mapping[str, Mapping[str, str]]
 
 SYNC_VERSION = 3  #: the only data format version (§0.2)
@@ -52,30 +51,13 @@ CLIENT_ID_HEADER = "X-RhoConnect-CLIENT-ID"
 SESSION_COOKIE = "rhoconnect_session"
 
 _MAX_TOKEN = 2**64 - 1
-_HEADER_KEYS = (
-    "version",
-    "token",
-    "source",
-    "count",
-    "refresh_time",
-    "progress_count",
-    "total_count",
-)
+_HEADER_KEYS = tuple("version token source count refresh_time progress_count total_count".split())
 _RANK = {key: rank for rank, key in enumerate(_HEADER_KEYS)}
 _OBJECT_ERROR_KEYS = ("create-error", "update-error", "delete-error")
 _COMMAND_KEYS = frozenset(
-    {
-        "insert",
-        "delete",
-        "links",
-        "metadata",
-        "schema-changed",
-        "source-error",
-        "search-error",
-        "update-rollback",
-        *_OBJECT_ERROR_KEYS,
-    }
-)
+    ["insert", "delete", "links", "metadata", "schema-changed", "source-error", "search-error",
+     "update-rollback", *_OBJECT_ERROR_KEYS]
+)  # fmt: skip
 _BULK_RESULTS = frozenset({"wait", "url", "nop"})
 _DIGITS = re.compile(r"[0-9]+")
 
@@ -294,8 +276,8 @@ def query(
     pairs = [("p_size", str(page_size)), ("version", str(SYNC_VERSION))]
     if token is not None:
         pairs.append(("token", str(token)))
-    if isinstance(query_params, str):
-        extra = query_params.lstrip("?&")
+    if isinstance(query_params, str):  # verbatim, except what a URL cannot carry
+        extra = quote(query_params.lstrip("?&"), safe="!#$%&'()*+,/:;=?@[]~")
     else:
         extra = _encode_query((_encode_key(k), v) for k, v in (query_params or {}).items())
     query_string = "&".join(part for part in (_encode_query(pairs), extra) if part)
@@ -787,9 +769,11 @@ def _object_errors(what: str, value: object, reader: _Reader) -> Mapping[str, Ob
     # Entries come in pairs, in any order (A.32): "<id>": attributes, "<id>-error": message.
     messages: dict[str, str] = {}
     attributes: dict[str, dict[str, str]] = {}
-    for key, entry in reader.mapping(what, value).items():
-        if key.endswith("-error") and isinstance(entry, dict) and "message" in entry:
-            messages[key.removesuffix("-error")] = _message(f"{what}[{key!r}]", entry, reader)
+    entries = reader.mapping(what, value)
+    for key, entry in entries.items():
+        oid = key.removesuffix("-error")
+        if oid != key and (oid in entries or isinstance(entry, dict) and "message" in entry):
+            messages[oid] = _message(f"{what}[{key!r}]", entry, reader)
         else:
             attributes[key] = reader.attributes(f"{what}[{key!r}]", entry)
     return _frozen(

@@ -171,9 +171,7 @@ class _TransportBase:
             kwargs["content"] = body
         return url, kwargs
 
-    def _translate(
-        self, exc: httpx.HTTPError, request: WireRequest, source: str | None
-    ) -> SyncError:
+    def _translate(self, exc: httpx.HTTPError, request: WireRequest, source: str | None) -> SyncError:
         where = _where(request)
         if isinstance(exc, httpx.DecodingError):
             return ProtocolError(f"{where}: reply body cannot be decoded: {exc}", source=source)

@@ -70,6 +70,8 @@ def test_query_sends_token_and_extra_params() -> None:
                              query_params="&query[city]=Austin").request  # fmt: skip
     assert request.path == "app/v1/My%20Source"
     assert request.query == "p_size=2&version=3&token=1&query[city]=Austin"
+    spaced = protocol.query("P", client_id="c", query_params="query[city]=San José&x=%41")
+    assert spaced.request.query.endswith("&query[city]=San%20Jos%C3%A9&x=%41")
     mapped = protocol.query("P", client_id="c", query_params={"query[name]": "a b&c"}).request
     assert mapped.query == "p_size=2000&version=3&query[name]=a%20b%26c"
 
@@ -229,6 +231,7 @@ TRUNCATED = page_bytes({"insert": {"1": {"name": "Widget"}}})[:-12]
         (b'[{"version":3},{"source-error":{"query-error":"boom"}}]', "['query-error']: expected an object"),
         (b'[{"version":3},{"create-error":{"1-error":{"message":7}}}]', "['message']: expected a string"),
         (b'[{"version":3},{"update-rollback":{"1":"x"}}]', "'update-rollback'['1']: expected an object"),
+        (b'[{"version":3},{"delete-error":{"4":{},"4-error":{"text":"x"}}}]', "['4-error']['message']"),
     ],
 )  # fmt: skip
 def test_bad_page_is_refused_naming_the_problem(content: bytes, problem: str) -> None:
