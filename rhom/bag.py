@@ -177,6 +177,11 @@ class PropertyBagModel(RhomAPI, metaclass=_PropertyBagMeta):
     # -- reads ---------------------------------------------------------------------------
 
     @classmethod
+    def find_by_sql(cls, sql: str, params: Any = ()) -> list[Any]:
+        """Not available: ``find_by_sql`` only works with fixed-schema models (rhom-api §2.2)."""
+        raise TypeError(f"{cls.__name__}.find_by_sql only works with fixed-schema models (rhom.Model)")
+
+    @classmethod
     def _from_rows(cls, object_id: str, rows: list[tuple[str, str | None]]) -> Any:
         obj = cls.__new__(cls)
         object.__setattr__(obj, "object", object_id)

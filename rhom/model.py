@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import operator
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import peewee
@@ -230,6 +231,23 @@ class Model(peewee.Model, RhomAPI, metaclass=_FixedSchemaMeta):  # type: ignore[
         readers = [(f.name, _reader(f)) for f in fields]
         cursor = cls._meta.database.execute_sql(sql, params)
         return [_build(cls, readers, row) for row in cursor]
+
+    @classmethod
+    def find_by_sql(cls, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """Run *sql* with bound *params* and wrap each row as an object (rhom-api §2.2).
+
+        Columns that are fields of the model are read with their types; other columns are
+        ignored. A statement that returns no rows (not a ``SELECT``) gives an empty list.
+        """
+        if not isinstance(sql, str):
+            raise ValidationError(f"{cls.__name__}.find_by_sql: expected SQL text, got {sql!r}")
+        cursor = cls._meta.database.execute_sql(sql, tuple(params))
+        if cursor.description is None:
+            return []
+        by_column = {f.column_name: f for f in cls._meta.sorted_fields}
+        picked = [(i, by_column[d[0]]) for i, d in enumerate(cursor.description) if d[0] in by_column]
+        readers = [(f.name, _reader(f)) for _, f in picked]
+        return [_build(cls, readers, [row[i] for i, _ in picked]) for row in cursor.fetchall()]
 
     @classmethod
     def _rhom_count(cls, plan: query.FindPlan) -> int:
