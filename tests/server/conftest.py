@@ -57,9 +57,7 @@ def serve(settings: Settings) -> Serve:
     """``with serve([adapters], authenticate=...) as url``: rhom.server over real HTTP."""
 
     @contextmanager
-    def start(
-        adapters: list[SourceAdapter] | None = None, **options: Any
-    ) -> Iterator[str]:
+    def start(adapters: list[SourceAdapter] | None = None, **options: Any) -> Iterator[str]:
         chosen = options.pop("settings", settings)
         app = create_app(adapters or [], settings=chosen, **options)
         with run_in_thread(app) as url:
@@ -164,9 +162,7 @@ def rho() -> Iterator[Callable[[str], RhoClient]]:
 
 
 @pytest.fixture
-def logged_in(
-    serve: Serve, products: MemoryAdapter, rho: Callable[[str], RhoClient]
-) -> Iterator[RhoClient]:
+def logged_in(serve: Serve, products: MemoryAdapter, rho: Callable[[str], RhoClient]) -> Iterator[RhoClient]:
     """A client of user alice with a client id, against a server with ``products``."""
     with serve([products]) as url:
         client = rho(url)

@@ -63,9 +63,7 @@ def test_create_update_delete_in_one_push(logged_in: RhoClient, products: Memory
     assert page["count"] == 2, "protocol.md §4.2: links are not counted"
 
 
-def test_create_error_is_delivered_once_without_token(
-    logged_in: RhoClient, products: MemoryAdapter
-) -> None:
+def test_create_error_is_delivered_once_without_token(logged_in: RhoClient, products: MemoryAdapter) -> None:
     logged_in.sync("Product")
     products.fail("create", "Product create failed")
     logged_in.push("Product", {"create": {"t3": {"name": "Bad", "price": "1"}}})
@@ -80,9 +78,7 @@ def test_create_error_is_delivered_once_without_token(
     assert logged_in.page("Product")["commands"] == {}, "protocol.md §5.8: delivered once"
 
 
-def test_update_error_comes_with_rollback_and_no_id(
-    logged_in: RhoClient, products: MemoryAdapter
-) -> None:
+def test_update_error_comes_with_rollback_and_no_id(logged_in: RhoClient, products: MemoryAdapter) -> None:
     logged_in.sync("Product")
     products.fail("update", "Product update failed")
     logged_in.push("Product", {"update": {"1": {"price": "0.01"}}})
@@ -99,9 +95,9 @@ def test_delete_error(logged_in: RhoClient, products: MemoryAdapter) -> None:
     products.fail("delete", "record locked")
     logged_in.push("Product", {"delete": {"4": {"name": "Galaxy"}}})
     commands = logged_in.page("Product")["commands"]
-    assert commands == {
-        "delete-error": {"4": {"name": "Galaxy"}, "4-error": {"message": "record locked"}}
-    }, "protocol.md §5.8 (captures A.34)"
+    assert commands == {"delete-error": {"4": {"name": "Galaxy"}, "4-error": {"message": "record locked"}}}, (
+        "protocol.md §5.8 (captures A.34)"
+    )
 
 
 def test_error_next_to_link_is_resent_until_acknowledged(
@@ -127,9 +123,7 @@ def test_error_next_to_link_is_resent_until_acknowledged(
         assert done["commands"] == {}, "protocol.md §5.8 (A.38): gone after acknowledgement"
 
 
-def test_create_returning_nothing_deletes_temp_object(
-    serve: Serve, rho: Callable[[str], RhoClient]
-) -> None:
+def test_create_returning_nothing_deletes_temp_object(serve: Serve, rho: Callable[[str], RhoClient]) -> None:
     class Sink(MemoryAdapter):
         def create(self, attrs: dict[str, str]) -> str | None:  # type: ignore[override]
             return None
@@ -160,9 +154,7 @@ def test_adapter_without_cud_reports_errors_not_crashes(
         assert "1-error" in commands["update-error"], "protocol.md §5.8"
 
 
-def test_blob_push_multipart_and_download(
-    serve: Serve, rho: Callable[[str], RhoClient]
-) -> None:
+def test_blob_push_multipart_and_download(serve: Serve, rho: Callable[[str], RhoClient]) -> None:
     photos = MemoryAdapter("Photo", blob_fields=("image_uri",))
     with serve([photos]) as url:
         client = rho(url)
@@ -173,9 +165,7 @@ def test_blob_push_multipart_and_download(
             '"blob_fields":["image_uri"]}'
         )
         files = {"image_uri-t1": ("x.jpg", b"JPEGDATA", "application/octet-stream")}
-        reply = client.http.post(
-            "/app/v1/Photo", data={"cud": cud}, files=files, headers=client.headers
-        )
+        reply = client.http.post("/app/v1/Photo", data={"cud": cud}, files=files, headers=client.headers)
         assert reply.status_code == 200, "protocol.md §5.3: cud part last, as the C++ client"
         stored = photos.data["1"]["image_uri"]
         assert stored.endswith("-x.jpg") and len(stored.split("-")[0]) == 8, "protocol.md §5.3"
@@ -199,9 +189,9 @@ def test_cud_part_first_is_accepted(serve: Serve, rho: Callable[[str], RhoClient
         client.create_client()
         boundary = "----rhom7f3a"
         body = (
-            f"--{boundary}\r\nContent-Disposition: form-data; name=\"cud\"\r\n\r\n"
+            f'--{boundary}\r\nContent-Disposition: form-data; name="cud"\r\n\r\n'
             '{"create":{"t1":{"image_uri":"p.txt"}},"blob_fields":["image_uri"]}\r\n'
-            f"--{boundary}\r\nContent-Disposition: form-data; name=\"image_uri-t1\"; "
+            f'--{boundary}\r\nContent-Disposition: form-data; name="image_uri-t1"; '
             'filename="p.txt"\r\nContent-Type: application/octet-stream\r\n\r\n'
             f"hello\r\n--{boundary}--\r\n"
         ).encode()
@@ -213,9 +203,7 @@ def test_cud_part_first_is_accepted(serve: Serve, rho: Callable[[str], RhoClient
 
 def test_single_object_put_and_delete(logged_in: RhoClient, products: MemoryAdapter) -> None:
     logged_in.sync("Product")
-    put = logged_in.http.put(
-        "/app/v1/Product/1", json={"update": {"price": "5"}}, headers=logged_in.headers
-    )
+    put = logged_in.http.put("/app/v1/Product/1", json={"update": {"price": "5"}}, headers=logged_in.headers)
     assert (put.status_code, put.text) == (200, ""), "protocol.md §5.5 (live check L.16)"
     assert products.data["1"]["price"] == "5", "protocol.md §5.5"
     delete = logged_in.http.delete("/app/v1/Product/2", headers=logged_in.headers)

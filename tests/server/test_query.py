@@ -86,9 +86,7 @@ def test_changed_attribute_arrives_as_insert_and_delete(
     assert page["count"] == 2, "protocol.md §4.2: a changed object counts twice (A.22)"
 
 
-def test_object_gone_from_backend_is_deleted_whole(
-    logged_in: RhoClient, products: MemoryAdapter
-) -> None:
+def test_object_gone_from_backend_is_deleted_whole(logged_in: RhoClient, products: MemoryAdapter) -> None:
     logged_in.sync("Product")
     products.data.pop("5")
     page = logged_in.page("Product")
@@ -96,9 +94,7 @@ def test_object_gone_from_backend_is_deleted_whole(
     assert page["total_count"] == 4, "protocol.md §4.2"
 
 
-def test_values_are_strings_and_reserved_names_dropped(
-    serve: Serve, rho: Callable[[str], RhoClient]
-) -> None:
+def test_values_are_strings_and_reserved_names_dropped(serve: Serve, rho: Callable[[str], RhoClient]) -> None:
     odd = MemoryAdapter("Odd")
     odd.data = {"1": {"n": 7, "none": None, "id": "1", "attrib_type": "x"}}  # type: ignore[dict-item]
     with serve([odd]) as url:
@@ -109,28 +105,24 @@ def test_values_are_strings_and_reserved_names_dropped(
         assert page["commands"]["insert"] == {"1": {"n": "7", "none": ""}}, "protocol.md §1.9"
 
 
-def test_query_error_is_a_source_error_on_every_page(
-    logged_in: RhoClient, products: MemoryAdapter
-) -> None:
+def test_query_error_is_a_source_error_on_every_page(logged_in: RhoClient, products: MemoryAdapter) -> None:
     logged_in.sync("Product")
     products.fail("query", "backend timed out")
     page = logged_in.page("Product")
-    assert page["commands"] == {
-        "source-error": {"query-error": {"message": "backend timed out"}}
-    }, "protocol.md §5.8 (captures A.35)"
+    assert page["commands"] == {"source-error": {"query-error": {"message": "backend timed out"}}}, (
+        "protocol.md §5.8 (captures A.35)"
+    )
     assert page["token"] == "" and page["total_count"] == 5, "protocol.md §5.8: last good MD"
     products.heal()
     assert logged_in.page("Product")["commands"] == {}, "protocol.md §5.8: cleared on success"
 
 
-def test_login_and_logoff_errors_are_source_errors(
-    logged_in: RhoClient, products: MemoryAdapter
-) -> None:
+def test_login_and_logoff_errors_are_source_errors(logged_in: RhoClient, products: MemoryAdapter) -> None:
     products.fail("login", "bad backend credentials")
     page = logged_in.page("Product")
-    assert page["commands"]["source-error"] == {
-        "login-error": {"message": "bad backend credentials"}
-    }, "protocol.md §5.8"
+    assert page["commands"]["source-error"] == {"login-error": {"message": "bad backend credentials"}}, (
+        "protocol.md §5.8"
+    )
     products.heal()
     products.fail("logoff", "logout failed")
     page = logged_in.page("Product")
@@ -138,9 +130,7 @@ def test_login_and_logoff_errors_are_source_errors(
     assert len(page["commands"]["insert"]) == 5, "protocol.md §5.8: data next to source-error"
 
 
-def test_poll_interval_caches_master_document(
-    serve: Serve, rho: Callable[[str], RhoClient]
-) -> None:
+def test_poll_interval_caches_master_document(serve: Serve, rho: Callable[[str], RhoClient]) -> None:
     slow = MemoryAdapter("Slow", {"1": {"a": "1"}}, poll_interval=3600)
     with serve([slow]) as url:
         client = rho(url)
@@ -157,9 +147,9 @@ def test_unknown_source_is_an_empty_page_with_query_error(logged_in: RhoClient) 
     assert reply.status_code == 200, "protocol.md §1.2 (captures A.59): not a 404"
     page = parse_page(reply.json())
     assert page["token"] == "" and page["count"] == 0 and page["total_count"] == 0
-    assert page["commands"] == {
-        "source-error": {"query-error": {"message": "Unknown source"}}
-    }, "protocol.md §1.2: rhom.server's own message"
+    assert page["commands"] == {"source-error": {"query-error": {"message": "Unknown source"}}}, (
+        "protocol.md §1.2: rhom.server's own message"
+    )
 
 
 def test_metadata_is_sent_once_per_change(serve: Serve, rho: Callable[[str], RhoClient]) -> None:
@@ -182,9 +172,7 @@ def test_metadata_is_sent_once_per_change(serve: Serve, rho: Callable[[str], Rho
         assert client.page("Meta")["commands"]["metadata"] == source.meta, "protocol.md §9.1"
 
 
-def test_schema_change_sends_schema_changed_page(
-    serve: Serve, rho: Callable[[str], RhoClient]
-) -> None:
+def test_schema_change_sends_schema_changed_page(serve: Serve, rho: Callable[[str], RhoClient]) -> None:
     class Fixed(MemoryAdapter):
         schema = {"version": "1.0", "property": {"a": "string"}}
 
