@@ -30,13 +30,14 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
 from http.cookiejar import Cookie, DefaultCookiePolicy
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
+from urllib.parse import quote
 from urllib.request import Request
 
 import httpx
@@ -61,6 +62,7 @@ log = logging.getLogger("rhom.sync")
 
 DEFAULT_TIMEOUT = 30.0  #: seconds, the C++ client's ``net_timeout``
 _OK = frozenset({200, 206})
+_QUERY_SAFE = "!#$%&'()*+,/:;=?@[]~"
 
 
 def _user_agent() -> str:
@@ -143,12 +145,16 @@ class _TransportBase:
 
     def _url(self, request: WireRequest) -> httpx.URL:
         if request.path.startswith(("http://", "https://")):
-            url = httpx.URL(request.path)
+            try:
+                url = httpx.URL(request.path)
+            except httpx.InvalidURL as exc:
+                raise ProtocolError(f"bad URL {_excerpt(request.path)!r}: {exc}") from exc
         elif request.path.startswith("/"):
             url = self._base.copy_with(path=request.path)
         else:
             url = self._base.join(request.path)
-        return url.copy_with(query=request.query.encode("ascii") or None)
+        query = quote(request.query, safe=_QUERY_SAFE)  # a server-sent blob URL may hold raw text
+        return url.copy_with(query=query.encode("ascii") or None)
 
     def _is_sync_server(self, url: httpx.URL) -> bool:
         base = self._base
@@ -243,7 +249,7 @@ class Transport(_TransportBase):
     :param client: an ``httpx.Client`` to use instead of creating one; the caller closes
         it. Its cookie jar is switched off.
     :param transport: an httpx transport for the created client (``httpx.MockTransport``
-        in tests).
+        in tests); ignored when ``client`` is given.
     :param timeout: seconds without progress before a request fails with ``NetworkError``.
     :param ssl_verify_peer: verify TLS certificates; ``False`` only for test servers.
         Ignored when ``client`` or ``transport`` is given.
@@ -326,7 +332,6 @@ class Transport(_TransportBase):
                         self._reply(response, request, None)
                     return _write(response.iter_bytes(), dest)
             except httpx.HTTPError as exc:
-                dest.unlink(missing_ok=True)
                 raise self._translate(exc, request, None) from exc
 
     def close(self) -> None:
@@ -348,9 +353,25 @@ class Transport(_TransportBase):
 
 def _write(chunks: Iterator[bytes], dest: Path) -> int:
     size = 0
-    with dest.open("wb") as out:
-        for chunk in chunks:
-            size += out.write(chunk)
+    try:
+        with dest.open("wb") as out:
+            for chunk in chunks:
+                size += out.write(chunk)
+    except BaseException:
+        dest.unlink(missing_ok=True)
+        raise
+    return size
+
+
+async def _awrite(chunks: AsyncIterator[bytes], dest: Path) -> int:
+    size = 0
+    try:
+        with dest.open("wb") as out:
+            async for chunk in chunks:
+                size += out.write(chunk)
+    except BaseException:
+        dest.unlink(missing_ok=True)
+        raise
     return size
 
 
@@ -396,6 +417,19 @@ class AsyncTransport(_TransportBase):
         """Log in and keep the session of the 200 reply; see :meth:`Transport.login`."""
         self._session = await self.call(protocol.login(login, password))
         return self._session
+
+    async def download(self, request: WireRequest, dest: Path) -> int:
+        """Stream a file into ``dest``; see :meth:`Transport.download`."""
+        with ExitStack() as stack:
+            url, kwargs = self._prepare(request, stack)
+            try:
+                async with self._client.stream(request.method, url, **kwargs) as response:
+                    if response.status_code not in _OK:
+                        await response.aread()
+                        self._reply(response, request, None)
+                    return await _awrite(response.aiter_bytes(), dest)
+            except httpx.HTTPError as exc:
+                raise self._translate(exc, request, None) from exc
 
     async def aclose(self) -> None:
         """Close the httpx client, unless it was passed in."""

@@ -334,6 +334,33 @@ def test_failed_download_leaves_no_file(make: Callable[..., Transport], tmp_path
     assert not dest.exists()
 
 
+def test_blob_urls_from_the_server_are_made_safe(
+    make: Callable[..., Transport], sent: list[httpx.Request]
+) -> None:
+    """Mock: a backend that puts raw text into a blob URL."""
+    transport = make(answer(200, b"JPEG"))
+    transport.send(protocol.blob_file("http://cdn.test/p.jpg?name=café x", client_id="c1"))
+    assert sent[0].url.query == b"name=caf%C3%A9%20x&client_id=c1"
+    with pytest.raises(ProtocolError, match="bad URL"):
+        transport.send(protocol.blob_file("http://[::1/p.jpg", client_id="c1"))
+
+
+def test_async_download(tmp_path: Path) -> None:
+    async def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith(".rzip"):
+            return httpx.Response(200, content=b"PK\x03\x04")
+        return httpx.Response(404, content=b"Not Found")
+
+    async def run() -> None:
+        async with AsyncTransport(BASE, transport=httpx.MockTransport(handler)) as transport:
+            assert await transport.download(protocol.bulk_file("/d/a.data"), tmp_path / "a") == 4
+            with pytest.raises(ServerError):
+                await transport.download(protocol.bulk_file("/d/a.data", suffix=""), tmp_path / "b")
+
+    asyncio.run(run())
+    assert (tmp_path / "a").read_bytes() == b"PK\x03\x04" and not (tmp_path / "b").exists()
+
+
 # -- TLS --------------------------------------------------------------------------------------
 
 
