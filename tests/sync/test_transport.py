@@ -1,10 +1,12 @@
 """Transport: error translation, the session cookie, TLS, and the Rhodes error codes.
 
-Most tests answer through ``httpx.MockTransport``, because they need replies a real server
-(rhom.server on loopback) cannot be made to send: a connection dropped mid-reply, a
-timeout, an HTML error page from a proxy, a corrupt gzip body, a ``Set-Cookie`` that
-changes. Each such test says what it simulates. The TLS test runs a real HTTPS server on
-loopback with a self-signed certificate.
+What rhom.server can be made to do is tested against it, over real HTTP on loopback:
+login and a restored session, 401, ``Unknown client``, a whole paging run. The other
+tests answer through ``httpx.MockTransport``, because they need replies a real server
+cannot be made to send: a connection dropped mid-reply, a timeout, an HTML error page
+from a proxy, a corrupt gzip body, a ``Set-Cookie`` that changes. Each such test says
+what it simulates. The TLS test runs an HTTPS server on loopback with a self-signed
+certificate.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from rhom.exceptions import (
     ServerError,
     SyncError,
 )
+from rhom.server import MemoryAdapter, Settings, create_app
+from rhom.server.testing import run_in_thread
 from rhom.sync import protocol
 from rhom.sync.errors import (
     ErrorCode,
@@ -121,10 +125,46 @@ def test_timeout_is_a_network_error(make: Callable[..., Transport]) -> None:
 # -- error statuses ---------------------------------------------------------------------------
 
 
-def test_401_is_an_auth_error(make: Callable[..., Transport]) -> None:
-    with pytest.raises(AuthError, match="HTTP 401: Not authenticated") as info:
-        make(answer(401, b"Not authenticated"), session=SESSION).call(query_call())
+@pytest.fixture(scope="module")
+def server_url() -> Iterator[str]:
+    """rhom.server on 127.0.0.1 with five products, any non-empty login accepted."""
+    products = {str(i): {"name": f"Product {i}", "price": f"{i}.99"} for i in range(1, 6)}
+    app = create_app([MemoryAdapter("Product", products)], settings=Settings.for_tests())
+    with run_in_thread(app) as url:
+        yield url
+
+
+def test_logged_in_session_survives_a_restart(server_url: str) -> None:
+    with Transport(server_url) as first:
+        session = first.login("alice", "pw")
+    assert session.startswith("rhoconnect_session=") and session.endswith(";")
+    with Transport(server_url, session=session) as restarted:
+        client_id = restarted.call(protocol.client_create())
+        pages = [restarted.call(protocol.query("Product", client_id=client_id, page_size=2,
+                                               token=protocol.next_token(0)))]  # fmt: skip
+        while not pages[-1].is_last:
+            token = protocol.next_token(pages[-1].token_value)
+            pages.append(restarted.call(protocol.query("Product", client_id=client_id,
+                                                       page_size=2, token=token)))  # fmt: skip
+    assert [page.count for page in pages] == [2, 2, 1, 0]
+    assert {oid for page in pages for oid in page.insert} == {"1", "2", "3", "4", "5"}
+
+
+def test_401_is_an_auth_error(server_url: str) -> None:
+    with Transport(server_url, session="rhoconnect_session=forged--0;") as transport:
+        with pytest.raises(AuthError, match="HTTP 401") as info:
+            transport.call(protocol.client_create())
+    assert info.value.__cause__ is None
     assert rho_error_for(info.value).code == ErrorCode.UNAUTHORIZED
+
+
+def test_unknown_client_id_is_an_unknown_client_error(server_url: str) -> None:
+    with Transport(server_url) as transport:
+        transport.login("alice", "pw")
+        with pytest.raises(UnknownClientError) as info:
+            transport.call(protocol.query("Product", client_id="nosuchclient"))
+    assert (info.value.status_code, info.value.source) == (500, "Product")
+    assert transport.is_logged_in, "the session stays valid (§3.6)"
 
 
 def test_500_html_page_is_a_server_error(make: Callable[..., Transport]) -> None:
@@ -141,6 +181,7 @@ def test_500_html_page_is_a_server_error(make: Callable[..., Transport]) -> None
 
 @pytest.mark.parametrize("body", [b"Unknown client", b"unknown CLIENT\n", b"  Unknown Client "])
 def test_unknown_client_500_is_recognised(make: Callable[..., Transport], body: bytes) -> None:
+    """Mock: spellings other servers might use; rhom.server sends exactly ``Unknown client``."""
     with pytest.raises(UnknownClientError) as info:
         make(answer(500, body)).call(query_call())
     assert info.value.status_code == 500
@@ -199,6 +240,7 @@ def login_ok(request: httpx.Request) -> httpx.Response:
 
 
 def test_session_survives_a_restart(make: Callable[..., Transport], sent: list[httpx.Request]) -> None:
+    """Mock: a server whose Set-Cookie value changes; the real one repeats the same value."""
     first = make(login_ok)
     assert not first.is_logged_in
     persisted = first.login("alice", "s3cret")
