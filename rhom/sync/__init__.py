@@ -1,1 +1,19 @@
-"""rhom's sync client (the facade is filled in by the lead)."""
+"""rhom.sync: the RhoConnect sync engine (push the changelog, pull server pages)."""
+
+from __future__ import annotations
+
+from .client import SyncClient
+from .errors import ErrorCode, RhoError, UnknownClientError
+from .notify import ObjRef, SyncNotification, SyncResult
+from .source import SyncSource
+
+__all__ = [
+    "ErrorCode",
+    "ObjRef",
+    "RhoError",
+    "SyncClient",
+    "SyncNotification",
+    "SyncResult",
+    "SyncSource",
+    "UnknownClientError",
+]

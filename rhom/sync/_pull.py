@@ -1,0 +1,186 @@
+"""Pull: apply one server page to the local data, atomically with its token.
+
+Everything a page carries -- metadata, links, deletes, inserts, the new token and the
+purge of settled changelog rows -- is written in ONE transaction (protocol.md §4.6). A
+crash before the commit leaves the previous token stored, so the next request does not
+acknowledge the page and the server sends it again; a crash after it has applied the page
+exactly once. Blob files are downloaded before the transaction opens (network I/O never
+holds the database), and removed again if the page does not commit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from ..changelog import no_changelog
+from . import protocol
+from ._push import IN_DOUBT
+from .source import BLOB_SUFFIX, SyncSource
+
+Download = Callable[[str], str]  # blob URL -> stored blob value
+
+
+@dataclasses.dataclass
+class Applied:
+    """What a committed page changed (for notifications and statistics)."""
+
+    inserted: list[str] = dataclasses.field(default_factory=list)
+    deleted: list[str] = dataclasses.field(default_factory=list)
+    linked: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+def _split_blobs(source: SyncSource, insert: Mapping[str, Mapping[str, str]]) -> dict[str, dict[str, str]]:
+    """Incoming objects with the ``-rhoblob`` suffix stripped and frozen models filtered."""
+    objects: dict[str, dict[str, str]] = {}
+    for oid, attrs in insert.items():
+        clean: dict[str, str] = {}
+        for name, value in attrs.items():
+            local = name[: -len(BLOB_SUFFIX)] if name.endswith(BLOB_SUFFIX) else name
+            if source.accepts(local):
+                clean[local] = value
+        objects[oid] = clean
+    return objects
+
+
+def _blob_work(source: SyncSource, objects: dict[str, dict[str, str]], raw: Mapping[str, Mapping[str, str]],
+               deleted: Mapping[str, Mapping[str, str]]) -> list[tuple[str, str, str]]:  # fmt: skip
+    """``(object, attrib, url)`` of blob values to download (protocol.md §8.2)."""
+    work = []
+    for oid, attrs in raw.items():
+        for name, value in attrs.items():
+            local = name[: -len(BLOB_SUFFIX)] if name.endswith(BLOB_SUFFIX) else name
+            if local not in objects.get(oid, {}):
+                continue
+            if (name.endswith(BLOB_SUFFIX) or local in source.blob_attribs) and "://" in value:
+                work.append((oid, local, value))
+    if not work:
+        return []
+    current = source.read_objects({w[0] for w in work})
+    keep = []
+    for oid, attrib, url in work:
+        overwrite = source.blob_attribs.get(attrib, False)
+        local_value = current.get(oid, {}).get(attrib)
+        being_deleted = attrib in deleted.get(oid, {})
+        if overwrite or not local_value or being_deleted:
+            keep.append((oid, attrib, url))
+        else:
+            del objects[oid][attrib]  # keep the local file (not an overwrite blob)
+    return keep
+
+
+def apply_page(
+    source: SyncSource,
+    page: protocol.Page,
+    *,
+    dependents: list[tuple[SyncSource, str]],
+    download: Download | None,
+) -> Applied:
+    """Apply *page* to *source* and store its token; all or nothing."""
+    objects = _split_blobs(source, page.insert)
+    downloads = _blob_work(source, objects, page.insert, page.delete) if download else []
+    fetched: list[str] = []
+    try:
+        for oid, attrib, url in downloads:
+            value = download(url)  # type: ignore[misc]
+            fetched.append(value)
+            objects[oid][attrib] = value
+        applied = _commit(source, page, objects, dependents)
+    except BaseException:
+        from .. import blobs
+
+        for value in fetched:
+            try:
+                blobs.path(value).unlink(missing_ok=True)
+            except Exception:
+                pass
+        raise
+    return applied
+
+
+def _commit(source: SyncSource, page: protocol.Page, objects: dict[str, dict[str, str]],
+            dependents: list[tuple[SyncSource, str]]) -> Applied:  # fmt: skip
+    applied = Applied()
+    db, sid = source.db, source.id
+    other_dbs = {dep.db for dep, _ in dependents if dep.db is not db}
+    with no_changelog(db):
+        conn = db.connection()
+        if page.schema_changed:
+            source.set_token(page.token_value)
+            return applied
+        if source.pass_through:
+            source.delete_all()
+        if page.metadata is not None:
+            source.set_metadata(page.metadata)
+        if page.links:
+            for dep_db in other_dbs:  # committed first: re-applying a link is harmless
+                with no_changelog(dep_db):
+                    _rewrite_dependents(page.links, [d for d in dependents if d[0].db is dep_db])
+            _rewrite_dependents(page.links, [d for d in dependents if d[0].db is db])
+            for temp, real in page.links.items():
+                source.rename(temp, real)
+            applied.linked = dict(page.links)
+        if page.create_errors:
+            # in-doubt creates the server refused: settled like any refused create
+            conn.execute(
+                "UPDATE changed_values SET sent = 2 WHERE source_id = ? AND sent = ? "
+                "AND object IN (SELECT value FROM json_each(?))",
+                (sid, IN_DOUBT, json.dumps(list(page.create_errors))),
+            )
+        if page.delete:
+            present = source.existing(page.delete)
+            gone = {oid: attrs for oid, attrs in page.delete.items() if oid in present}
+            source.delete_attributes(gone)
+            _settle_pending_creates(conn, sid, page.delete)
+            applied.deleted = list(gone)
+        if objects:
+            _mark_conflicts(conn, sid, objects)
+            source.upsert(objects)
+            applied.inserted = list(objects)
+        token = 0 if source.pass_through else page.token_value
+        if token == 0:
+            conn.execute("DELETE FROM changed_values WHERE source_id = ? AND sent IN (3, 4)", (sid,))
+        source.set_token(token)
+    return applied
+
+
+def _rewrite_dependents(links: Mapping[str, str], dependents: list[tuple[SyncSource, str]]) -> None:
+    for dep, attrib in dependents:
+        for temp, real in links.items():
+            dep.rewrite_reference(attrib, temp, real)
+
+
+def _settle_pending_creates(conn: Any, sid: int, deleted: Mapping[str, Any]) -> None:
+    conn.execute(
+        "UPDATE changed_values SET sent = 3 WHERE source_id = ? AND update_type = 'create' AND sent > 1 "
+        "AND sent <> ? AND object IN (SELECT value FROM json_each(?))",
+        (sid, IN_DOUBT, json.dumps(list(deleted))),
+    )
+
+
+def _mark_conflicts(conn: Any, sid: int, objects: Mapping[str, Mapping[str, str]]) -> None:
+    """Server values over still unconfirmed created attributes: mark them (sent=4)."""
+    if not conn.execute(
+        "SELECT 1 FROM changed_values WHERE source_id = ? AND update_type = 'create' AND sent = 2 LIMIT 1",
+        (sid,),
+    ).fetchone():
+        return
+    conn.executemany(
+        "UPDATE changed_values SET sent = 4 WHERE source_id = ? AND object = ? AND attrib = ? "
+        "AND update_type = 'create' AND sent = 2 AND value IS NOT ?",
+        [(sid, oid, a, v) for oid, attrs in objects.items() for a, v in attrs.items()],
+    )
+
+
+def blob_file_name(url: str) -> str:
+    """The extension a downloaded blob gets: ``extension=`` parameter, URL suffix, ``.bin``."""
+    from urllib.parse import parse_qs, urlsplit
+
+    parts = urlsplit(url)
+    ext = parse_qs(parts.query).get("extension", [""])[0]
+    if not ext:
+        ext = Path(parts.path).suffix
+    return ext or ".bin"

@@ -1,0 +1,259 @@
+"""Push: turn a source's changelog into one CUD request, and settle the rows afterwards.
+
+The ``sent`` states (rhom.changelog.Sent) move as protocol.md §5.2 and §5.6 describe,
+with two deliberate differences:
+
+* held-back rows (objects whose create awaits its link, and dependents pointing at them)
+  are never touched, so an edit of a held-back object cannot be lost (§5.2 hazard);
+* create rows found ``sent=1`` when a push starts were in flight when the process died:
+  the server may or may not have created the object. They are not pushed again (that
+  could create a second server record); they wait, like ``sent=2`` rows, for the pull to
+  bring their link. If the pull completes without it, :func:`requeue_lost_creates` turns
+  them back into a queued create.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from .. import blobs
+from ..changelog import BLOB_ATTRIB_TYPE
+from . import protocol
+from .source import SyncSource
+
+#: Rows of a crashed push are re-marked with this state while their fate is unknown.
+IN_DOUBT = 5
+
+
+@dataclasses.dataclass
+class PushBatch:
+    """What one push sends, and the changelog rows it covers."""
+
+    create: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
+    update: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
+    delete: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
+    uploads: list[protocol.BlobUpload] = dataclasses.field(default_factory=list)
+    blob_fields: set[str] = dataclasses.field(default_factory=set)
+    row_ids: list[int] = dataclasses.field(default_factory=list)
+    marker_ids: list[int] = dataclasses.field(default_factory=list)
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.create or self.update or self.delete or self.marker_ids)
+
+    def body(self, source: str, client_id: str) -> dict[str, Any]:
+        body: dict[str, Any] = {"source_name": source, "client_id": client_id}
+        for key in ("create", "update", "delete"):
+            if getattr(self, key):
+                body[key] = getattr(self, key)
+        if self.blob_fields:
+            body["blob_fields"] = sorted(self.blob_fields)
+        return body
+
+
+def _ids(rows: Iterable[Any]) -> str:
+    return json.dumps([r[0] for r in rows])
+
+
+def prepare(source: SyncSource, owners: dict[str, SyncSource]) -> PushBatch:
+    """Collect the rows to push and mark them in flight, in one transaction."""
+    db, sid = source.db, source.id
+    with db.atomic():
+        conn = db.connection()
+        # A push that died in flight: its creates are in doubt (see module doc).
+        conn.execute(
+            "UPDATE changed_values SET sent = ? WHERE source_id = ? AND sent = 1 AND update_type = 'create'",
+            (IN_DOUBT, sid),
+        )
+        _expand_markers(source)
+        held = _held_back(source, owners)
+        if source.full_update:
+            _expand_full_update(source, held)
+        batch = PushBatch()
+        rows = conn.execute(
+            "SELECT id, object, attrib, value, attrib_type, update_type FROM changed_values "
+            "WHERE source_id = ? AND sent <= 1 ORDER BY object, id",
+            (sid,),
+        ).fetchall()
+        for row_id, oid, attrib, value, attrib_type, update_type in rows:
+            if update_type == "push_changes":
+                batch.marker_ids.append(row_id)
+                continue
+            if oid in held or update_type not in ("create", "update", "delete"):
+                continue
+            section: dict[str, dict[str, str]] = getattr(batch, update_type)
+            attrs = section.setdefault(oid, {})
+            if attrib != "object":
+                attrs[attrib] = "" if value is None else value
+            batch.row_ids.append(row_id)
+            if attrib_type == BLOB_ATTRIB_TYPE and value and update_type != "delete":
+                batch.blob_fields.add(attrib)
+                _add_upload(batch, attrib, oid, value)
+        if batch.row_ids:
+            conn.execute(
+                "UPDATE changed_values SET sent = 1 WHERE sent = 0 AND id IN (SELECT value FROM json_each(?))",
+                (json.dumps(batch.row_ids),),
+            )
+    return batch
+
+
+def _add_upload(batch: PushBatch, attrib: str, oid: str, value: str) -> None:
+    try:
+        path: Path = blobs.path(value)
+    except Exception:
+        return  # not a local file (a URL the server gave): nothing to upload
+    if path.is_file():
+        batch.uploads.append(protocol.BlobUpload(attrib, oid, path))
+
+
+def _expand_markers(source: SyncSource) -> None:
+    """Replace object markers (a queued create) by one row per non-NULL attribute."""
+    conn, sid = source.db.connection(), source.id
+    markers = conn.execute(
+        "SELECT id, object, update_type FROM changed_values WHERE source_id = ? AND attrib = 'object' "
+        "AND sent = 0 AND update_type IN ('create', 'update')",
+        (sid,),
+    ).fetchall()
+    if not markers:
+        return
+    data = source.read_objects(m[1] for m in markers)
+    rows = []
+    for _, oid, update_type in markers:
+        for attrib, value in data.get(oid, {}).items():
+            typ = BLOB_ATTRIB_TYPE if attrib in source.blob_attribs else None
+            rows.append((sid, attrib, oid, value, typ, update_type))
+    conn.executemany(
+        "INSERT INTO changed_values (source_id, attrib, object, value, attrib_type, update_type, sent) "
+        "VALUES (?, ?, ?, ?, ?, ?, 0)",
+        rows,
+    )
+    conn.execute("DELETE FROM changed_values WHERE id IN (SELECT value FROM json_each(?))", (_ids(markers),))
+
+
+def _held_back(source: SyncSource, owners: dict[str, SyncSource]) -> set[str]:
+    """Objects not to push now: creates awaiting a link, and dependents of such creates."""
+    conn, sid = source.db.connection(), source.id
+    held = _awaiting_link(source)
+    for attrib, owner_names in source.belongs_to.items():
+        for owner_name in owner_names:
+            owner = owners.get(owner_name)
+            if owner is None:
+                continue
+            pending = _awaiting_link(owner)
+            if not pending:
+                continue
+            candidates = {r[0] for r in conn.execute(
+                "SELECT DISTINCT object FROM changed_values WHERE source_id = ? AND sent <= 1", (sid,))}  # fmt: skip
+            for oid, attrs in source.read_objects(candidates).items():
+                if attrs.get(attrib) in pending:
+                    held.add(oid)
+    return held
+
+
+def _awaiting_link(source: SyncSource) -> set[str]:
+    rows = source.db.connection().execute(
+        "SELECT DISTINCT object FROM changed_values WHERE source_id = ? AND sent >= 2", (source.id,)
+    )
+    return {r[0] for r in rows}
+
+
+def _expand_full_update(source: SyncSource, held: set[str]) -> None:
+    conn, sid = source.db.connection(), source.id
+    pending = conn.execute(
+        "SELECT object, attrib FROM changed_values WHERE source_id = ? AND sent = 0 AND update_type = 'update'",
+        (sid,),
+    ).fetchall()
+    have: dict[str, set[str]] = {}
+    for oid, attrib in pending:
+        if oid not in held:
+            have.setdefault(oid, set()).add(attrib)
+    rows = []
+    for oid, attrs in source.read_objects(have).items():
+        for attrib, value in attrs.items():
+            if attrib not in have[oid]:
+                typ = BLOB_ATTRIB_TYPE if attrib in source.blob_attribs else None
+                rows.append((sid, attrib, oid, value, typ))
+    conn.executemany(
+        "INSERT INTO changed_values (source_id, attrib, object, value, attrib_type, update_type, sent) "
+        "VALUES (?, ?, ?, ?, ?, 'update', 0)",
+        rows,
+    )
+
+
+def settle_success(source: SyncSource, batch: PushBatch) -> None:
+    """The server took the push: creates await their link, the rest is done."""
+    db = source.db
+    ids = json.dumps(batch.row_ids + batch.marker_ids)
+    with db.atomic():
+        conn = db.connection()
+        creates_to = "DELETE FROM changed_values" if source.pass_through else "UPDATE changed_values SET sent = 2"
+        conn.execute(
+            f"{creates_to} WHERE sent = 1 AND update_type = 'create' AND id IN (SELECT value FROM json_each(?))",
+            (ids,),
+        )
+        conn.execute(
+            "DELETE FROM changed_values WHERE id IN (SELECT value FROM json_each(?)) "
+            "AND (update_type = 'push_changes' OR (sent = 1 AND update_type IN ('update', 'delete')))",
+            (ids,),
+        )
+
+
+def settle_failure(source: SyncSource, batch: PushBatch) -> None:
+    """The push failed: put every row back in the queue, as protocol.md §5.6 says."""
+    db, sid = source.db, source.id
+    ids = json.dumps(batch.row_ids)
+    with db.atomic():
+        conn = db.connection()
+        created = [r[0] for r in conn.execute(
+            "SELECT DISTINCT object FROM changed_values WHERE sent = 1 AND update_type = 'create' "
+            "AND id IN (SELECT value FROM json_each(?))", (ids,))]  # fmt: skip
+        alive = source.existing(created)
+        for oid in created:
+            conn.execute("DELETE FROM changed_values WHERE source_id = ? AND object = ?", (sid, oid))
+            if oid in alive:  # one placeholder again; the next push expands current data
+                conn.execute(
+                    "INSERT INTO changed_values (source_id, attrib, object, update_type, sent) "
+                    "VALUES (?, 'object', ?, 'create', 0)",
+                    (sid, oid),
+                )
+        # an update typed during the push wins over the one in flight
+        conn.execute(
+            "DELETE FROM changed_values AS c WHERE c.sent = 1 AND c.update_type = 'update' "
+            "AND c.id IN (SELECT value FROM json_each(?)) AND EXISTS (SELECT 1 FROM changed_values n "
+            "WHERE n.source_id = c.source_id AND n.object = c.object AND n.attrib = c.attrib "
+            "AND n.sent = 0 AND n.update_type = 'update')",
+            (ids,),
+        )
+        conn.execute(
+            "UPDATE changed_values SET sent = 0 WHERE sent = 1 AND update_type IN ('update', 'delete') "
+            "AND id IN (SELECT value FROM json_each(?))",
+            (ids,),
+        )
+
+
+def requeue_lost_creates(source: SyncSource) -> int:
+    """After a complete pull: in-doubt creates that got no link never reached the server."""
+    db, sid = source.db, source.id
+    with db.atomic():
+        conn = db.connection()
+        rows = conn.execute(
+            "SELECT DISTINCT object FROM changed_values WHERE source_id = ? AND sent = ?", (sid, IN_DOUBT)
+        )
+        lost = [r[0] for r in rows]
+        alive = source.existing(lost)
+        for oid in lost:
+            conn.execute(
+                "DELETE FROM changed_values WHERE source_id = ? AND object = ? AND update_type = 'create'",
+                (sid, oid),
+            )
+            if oid in alive:
+                conn.execute(
+                    "INSERT INTO changed_values (source_id, attrib, object, update_type, sent) "
+                    "VALUES (?, 'object', ?, 'create', 0)",
+                    (sid, oid),
+                )
+    return len(lost)

@@ -1,0 +1,287 @@
+"""One sync run, phase by phase, as protocol.md §11.1 orders it.
+
+1. Order the sources: ascending ``sync_priority`` (ties by name), owners before the
+   sources that ``belongs_to`` them.
+2. No session: error 7, nothing is sent.
+3. Get a client id (and reset the client on the server when a local reset asked for it).
+4. Bulk sync when ``bulksync_state`` is 0.
+5. Per source: push its changelog (§5), then pull pages until the token is empty (§4),
+   each page applied in one transaction with its token (see ``_pull``).
+6. Send ``complete`` unless the run was stopped or the server changed a schema.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from .. import _runtime, blobs
+from ..exceptions import AuthError, NetworkError, ProtocolError, SyncError
+from . import _pull, _push, _state, notify, protocol
+from .errors import ErrorCode, NotLoggedInError, SyncVersionError, UnknownClientError, rho_error_for
+from .notify import ObjRef, SyncNotification
+from .source import SyncSource
+
+if TYPE_CHECKING:
+    from .client import SyncClient
+
+log = logging.getLogger("rhom.sync")
+
+
+class StopRequested(Exception):
+    """The application called ``stop_sync``."""
+
+
+def order_sources(sources: Sequence[SyncSource]) -> list[SyncSource]:
+    """Priority order, then each owner moved before the sources that belong to it."""
+    ordered = sorted(sources, key=lambda s: (s.priority, s.name))
+    by_name = {s.name: s for s in ordered}
+    result: list[SyncSource] = []
+    visiting: set[str] = set()
+
+    def place(source: SyncSource) -> None:
+        if source in result or source.name in visiting:
+            return
+        visiting.add(source.name)
+        for owners in source.belongs_to.values():
+            for owner in owners:
+                if owner in by_name:
+                    place(by_name[owner])
+        result.append(source)
+
+    for source in ordered:
+        place(source)
+    return result
+
+
+def sync_sources(models: Sequence[Any] | None = None) -> list[SyncSource]:
+    """The synced sources of the current setup, in sync order."""
+    chosen = _runtime.current().models if models is None else models
+    return order_sources([SyncSource(m) for m in chosen if m._rhom.is_sync])
+
+
+class SyncRun:
+    """The state of one run: the client, the stop flag, the notifications it sent."""
+
+    def __init__(self, client: SyncClient, *, stop: threading.Event) -> None:
+        self.client = client
+        self.transport = client._transport
+        self.stop = stop
+        self.schema_changed: list[str] = []
+        self.engine_error: BaseException | None = None
+        self.sources = sync_sources()
+        self.client_id = ""
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def check_stop(self) -> None:
+        if self.stop.is_set():
+            raise StopRequested()
+
+    def error_notification(
+        self, exc: BaseException, source: SyncSource | None = None, **extra: Any
+    ) -> SyncNotification:
+        err = rho_error_for(exc)
+        return SyncNotification(
+            status="error",
+            source_id=source.id if source else None,
+            source_name=source.name if source else None,
+            error_code=ErrorCode(err.code)
+            if isinstance(err.code, int) and err.code in ErrorCode._value2member_map_
+            else ErrorCode.RUNTIME,
+            error_message=err.message,
+            http_status=getattr(exc, "status_code", None),
+            **extra,
+        )
+
+    # -- phase 2-3: session and client id ------------------------------------------------
+
+    def prepare(self) -> None:
+        info = _state.client_info()
+        if not info.get("session"):
+            raise NotLoggedInError("not logged in: call login() first")
+        self.transport.session = info["session"]
+        client_id = info.get("client_id")
+        if not client_id:
+            client_id = self.transport.call(protocol.client_create())
+            if not client_id:
+                raise ProtocolError("clientcreate answered without a client id")
+            _state.set_client_info(client_id=client_id)
+        elif info.get("reset"):
+            models = _state.get_config("reset_models")
+            names = [n for n in models.split(",") if n] if models else None
+            self.transport.call(protocol.client_reset(client_id, names))
+            _state.set_client_info(reset=0)
+            _state.set_config("reset_models", None)
+        self.client_id = client_id
+
+    # -- phase 5: one source ---------------------------------------------------------------
+
+    def sync_source(self, source: SyncSource, *, query_params: Any = None) -> SyncNotification:
+        start = time.monotonic()
+        inserted = deleted = 0
+        total = cumulative = 0
+        try:
+            if source.token() == 0:
+                source.set_token(protocol.RUN_STARTED_TOKEN)
+            self.push(source)
+            while True:
+                self.check_stop()
+                token = protocol.next_token(source.token())
+                page = self.transport.call(protocol.query(
+                    source.name, client_id=self.client_id, page_size=self.client.page_size,
+                    token=token, query_params=query_params))  # fmt: skip
+                applied = _pull.apply_page(source, page, dependents=self.dependents(source),
+                                           download=self.download)  # fmt: skip
+                inserted += len(applied.inserted)
+                deleted += len(applied.deleted)
+                cumulative += page.count
+                total = page.total_count if page.total_count is not None else total
+                self.after_page(source, page, applied, total, cumulative)
+                if page.schema_changed:
+                    self.schema_changed.append(source.name)
+                    break
+                if page.is_last or source.pass_through:
+                    _push.requeue_lost_creates(source)
+                    break
+        except StopRequested:
+            raise
+        except (AuthError, UnknownClientError, SyncVersionError) as exc:
+            self.engine_error = exc
+            self._record(source, False, inserted, deleted, start)
+            return self.error_notification(exc, source)
+        except SyncError as exc:
+            log.info("sync of %s failed: %s", source.name, exc)
+            self._record(source, False, inserted, deleted, start)
+            return self.error_notification(exc, source, total_count=total, cumulative_count=cumulative)
+        self._record(source, True, inserted, deleted, start)
+        status = "schema_changed" if page.schema_changed else "ok"
+        return SyncNotification(status=status, source_id=source.id, source_name=source.name,
+                                total_count=total, processed_count=0, cumulative_count=cumulative)  # fmt: skip
+
+    def _record(self, source: SyncSource, ok: bool, inserted: int, deleted: int, start: float) -> None:
+        self.client._last_counts[source.name] = inserted + deleted
+        source.record_run(success=ok, inserted=inserted, deleted=deleted,
+                          duration_ms=int((time.monotonic() - start) * 1000), now=int(time.time()))  # fmt: skip
+
+    def dependents(self, owner: SyncSource) -> list[tuple[SyncSource, str]]:
+        return [
+            (s, attr) for s in self.sources for attr, owners in s.belongs_to.items() if owner.name in owners
+        ]
+
+    def push(self, source: SyncSource) -> None:
+        owners = {s.name: s for s in self.sources}
+        batch = _push.prepare(source, owners)
+        if batch.is_empty:
+            return
+        body = batch.body(source.name, self.client_id)
+        call = protocol.push(source.name, client_id=self.client_id, create=batch.create,
+                             update=batch.update, delete=batch.delete,
+                             blob_fields=batch.blob_fields, blobs=batch.uploads)  # fmt: skip
+        try:
+            self.transport.call(call)
+        except BaseException:
+            _push.settle_failure(source, batch)
+            notify.push_sent.send(source.model, body=body, ok=False)
+            raise
+        notify.push_sent.send(source.model, body=body, ok=True)
+        _push.settle_success(source, batch)
+
+    def download(self, url: str) -> str:
+        """Fetch a blob into the blob folder; return its stored value."""
+        name = uuid.uuid4().hex + _pull.blob_file_name(url)
+        dest = blobs.blob_dir() / name
+        part = dest.with_name(name + ".part")
+        try:
+            self.transport.download(protocol.blob_file(url, client_id=self.client_id), part)
+            part.replace(dest)
+        except BaseException:
+            part.unlink(missing_ok=True)
+            raise
+        return name
+
+    def after_page(self, source: SyncSource, page: protocol.Page, applied: _pull.Applied,
+                   total: int, cumulative: int) -> None:  # fmt: skip
+        """Notifications of a committed page: server errors, objects, progress."""
+        if page.has_server_errors:
+            self.client._notify(SyncNotification(
+                status="error", source_id=source.id, source_name=source.name, total_count=total,
+                processed_count=page.count, cumulative_count=cumulative,
+                error_code=ErrorCode.CUSTOM_SYNC_SERVER, server_errors=page.server_errors()))  # fmt: skip
+        self.client._object_notify(source, applied)
+        if page.count > 0:
+            self.client._notify(SyncNotification(
+                status="in_progress", source_id=source.id, source_name=source.name, total_count=total,
+                processed_count=page.count, cumulative_count=cumulative))  # fmt: skip
+
+
+def run(client: SyncClient, *, stop: threading.Event, source_names: Sequence[str] | None = None,
+        query_params: Any = None, only_changed: bool = False,
+        recover: bool = True) -> SyncNotification:  # fmt: skip
+    """Run a sync of all sources (or of *source_names*); return the final notification."""
+    sync_run = SyncRun(client, stop=stop)
+    selected = sync_run.sources
+    if source_names is not None:
+        selected = [s for s in selected if s.name in source_names]
+    notify.sync_started.send(client, sources=[s.name for s in selected],
+                             kind="all" if source_names is None else "source")  # fmt: skip
+    try:
+        sync_run.prepare()
+        client._run_bulk_if_needed(sync_run)
+        last: SyncNotification | None = None
+        for source in selected:
+            sync_run.check_stop()
+            if source_names is None and source.sync_type == "bulk_sync_only":
+                continue
+            if only_changed and not _has_changes(source):
+                last = SyncNotification(status="ok", source_id=source.id, source_name=source.name)
+                client._notify(last, final=True)
+                continue
+            last = sync_run.sync_source(source, query_params=query_params)
+            client._notify(last, final=True)
+            if sync_run.engine_error is not None:
+                raise sync_run.engine_error
+            if sync_run.schema_changed:
+                notify.schema_changed.send(client, sources=list(sync_run.schema_changed))
+                return last
+        if source_names is not None:
+            return last or SyncNotification(status="ok")
+        done = SyncNotification(status="complete")
+        client._notify(done, final=True)
+        return done
+    except StopRequested:
+        done = SyncNotification(status="error", error_code=ErrorCode.CANCEL_BY_USER,
+                                error_message="the sync was stopped")  # fmt: skip
+        client._notify(done, final=True)
+        return done
+    except UnknownClientError as exc:
+        if recover and client.recover_unknown_client:
+            log.warning("the server does not know this client: resetting it and syncing again")
+            client._recover_unknown_client()
+            return run(client, stop=stop, source_names=source_names, query_params=query_params,
+                       only_changed=only_changed, recover=False)  # fmt: skip
+        return _fail(client, sync_run, exc)
+    except AuthError as exc:
+        if not isinstance(exc, NotLoggedInError):
+            client._session_expired()
+        return _fail(client, sync_run, exc)
+    except (SyncError, NetworkError) as exc:
+        return _fail(client, sync_run, exc)
+
+
+def _fail(client: SyncClient, sync_run: SyncRun, exc: BaseException) -> SyncNotification:
+    note = sync_run.error_notification(exc)
+    client._notify(note, final=True)
+    return note
+
+
+def _has_changes(source: SyncSource) -> bool:
+    return bool(source.db.execute_sql(
+        "SELECT 1 FROM changed_values WHERE source_id = ? AND sent <= 1 LIMIT 1", (source.id,)))  # fmt: skip
+
+
+ObjectCallback = Callable[[list[ObjRef], list[ObjRef], list[ObjRef]], None]
