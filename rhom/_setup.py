@@ -78,7 +78,9 @@ def prepare_partition(db: Database, models: Sequence[Any], all_models: Sequence[
     queries: list[tuple[str, tuple[Any, ...]]] = []
     with db.atomic():
         changelog.drop_triggers(db)
-        for model in sorted(models, key=lambda m: m._rhom.source_name):
+        # explicit source ids first, so the ids handed out next go above them (rhom-api §1.5)
+        # instead of taking one of them
+        for model in sorted(models, key=lambda m: (m._rhom.explicit_source_id is None, m._rhom.source_name)):
             opts = model._rhom
             opts.source_id = _register_source(db, model, all_models)
             if opts.fixed_schema:

@@ -111,9 +111,7 @@ def test_save_logs_a_new_attribute_of_a_synced_object(sync_product: Any) -> None
     mark_sent(sync_product)
     obj.brand = "Moto"
     obj.save()
-    assert [(e.update_type, e.attrib, e.value) for e in log(sync_product, obj)] == [
-        ("update", "brand", "Moto")
-    ]
+    assert [(e.update_type, e.attrib, e.value) for e in log(sync_product, obj)] == [("update", "brand", "Moto")]
 
 
 def test_numbers_are_logged_as_their_stored_text(sync_product: Any) -> None:

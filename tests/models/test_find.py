@@ -92,9 +92,7 @@ def test_bag_values_are_strings_unless_a_field_is_declared(bag_product: Any) -> 
 
 def test_fixed_schema_values_come_back_typed(product: Any) -> None:
     when = dt.datetime(2024, 5, 17, 10, 30, tzinfo=dt.timezone.utc)
-    obj = product.create(
-        name="x", price="9.25", quantity="12", available_on=dt.date(2024, 5, 17), updated_at=when
-    )
+    obj = product.create(name="x", price="9.25", quantity="12", available_on=dt.date(2024, 5, 17), updated_at=when)
     stored = product.find(obj.object)
     assert stored.price == 9.25 and isinstance(stored.price, float)
     assert stored.quantity == 12 and isinstance(stored.quantity, int)
@@ -106,9 +104,7 @@ def test_fixed_schema_values_come_back_typed(product: Any) -> None:
 
 
 def test_simple_conditions_are_joined_with_and(seeded: Any) -> None:
-    assert names(seeded.find("all", conditions={"industry": "Technology", "brand": "Moto"})) == [
-        "Mobio India"
-    ]
+    assert names(seeded.find("all", conditions={"industry": "Technology", "brand": "Moto"})) == ["Mobio India"]
 
 
 def test_none_condition_matches_absent_attributes(seeded: Any) -> None:
@@ -310,9 +306,7 @@ def test_find_by_sql_on_fixed_schema_returns_typed_objects(fixed_product: Any) -
     [obj] = fixed_product.find_by_sql(f'SELECT * FROM "{table}" WHERE name = ?', ["x"])
     assert isinstance(obj, fixed_product)
     assert (obj.object, obj.name, obj.quantity) == ("1", "x", 3)
-    assert [
-        o.object for o in fixed_product.find_by_sql(f'SELECT * FROM "{table}" ORDER BY quantity DESC')
-    ] == [
+    assert [o.object for o in fixed_product.find_by_sql(f'SELECT * FROM "{table}" ORDER BY quantity DESC')] == [
         "2",
         "1",
     ]

@@ -125,18 +125,12 @@ def test_delete_of_an_object_with_no_values_queues_one_delete(rhom_setup: Any) -
 
 
 def test_upsert_of_an_existing_object_logs_an_update(synced: Any) -> None:
-    P.insert(object="a", name="Alpha 2").on_conflict(
-        conflict_target=[P.object], update={P.name: "Alpha 2"}
-    ).execute()
-    assert [(e.update_type, e.object, e.attrib, e.value) for e in log(P)] == [
-        ("update", "a", "name", "Alpha 2")
-    ]
+    P.insert(object="a", name="Alpha 2").on_conflict(conflict_target=[P.object], update={P.name: "Alpha 2"}).execute()
+    assert [(e.update_type, e.object, e.attrib, e.value) for e in log(P)] == [("update", "a", "name", "Alpha 2")]
 
 
 def test_upsert_of_a_new_object_logs_a_create(synced: Any) -> None:
-    P.insert(object="c", name="Gamma").on_conflict(
-        conflict_target=[P.object], update={P.name: "Gamma"}
-    ).execute()
+    P.insert(object="c", name="Gamma").on_conflict(conflict_target=[P.object], update={P.name: "Gamma"}).execute()
     assert kinds(P) == [("create", "object")]
 
 
@@ -215,9 +209,7 @@ def test_peewee_writes_inside_no_changelog_are_not_logged(synced: Any) -> None:
         P.insert_many([{"object": "c", "name": "Gamma"}, {"object": "d", "name": "Delta"}]).execute()
         P.update(industry="Technology").execute()
         P.delete().where(P.object == "a").execute()
-        P.insert(object="b", name="Beta 2").on_conflict(
-            conflict_target=[P.object], update={P.name: "Beta 2"}
-        ).execute()
+        P.insert(object="b", name="Beta 2").on_conflict(conflict_target=[P.object], update={P.name: "Beta 2"}).execute()
     assert log(P) == []
     assert sorted(o.object for o in P.find_all()) == ["b", "c", "d"]
     assert P.get("b").name == "Beta 2"

@@ -283,18 +283,12 @@ def test_custom_meta_options_are_kept(base: type) -> None:
 
 
 @pytest.mark.parametrize("base", BASES, ids=["fixed", "bag"])
-@pytest.mark.parametrize(
-    ("given", "stored"), [("bulk_only", "bulk_sync_only"), ("bulk_sync_only", "bulk_sync_only")]
-)
-def test_bulk_only_sync_type_is_stored_as_bulk_sync_only(
-    base: type, given: str, stored: str, data_dir: Any
-) -> None:
+@pytest.mark.parametrize(("given", "stored"), [("bulk_only", "bulk_sync_only"), ("bulk_sync_only", "bulk_sync_only")])
+def test_bulk_only_sync_type_is_stored_as_bulk_sync_only(base: type, given: str, stored: str, data_dir: Any) -> None:
     model: Any = declare(base, f"Bulk{base.__name__}", sync=True, sync_type=given)
     rhom.setup(data_dir, models=[model])
     try:
-        rows = rhom.get_database("user").execute_sql(
-            "SELECT sync_type FROM sources WHERE name = ?", (model.__name__,)
-        )
+        rows = rhom.get_database("user").execute_sql("SELECT sync_type FROM sources WHERE name = ?", (model.__name__,))
         assert rows == [{"sync_type": stored}]
         assert model._rhom.is_sync
     finally:
