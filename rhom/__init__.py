@@ -52,6 +52,8 @@ from .maintenance import (
 from .model import Model
 from .query import ALL, COUNT, FIRST, C, Group
 from .sources import RhomSource, get_database
+from .sync import ErrorCode, ObjRef, RhoError, SyncClient, SyncNotification, SyncResult
+from .sync.client import search
 
 __version__ = "0.1.0.dev0"
 
@@ -71,19 +73,25 @@ __all__ = [
     "DatabaseImportError",
     "DateField",
     "DoesNotExist",
+    "ErrorCode",
     "FloatField",
     "Group",
     "IntegerField",
     "IntegrityError",
     "Model",
     "NetworkError",
+    "ObjRef",
     "PropertyBagModel",
     "ProtocolError",
     "RecordNotFound",
+    "RhoError",
     "RhomError",
     "RhomSource",
     "ServerError",
+    "SyncClient",
     "SyncError",
+    "SyncNotification",
+    "SyncResult",
     "TextField",
     "TimeField",
     "UnknownAttributeError",
@@ -103,6 +111,7 @@ __all__ = [
     "get_database",
     "have_local_changes",
     "no_changelog",
+    "search",
     "setup",
     "shutdown",
     "signals",

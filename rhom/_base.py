@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from . import blobs, query
 from ._options import RESERVED, RhomOptions
-from .exceptions import RecordNotFound, UnknownAttributeError, ValidationError
+from .exceptions import ConfigurationError, RecordNotFound, UnknownAttributeError, ValidationError
 
 if TYPE_CHECKING:
     from .database import Database
@@ -46,9 +46,7 @@ def clean_attrs(model: type, attrs: Mapping[str, Any] | None, kwargs: Mapping[st
             if not key or key in RESERVED:
                 continue
             if opts.freezed and key not in opts.fields:
-                raise UnknownAttributeError(
-                    f"{model.__name__}: unknown attribute {key!r} (the model is frozen)"
-                )
+                raise UnknownAttributeError(f"{model.__name__}: unknown attribute {key!r} (the model is frozen)")
             out[key] = value
     return out
 
@@ -148,9 +146,7 @@ class RhomAPI:
     def paginate(cls, page: int = 0, per_page: int = 10, **options: Any) -> list[Any]:
         """Page *page* (from 0) of *per_page* objects; past the end, an empty list."""
         if isinstance(page, bool) or not isinstance(page, int) or page < 0:
-            raise ValidationError(
-                f"{cls.__name__}.paginate: page must be a non-negative integer, got {page!r}"
-            )
+            raise ValidationError(f"{cls.__name__}.paginate: page must be a non-negative integer, got {page!r}")
         return cls.find_all(per_page=per_page, offset=page * per_page, **options)
 
     # -- writing ---------------------------------------------------------------------------
@@ -252,6 +248,66 @@ class RhomAPI:
         cls._rhom.database.execute_sql(
             "UPDATE sources SET metadata = ? WHERE source_id = ?", (text, cls.get_source_id())
         )
+
+    # -- sync (rhom-api §2.4); the client is the last rhom.SyncClient created ---------------
+
+    @classmethod
+    def _sync_client(cls) -> Any:
+        from .sync import client
+
+        if client.default_client is None:
+            raise ConfigurationError(f"{cls.__name__}: create a rhom.SyncClient before syncing")
+        return client.default_client
+
+    @classmethod
+    def sync(
+        cls,
+        callback: Callable[..., Any] | None = None,
+        *,
+        callback_data: Any = None,
+        show_status_popup: bool | None = None,
+        query_params: Any = None,
+    ) -> Any:
+        """Sync this source only; *callback* gets its notifications (one-shot)."""
+        client = cls._sync_client()
+        if callback is not None:
+            client.set_notification(cls, callback, callback_data)
+        return client.do_sync_source(cls, show_status_popup, query_params)
+
+    @classmethod
+    def search(cls, search_params: Any = None, **options: Any) -> Any:
+        """Search this source's backend (see :meth:`rhom.SyncClient.search`)."""
+        return cls._sync_client().search(cls, search_params=search_params, **options)
+
+    @classmethod
+    def set_notification(cls, callback: Callable[..., Any], callback_data: Any = None) -> None:
+        """Call *callback* with the notifications of this source's next sync."""
+        cls._sync_client().set_notification(cls, callback, callback_data)
+
+    @classmethod
+    def clear_notification(cls) -> None:
+        cls._sync_client().clear_notification(cls)
+
+    @classmethod
+    def on_sync_create_error(cls, objects: Any, action: str) -> None:
+        """Answer a ``create-error``: ``"delete"`` the objects or ``"recreate"`` them."""
+        from .sync import _resolve
+
+        _resolve.on_create_error(cls, objects, action)
+
+    @classmethod
+    def on_sync_update_error(cls, objects: Any, action: str, rollback_objects: Any = None) -> None:
+        """Answer an ``update-error``: ``"retry"``, or ``"rollback"`` to the server's values."""
+        from .sync import _resolve
+
+        _resolve.on_update_error(cls, objects, action, rollback_objects)
+
+    @classmethod
+    def on_sync_delete_error(cls, objects: Any, action: str) -> None:
+        """Answer a ``delete-error``: ``"retry"``."""
+        from .sync import _resolve
+
+        _resolve.on_delete_error(cls, objects, action)
 
     @classmethod
     def push_changes(cls) -> None:

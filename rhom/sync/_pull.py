@@ -78,8 +78,12 @@ def apply_page(
     *,
     dependents: list[tuple[SyncSource, str]],
     download: Download | None,
+    search: bool = False,
 ) -> Applied:
-    """Apply *page* to *source* and store its token; all or nothing."""
+    """Apply *page* to *source* and store its token; all or nothing.
+
+    :param search: a search page: its token belongs to the search, not to the source.
+    """
     objects = _split_blobs(source, page.insert)
     downloads = _blob_work(source, objects, page.insert, page.delete) if download else []
     fetched: list[str] = []
@@ -88,7 +92,7 @@ def apply_page(
             value = download(url)  # type: ignore[misc]
             fetched.append(value)
             objects[oid][attrib] = value
-        applied = _commit(source, page, objects, dependents)
+        applied = _commit(source, page, objects, dependents, search)
     except BaseException:
         from .. import blobs
 
@@ -102,7 +106,7 @@ def apply_page(
 
 
 def _commit(source: SyncSource, page: protocol.Page, objects: dict[str, dict[str, str]],
-            dependents: list[tuple[SyncSource, str]]) -> Applied:  # fmt: skip
+            dependents: list[tuple[SyncSource, str]], search: bool = False) -> Applied:  # fmt: skip
     applied = Applied()
     db, sid = source.db, source.id
     other_dbs = {dep.db for dep, _ in dependents if dep.db is not db}
@@ -140,6 +144,8 @@ def _commit(source: SyncSource, page: protocol.Page, objects: dict[str, dict[str
             _mark_conflicts(conn, sid, objects)
             source.upsert(objects)
             applied.inserted = list(objects)
+        if search:
+            return applied
         token = 0 if source.pass_through else page.token_value
         if token == 0:
             conn.execute("DELETE FROM changed_values WHERE source_id = ? AND sent IN (3, 4)", (sid,))

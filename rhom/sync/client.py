@@ -17,15 +17,16 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable, Iterable, MutableMapping
 from typing import Any
 
 from .. import _registry, _runtime, signals
-from ..exceptions import ConfigurationError, SyncError, ValidationError
+from ..exceptions import AuthError, ConfigurationError, SyncError, ValidationError
 from . import _recover, _resolve, _state, engine, notify, protocol
-from .errors import ErrorCode, rho_error_for
+from .errors import ErrorCode, NotLoggedInError, rho_error_for
 from .notify import ObjRef, SyncNotification, SyncResult
 from .source import SyncSource
 from .transport import Transport
@@ -308,6 +309,64 @@ class SyncClient:
         result: SyncResult = await asyncio.wrap_future(future)
         return result
 
+    def search(
+        self,
+        source_names: Any,
+        *,
+        from_: str = "search",
+        search_params: Any = None,
+        offset: int | None = None,
+        max_results: int | None = None,
+        progress_step: int | None = None,
+        sync_changes: bool = False,
+        callback: Callback | None = None,
+        callback_data: Any = None,
+    ) -> Any:
+        """Search the backend of *source_names* and store the results locally (protocol.md §6).
+
+        :param source_names: source names, model classes, or one of them.
+        :param search_params: handed to the adapters' ``search`` (``search[key]=value``).
+        :param progress_step: send ``in_progress`` every this many objects (default: per page).
+        :param sync_changes: push the local changes of these sources first.
+        :param callback: called with each notification of this search (one-shot).
+        :returns: the final notification (``complete`` or ``error``, with ``search_params``).
+        """
+        single = isinstance(source_names, (str, type)) or hasattr(source_names, "_rhom")
+        names = [_source_name(s) for s in ([source_names] if single else list(source_names))]
+        self.stop_sync()
+
+        def work() -> SyncNotification:
+            from . import _search
+
+            sync_run = engine.SyncRun(self, stop=self._stop)
+            for source in sync_run.sources:
+                source.properties.update(self._source_props.get(source.name, {}))
+            notify.sync_started.send(self, sources=names, kind="search")
+            try:
+                note = _search.run(self, sync_run, names, from_=from_, search_params=search_params,
+                                   offset=offset, max_results=max_results, progress_step=progress_step,
+                                   sync_changes=sync_changes)  # fmt: skip
+            except engine.StopRequested:
+                note = SyncNotification(status="error", error_code=ErrorCode.CANCEL_BY_USER,
+                                        error_message="the search was stopped")  # fmt: skip
+            except SyncError as exc:
+                if isinstance(exc, AuthError) and not isinstance(exc, NotLoggedInError):
+                    self._session_expired()
+                note = sync_run.error_notification(exc)
+            params = {str(k): str(v) for k, v in (search_params or {}).items()}
+            note = dataclasses.replace(note, search_params=params)
+            if self._collected is not None:
+                self._collected.append(note)
+            notify.search_finished.send(self, notification=note)
+            if callback is not None:
+                try:
+                    callback(note.with_data(callback_data))
+                except Exception:
+                    log.exception("a search callback raised")
+            return note
+
+        return self._submit(work)
+
     def stop_sync(self) -> None:
         """Stop a running login, sync or search at its next checkpoint."""
         if self._syncing.is_set():
@@ -449,3 +508,19 @@ def _model(source: Any) -> Any:
     if model is None:
         raise ConfigurationError(f"unknown source {name!r}")
     return model
+
+
+def search(models: Any = None, **options: Any) -> Any:
+    """Search several models' backends at once: ``rhom.search(models=[Product, Customer], ...)``.
+
+    :raises ValidationError: *models* is missing or empty.
+    :raises ConfigurationError: a model is unknown, or no SyncClient exists yet.
+    """
+    if not models:
+        raise ValidationError("rhom.search: models=[...] is required")
+    names = [_source_name(m) for m in models]
+    for name in names:
+        _model(name)
+    if default_client is None:
+        raise ConfigurationError("rhom.search: create a rhom.SyncClient first")
+    return default_client.search(names, **options)
