@@ -1,6 +1,9 @@
-"""rhom's demo: an offline-first app's data layer, step by step, on the embedded defaults.
+"""rhom end to end: a sync server with a SQLite backend, and an offline-first client.
 
-Run it with ``bash scripts/demo.sh`` (or ``python -m examples.demo [--data DIR]``).
+Run it with ``bash scripts/demo.sh`` (or ``python -m examples.demo``). Everything runs on
+this machine with the embedded defaults: the server (rhom.server on 127.0.0.1, its state
+in a SQLite file) serves the shop of ``examples/store``; the client keeps its data in
+SQLite files and syncs over real HTTP.
 """
 
 from __future__ import annotations
@@ -8,109 +11,116 @@ from __future__ import annotations
 import argparse
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import rhom
-from rhom import C, changelog
+from rhom.server import Settings
+from rhom.server.testing import run_in_thread
+from rhom.sync import notify
 
-
-class Product(rhom.Model, sync=True, sync_priority=1):
-    name = rhom.CharField()
-    brand = rhom.CharField()
-    price = rhom.FloatField()
-    photo = rhom.BlobField()
-
-
-class Note(rhom.PropertyBagModel, sync=True, sync_priority=2):
-    product_id = rhom.BelongsTo("Product")
-
-
-class Draft(rhom.Model):  # a local model: never synced, nothing logged
-    text = rhom.TextField()
+from .store.backend import make_app
+from .store.models import Customer, Note, Product
 
 
 def step(title: str) -> None:
     print(f"\n== {title}")
 
 
-def show_changelog() -> None:
-    for entry in changelog.entries(rhom.get_database("user")):
-        source = "Product" if entry.source_id == Product.get_source_id() else "Note"
+def on_progress(sender: Any, notification: rhom.SyncNotification) -> None:
+    n = notification
+    if n.status == "in_progress":
+        print(f"   {n.source_name:<9} page of {n.processed_count:>3}   {n.cumulative_count}/{n.total_count}")
+    elif n.status == "error" and n.server_errors:
+        print(f"   {n.source_name:<9} server errors: {sorted(n.server_errors)}")
+    elif n.status in ("ok", "error"):
         print(
-            f"   {source:<8} {entry.update_type:<7} {entry.attrib!s:<10} {entry.value!s:<12} sent={entry.sent}"
+            f"   {n.source_name:<9} {n.status}"
+            + (f" (error {int(n.error_code)}: {n.error_message})" if n.error_code else "")
         )
 
 
-def run(data_dir: Path) -> None:
-    step(f"setup: databases and blobs under {data_dir}")
-    rhom.setup(data_dir, models=[Product, Note, Draft])
-    for source in rhom.RhomSource.all():
-        print(
-            f"   source {source.source_id:>5} {source.name:<8} partition={source.partition} sync={source.sync_type}"
-        )
+def pending() -> int:
+    return len([e for e in rhom.changelog.entries(rhom.get_database("user")) if e.sent <= 1])
 
-    step("offline writes: each create is one changelog placeholder")
-    phone = Product.create(name="Phone", brand="Acme", price=199.0, photo=b"\x89PNG fake image")
-    Product.create(name="Tablet", brand="Acme", price=329.0)
-    Product.create(name="Watch", brand="Initech", price=149.0)
-    Note.create(product_id=phone.object, text="ask about colours", mood="curious")
-    Draft.create(text="local only")
-    show_changelog()
 
-    step("edits before the first sync fold into the create")
-    phone.update_attributes(price=189.0)
-    show_changelog()
-
-    step("querying")
-    cheap = Product.find("all", conditions={C("price", op="<"): 200}, order="price")
-    print("   under 200:", [(p.name, p.price) for p in cheap])
-    print("   Acme count:", Product.count(conditions={"brand": "Acme"}))
-    print(
-        "   LIKE, upper:",
-        [p.name for p in Product.find("all", conditions={C("name", op="LIKE", func="UPPER"): "%A%"})],
-    )
-    print("   page 0 of 2:", [p.name for p in Product.paginate(page=0, per_page=2, order="name")])
-    print("   peewee too: ", [p.name for p in Product.select().where(Product.brand == "Initech")])
-    print("   phone photo:", phone.blob_path("photo"))
-
-    step("bad input is refused and nothing is written")
-    for attempt in (lambda: Product.create(price="cheap"), lambda: Product.create(colour="red"),
-                    lambda: Product.find("all", conditions={C("name", op="DROP"): "x"})):  # fmt: skip
+def run(root: Path) -> None:
+    step("start rhom.server on 127.0.0.1 (embedded SQLite store, shop backend in SQLite)")
+    app = make_app(root / "backend.sqlite", Settings(store=f"sqlite:///{root / 'server-state.sqlite'}"))
+    with run_in_thread(app) as url, notify.source_notification.connected_to(on_progress):
+        print("   serving", url)
+        rhom.setup(root / "device", models=[Product, Customer, Note])
+        client = rhom.SyncClient(url, threaded_mode=False, page_size=2, poll_interval=0)
         try:
-            attempt()
-        except rhom.RhomError as exc:
-            print(f"   {type(exc).__name__}: {exc}")
-    print("   products:", Product.count())
+            walk_through(client)
+        finally:
+            client.close()
+            rhom.shutdown()
 
-    step("after a sync the server has these; a later edit queues one update row")
-    with rhom.no_changelog(rhom.get_database("user")):
-        rhom.get_database("user").execute_sql("DELETE FROM changed_values")
-    phone.update_attributes(price=179.0)
-    phone.update_attributes(price=175.0)  # only the latest value is queued
-    Product.find_first(conditions={"name": "Watch"}).destroy()
-    show_changelog()
-    print("   have_local_changes:", rhom.have_local_changes())
 
-    step("export and import")
-    archive = rhom.database_export("user")
-    print("   exported", archive.name, archive.stat().st_size, "bytes")
-    rhom.database_full_reset()
-    print("   after full reset:", Product.count(), "products")
-    rhom.database_import("user", archive)
-    print("   after import:", Product.count(), "products;",
-          "photo restored:", Product.find(phone.object).blob_path("photo").read_bytes()[:4])  # fmt: skip
-    rhom.shutdown()
+def walk_through(client: rhom.SyncClient) -> None:
+    step("sync before logging in is refused (error 7), then log in")
+    print("   do_sync ->", int(client.do_sync().error_code))
+    print("   login   ->", int(client.login("alice", "secret").error_code), "logged in:", client.is_logged_in())
+
+    step("first sync: pages of 2 objects, each applied in one transaction with its token")
+    print("   result:", client.do_sync().status)
+    print("   products:", [(p.name, p.price) for p in Product.find_all(order="name")])
+
+    step("offline: create, edit, delete -- every write lands in the changelog")
+    phone = Product.create(name="Fairphone", brand="Fairphone", price=579.0, quantity=2)
+    Product.find_first(conditions={"name": "Lumia"}).destroy()
+    jane = Customer.find_first(conditions={"first": "Jane"})
+    jane.update_attributes(city="Madrid")
+    Note.create(text="call Jane back")  # local model: not logged
+    print(f"   pending changes: {pending()}   have_local_changes: {rhom.have_local_changes()}")
+    print(f"   new product has temporary id {phone.object}")
+
+    step("sync: push, then pull the create-link")
+    client.do_sync()
+    print(f"   temporary id gone: {Product.find(phone.object) is None}; "
+          f"server id: {Product.find_first(conditions={'name': 'Fairphone'}).object}")  # fmt: skip
+    print(f"   pending changes: {pending()}   have_local_changes: {rhom.have_local_changes()}")
+
+    step("a change the backend refuses: the error comes back, the app decides")
+    bad = Product.create(name="Broken", brand="Acme", price=-1.0)
+    result = client.do_sync()
+    errors = [n.server_errors for n in result.notifications if n.server_errors]
+    create_error = errors[0]["create-error"]
+    print("   create-error:", {oid: e["message"] for oid, e in create_error.items()})
+    print("   can_modify while the create is refused:", bad.can_modify())
+    Product.on_sync_create_error(create_error, "delete")
+    print("   after on_sync_create_error(..., 'delete'):", Product.find(bad.object))
+
+    iphone = Product.find_first(conditions={"name": "iPhone"})
+    iphone.update_attributes(price=-5.0)
+    result = client.do_sync()
+    errors = next(n.server_errors for n in result.notifications if n.server_errors)
+    print("   update-error:", {oid: e["message"] for oid, e in errors["update-error"].items()})
+    Product.on_sync_update_error(errors["update-error"], "rollback", errors["update-rollback"])
+    print("   rolled back to the server's price:", Product.find(iphone.object).price)
+
+    step("search the backend; results land in the local data")
+    rhom.database_full_reset(models=[Customer])
+    client.do_sync()  # the server forgets what this client had
+    print("   customers before search:", Customer.count())
+    result = Customer.search({"city": "o"})
+    print("   search:", result.status, "->", sorted(c.first for c in Customer.find_all()))
+
+    step("done")
+    print("   sources:", [(s.name, s.last_sync_success, s.distinct_objects) for s in rhom.RhomSource.all()])
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data", type=Path, help="data folder (default: a temporary one)")
+    parser.add_argument("--data", type=Path, help="folder for all databases (default: a temporary one)")
     args = parser.parse_args(argv)
     if args.data:
+        args.data.mkdir(parents=True, exist_ok=True)
         run(args.data)
     else:
         with tempfile.TemporaryDirectory() as tmp:
-            run(Path(tmp) / "data")
-    print("\ndone.")
+            run(Path(tmp))
+    print("\ndemo finished.")
 
 
 if __name__ == "__main__":
