@@ -119,9 +119,7 @@ def client_info(call: Call) -> Response:
     record = call.state.client(str(call.request.path_params["client_id"]))
     if record is None:
         return _http.text(500, _http.UNKNOWN_CLIENT)
-    return _http.json_reply(
-        [{"name": k, "value": str(v), "type": "string"} for k, v in sorted(record.items())]
-    )
+    return _http.json_reply([{"name": k, "value": str(v), "type": "string"} for k, v in sorted(record.items())])
 
 
 def delete_client(call: Call) -> Response:

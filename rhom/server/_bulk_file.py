@@ -64,9 +64,7 @@ def _blob_attribs(schema: Mapping[str, Any]) -> str:
 def _schema_table(conn: sqlite3.Connection, adapter: SourceAdapter, doc: Doc | None) -> None:
     schema = adapter.schema or {}
     props = list(dict(schema.get("property", {})))
-    columns = ", ".join(
-        ["object varchar(255) PRIMARY KEY"] + [f"{_ident(p)} varchar" for p in props]
-    )
+    columns = ", ".join(["object varchar(255) PRIMARY KEY"] + [f"{_ident(p)} varchar" for p in props])
     conn.execute(f"CREATE TABLE {_ident(adapter.name)} ({columns})")
     for unique, key in ((False, "index"), (True, "unique_index")):
         for index, cols in dict(schema.get(key, {})).items():
@@ -75,9 +73,7 @@ def _schema_table(conn: sqlite3.Connection, adapter: SourceAdapter, doc: Doc | N
             conn.execute(f"CREATE {kind} {_ident(index)} ON {_ident(adapter.name)} ({names})")
     if doc:
         marks = ", ".join("?" * (len(props) + 1))
-        rows: list[list[str | None]] = [
-            [oid, *(obj.get(p) for p in props)] for oid, obj in doc.items()
-        ]
+        rows: list[list[str | None]] = [[oid, *(obj.get(p) for p in props)] for oid, obj in doc.items()]
         conn.executemany(f"INSERT INTO {_ident(adapter.name)} VALUES ({marks})", rows)
 
 

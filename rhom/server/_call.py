@@ -115,9 +115,7 @@ def _label(response: Response, request: Request, legacy: bool) -> Response:
     return response
 
 
-def _dispatch(
-    call: Call, handler: Handler, login: bool, client: bool, client_param: str | None
-) -> Response:
+def _dispatch(call: Call, handler: Handler, login: bool, client: bool, client_param: str | None) -> Response:
     sessions = call.server.sessions
     raw = call.request.cookies.get(_http.COOKIE_NAME)
     if raw:

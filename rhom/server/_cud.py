@@ -99,9 +99,7 @@ def process_push(
         outcome = _Outcome(cs, cd)
         with calling_as(caller.user, caller.base_url, state.store):
             _run(adapter, push, blob_fields, uploads, outcome)
-        state.store.set_many(
-            state.client_source_items(caller.client_id, adapter.name, outcome.cs, outcome.cd)
-        )
+        state.store.set_many(state.client_source_items(caller.client_id, adapter.name, outcome.cs, outcome.cd))
         if outcome.md_add or outcome.md_remove:
             _update_master(caller, adapter, outcome)
 

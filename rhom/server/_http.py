@@ -51,9 +51,7 @@ class Sessions:
 
     def set_cookie(self, response: Response, value: str) -> None:
         expires = formatdate(time.time() + self.max_age, usegmt=True)
-        response.headers.append(
-            "set-cookie", f"{COOKIE_NAME}={value}; path=/; expires={expires}; HttpOnly"
-        )
+        response.headers.append("set-cookie", f"{COOKIE_NAME}={value}; path=/; expires={expires}; HttpOnly")
 
 
 def text(status: int, body: str, content_type: str = HTML) -> Response:
@@ -89,7 +87,5 @@ def no_cache(response: Response) -> Response:
 
 
 def deprecated(response: Response, method: str, path: str) -> Response:
-    response.headers["warning"] = (
-        f"Use of the {method} {path} is deprecated. Use Rhoconnect API v1 instead."
-    )
+    response.headers["warning"] = f"Use of the {method} {path} is deprecated. Use Rhoconnect API v1 instead."
     return response

@@ -89,9 +89,7 @@ def _run_search(caller: Caller, adapter: SourceAdapter, terms: JsonObject) -> Do
     return result
 
 
-def _one(
-    caller: Caller, adapter: SourceAdapter, token: str, resend: bool, p_size: int, terms: JsonObject
-) -> Element:
+def _one(caller: Caller, adapter: SourceAdapter, token: str, resend: bool, p_size: int, terms: JsonObject) -> Element:
     if adapter.pass_through:  # nothing stored; an acknowledgement ends it (§6.4, §14 #9)
         if token:
             return []

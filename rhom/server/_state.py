@@ -150,9 +150,7 @@ class State:
                 self.cache.put(base + "d", version, doc)
         return state, doc
 
-    def client_source_items(
-        self, cid: str, source: str, state: JsonObject, doc: Doc | None
-    ) -> dict[str, bytes | None]:
+    def client_source_items(self, cid: str, source: str, state: JsonObject, doc: Doc | None) -> dict[str, bytes | None]:
         """Store items that write the state (and, when given, a new client document)."""
         base = f"cx:{q(cid)}:{q(source)}:"
         items: dict[str, bytes | None] = {base + "s": dumps(state)}
@@ -175,9 +173,7 @@ class State:
                 self.cache.put(base + "d", meta["v"], doc)
         return meta, doc
 
-    def master_items(
-        self, pkey: str, source: str, meta: JsonObject, doc: Doc | None
-    ) -> dict[str, bytes | None]:
+    def master_items(self, pkey: str, source: str, meta: JsonObject, doc: Doc | None) -> dict[str, bytes | None]:
         """Store items writing the master state (and, when given, a new document)."""
         base = f"m:{pkey}:{q(source)}:"
         meta = dict(meta)

@@ -201,6 +201,12 @@ class MemoryAdapter(SourceAdapter):
         self._lock = threading.Lock()
         self._next_id = 1 + max((int(k) for k in self.data if k.isdigit()), default=0)
 
+    def replace(self, data: Objects) -> None:
+        """Replace every object; new ids continue after the largest numeric one."""
+        with self._lock:
+            self.data = {str(k): {a: str(v) for a, v in obj.items()} for k, obj in data.items()}
+            self._next_id = 1 + max((int(k) for k in self.data if k.isdigit()), default=0)
+
     def fail(self, hook: str, message: str | None = None) -> None:
         """Make ``hook`` (``"query"``, ``"create"``, ...) raise ``message`` until healed."""
         self.faults[hook] = message or f"{self.name} {hook} failed"

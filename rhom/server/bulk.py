@@ -95,9 +95,7 @@ def _stale(state: State, record: JsonObject | None, names: list[str]) -> bool:
     return record.get("state") == "failed" or now - float(record["started"]) > _STALE_BUILD
 
 
-def _start_build(
-    call: Call, kind: str, pkey: str, names: list[str], old: JsonObject | None
-) -> None:
+def _start_build(call: Call, kind: str, pkey: str, names: list[str], old: JsonObject | None) -> None:
     record = {"state": "building", "sources": names, "started": time.time()}
     items: dict[str, bytes | None] = {"b:" + pkey: dumps(record)}
     if old is not None and old.get("url"):
@@ -105,9 +103,7 @@ def _start_build(
     call.state.store.set_many(items)
     assert call.user is not None
     caller = Caller(call.state, call.user, "", str(call.request.base_url).rstrip("/"))
-    thread = threading.Thread(
-        target=_build, args=(call.server, caller, kind, pkey, names), daemon=True
-    )
+    thread = threading.Thread(target=_build, args=(call.server, caller, kind, pkey, names), daemon=True)
     with _builds_lock:
         _builds.add(thread)
     thread.start()
@@ -116,9 +112,7 @@ def _start_build(
 def _build(server: Server, caller: Caller, kind: str, pkey: str, names: list[str]) -> None:
     state = server.state
     try:
-        sources = sorted(
-            (a for a in server.adapters.values() if a.partition == kind), key=lambda a: a.priority
-        )
+        sources = sorted((a for a in server.adapters.values() if a.partition == kind), key=lambda a: a.priority)
         docs: dict[str, Doc] = {}
         metas: dict[str, JsonObject] = {}
         for adapter in sources:

@@ -88,9 +88,7 @@ def normalize(objects: Mapping[str, Mapping[str, Any]]) -> Doc:
     """Wire form of adapter data: string ids and values, ``None`` → ``""``, no reserved names."""
     doc: Doc = {}
     for oid, obj in objects.items():
-        doc[str(oid)] = {
-            str(a): "" if v is None else str(v) for a, v in obj.items() if a not in RESERVED
-        }
+        doc[str(oid)] = {str(a): "" if v is None else str(v) for a, v in obj.items() if a not in RESERVED}
     return doc
 
 
@@ -111,9 +109,7 @@ def _due(meta: JsonObject, poll_interval: int, now: float) -> bool:
     return poll_interval >= 0 and now - float(refreshed) >= poll_interval
 
 
-def refresh_master(
-    caller: Caller, adapter: SourceAdapter, params: Any = None, *, force: bool = False
-) -> None:
+def refresh_master(caller: Caller, adapter: SourceAdapter, params: Any = None, *, force: bool = False) -> None:
     """Replace the MD with the adapter's data when its poll interval has elapsed.
 
     ``login``, ``query`` and ``logoff`` failures become the source's error document,
@@ -133,9 +129,7 @@ def refresh_master(
         state.store.set_many(state.master_items(pkey, adapter.name, meta, doc))
 
 
-def _run_query(
-    caller: Caller, adapter: SourceAdapter, params: Any
-) -> tuple[Doc | None, JsonObject | None, str | None]:
+def _run_query(caller: Caller, adapter: SourceAdapter, params: Any) -> tuple[Doc | None, JsonObject | None, str | None]:
     step, doc, error, metadata = "login", None, None, None
     with calling_as(caller.user, caller.base_url, caller.state.store):
         try:
@@ -150,9 +144,7 @@ def _run_query(
     return doc, error, metadata
 
 
-def query_page(
-    caller: Caller, adapter: SourceAdapter, token: str, p_size: int, params: Any = None
-) -> Page:
+def query_page(caller: Caller, adapter: SourceAdapter, token: str, p_size: int, params: Any = None) -> Page:
     """Answer one query request (§4.4): acknowledge, refresh, build or resend a page."""
     if adapter.pass_through:
         return _pass_through_page(caller, adapter, params)
@@ -256,9 +248,7 @@ def diff(md: Doc, cd: Doc, p_size: int) -> tuple[Doc, Doc, Doc]:
     return inserts, deletes, new_cd
 
 
-def _build(
-    cs: JsonObject, cd: Doc, md: Doc, meta: JsonObject, p_size: int
-) -> tuple[Page, Doc | None]:
+def _build(cs: JsonObject, cd: Doc, md: Doc, meta: JsonObject, p_size: int) -> tuple[Page, Doc | None]:
     inserts, deletes, new_cd = diff(md, cd, p_size)
     pending_deletes = cs.pop("deletes", None) or {}
     deletes.update(pending_deletes)

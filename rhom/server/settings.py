@@ -82,19 +82,13 @@ class Settings:
         :raises ConfigurationError: development secrets in production, bad numbers.
         """
         if self.production and self.session_secret in ("", DEV_SESSION_SECRET):
-            raise ConfigurationError(
-                "rhom.server: production mode needs RHOM_SERVER_SESSION_SECRET set to a secret"
-            )
+            raise ConfigurationError("rhom.server: production mode needs RHOM_SERVER_SESSION_SECRET set to a secret")
         if self.production and self.api_token in ("", DEV_API_TOKEN):
-            raise ConfigurationError(
-                "rhom.server: production mode needs RHOM_SERVER_API_TOKEN set to a secret"
-            )
+            raise ConfigurationError("rhom.server: production mode needs RHOM_SERVER_API_TOKEN set to a secret")
         if not self.session_secret:
             raise ConfigurationError("rhom.server: session_secret must not be empty")
         if self.max_body_size <= 0 or self.default_page_size <= 0 or self.cookie_expire <= 0:
-            raise ConfigurationError(
-                "rhom.server: max_body_size, default_page_size and cookie_expire must be > 0"
-            )
+            raise ConfigurationError("rhom.server: max_body_size, default_page_size and cookie_expire must be > 0")
 
 
 def _parse(name: str, kind: object, raw: str) -> object:
@@ -108,7 +102,5 @@ def _parse(name: str, kind: object, raw: str) -> object:
         try:
             return int(raw)
         except ValueError:
-            raise ConfigurationError(
-                f"{_ENV_PREFIX}{name.upper()}: expected an integer, got {raw!r}"
-            ) from None
+            raise ConfigurationError(f"{_ENV_PREFIX}{name.upper()}: expected an integer, got {raw!r}") from None
     return raw

@@ -82,9 +82,7 @@ class RhoClient:
         self.http.close()
 
     def login(self, login: str = "alice", password: str = "x") -> httpx.Response:
-        reply = self.http.post(
-            "/rc/v1/app/login", json={"login": login, "password": password, "remember_me": 1}
-        )
+        reply = self.http.post("/rc/v1/app/login", json={"login": login, "password": password, "remember_me": 1})
         return reply
 
     def create_client(self) -> str:
@@ -97,9 +95,7 @@ class RhoClient:
     def headers(self) -> dict[str, str]:
         return {"X-RhoConnect-CLIENT-ID": self.client_id}
 
-    def query(
-        self, source: str, *, token: str | None = None, p_size: int = 2000, **extra: str
-    ) -> httpx.Response:
+    def query(self, source: str, *, token: str | None = None, p_size: int = 2000, **extra: str) -> httpx.Response:
         params: dict[str, Any] = {"p_size": p_size, "version": 3, **extra}
         if token is not None:
             params["token"] = token

@@ -12,9 +12,7 @@ from rhom.server import LoginError, MemoryAdapter
 
 from .conftest import PRODUCTS, RhoClient, Serve
 
-COOKIE = re.compile(
-    r"^rhoconnect_session=([^;]+); path=/; expires=\w{3}, \d\d \w{3} \d{4} [\d:]{8} GMT; HttpOnly$"
-)
+COOKIE = re.compile(r"^rhoconnect_session=([^;]+); path=/; expires=\w{3}, \d\d \w{3} \d{4} [\d:]{8} GMT; HttpOnly$")
 
 
 def _cookie_value(reply: httpx.Response) -> str:
@@ -126,9 +124,7 @@ def test_unknown_client_id(logged_in: RhoClient) -> None:
     assert (reset.status_code, reset.text) == (500, "Unknown client"), "protocol.md §3.5"
 
 
-def test_foreign_client_id_is_refused(
-    serve: Serve, products: MemoryAdapter, rho: Callable[[str], RhoClient]
-) -> None:
+def test_foreign_client_id_is_refused(serve: Serve, products: MemoryAdapter, rho: Callable[[str], RhoClient]) -> None:
     """rhom.server refuses another user's client id (the real server moves it, §3.7)."""
     with serve([products]) as url:
         alice = rho(url)

@@ -77,9 +77,7 @@ def test_bulk_file_has_client_schema(logged_in: RhoClient, tmp_path: Path) -> No
         assert source == [(1, "Product", 3, "user", "incremental", attribs, 5)], "§7.6"
 
 
-def test_bulk_file_needs_owner_session(
-    serve: Serve, products: MemoryAdapter, rho: Callable[[str], RhoClient]
-) -> None:
+def test_bulk_file_needs_owner_session(serve: Serve, products: MemoryAdapter, rho: Callable[[str], RhoClient]) -> None:
     with serve([products]) as url:
         alice = rho(url)
         alice.login("alice")
@@ -97,9 +95,7 @@ def test_nop_when_no_requested_source_is_in_partition(logged_in: RhoClient) -> N
     assert result == {"result": "nop"}, "protocol.md §7.3 step 2: rhom.server answers nop"
 
 
-def test_app_partition_and_fixed_schema(
-    serve: Serve, rho: Callable[[str], RhoClient], tmp_path: Path
-) -> None:
+def test_app_partition_and_fixed_schema(serve: Serve, rho: Callable[[str], RhoClient], tmp_path: Path) -> None:
     class Fixed(MemoryAdapter):
         schema = {
             "version": "1.0",

@@ -16,9 +16,7 @@ def _warning(method: str, path: str) -> str:
 
 
 @pytest.mark.parametrize("root", ["/application", "/api/application"])
-def test_legacy_sync_run(
-    serve: Serve, products: MemoryAdapter, rho: Callable[[str], RhoClient], root: str
-) -> None:
+def test_legacy_sync_run(serve: Serve, products: MemoryAdapter, rho: Callable[[str], RhoClient], root: str) -> None:
     with serve([products]) as url:
         client = rho(url).http
         login = client.post(root + "/clientlogin", json={"login": "legacy", "password": "x"})
@@ -65,7 +63,11 @@ def test_legacy_query_without_source_name(logged_in: RhoClient) -> None:
 
 
 def test_api_aliases(logged_in: RhoClient) -> None:
-    params = {"client_id": logged_in.client_id, "p_size": 1, "source_name": "Product"}
+    params: dict[str, str | int] = {
+        "client_id": logged_in.client_id,
+        "p_size": 1,
+        "source_name": "Product",
+    }
     reply = logged_in.http.get("/api/application/query", params=params)
     assert parse_page(reply.json())["count"] == 1, "protocol.md §1.2 (live check L.5)"
     assert reply.headers["warning"] == _warning("GET", "/api/application/query"), "L.5"

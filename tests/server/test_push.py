@@ -100,9 +100,7 @@ def test_delete_error(logged_in: RhoClient, products: MemoryAdapter) -> None:
     )
 
 
-def test_error_next_to_link_is_resent_until_acknowledged(
-    serve: Serve, rho: Callable[[str], RhoClient]
-) -> None:
+def test_error_next_to_link_is_resent_until_acknowledged(serve: Serve, rho: Callable[[str], RhoClient]) -> None:
     class Picky(MemoryAdapter):
         def create(self, attrs: dict[str, str]) -> str | None:  # type: ignore[override]
             if attrs.get("rc_fail"):
@@ -137,11 +135,9 @@ def test_create_returning_nothing_deletes_temp_object(serve: Serve, rho: Callabl
         assert page["commands"] == {"delete": {"tmp": {"n": "1"}}}, "protocol.md §5.4 create"
 
 
-def test_adapter_without_cud_reports_errors_not_crashes(
-    serve: Serve, rho: Callable[[str], RhoClient]
-) -> None:
+def test_adapter_without_cud_reports_errors_not_crashes(serve: Serve, rho: Callable[[str], RhoClient]) -> None:
     class ReadOnly(SourceAdapter):
-        def query(self, params: object) -> dict[str, dict[str, str]]:  # type: ignore[override]
+        def query(self, params: object) -> dict[str, dict[str, str]]:
             return {"1": {"a": "1"}}
 
     with serve([ReadOnly()]) as url:
@@ -275,7 +271,5 @@ def test_json_with_charset_is_json(logged_in: RhoClient, products: MemoryAdapter
 
 
 def test_client_id_from_body_without_header(logged_in: RhoClient) -> None:
-    reply = logged_in.http.post(
-        "/app/v1/Product", json={"client_id": logged_in.client_id, "create": {"t": {"a": "1"}}}
-    )
+    reply = logged_in.http.post("/app/v1/Product", json={"client_id": logged_in.client_id, "create": {"t": {"a": "1"}}})
     assert reply.status_code == 200, "protocol.md §1.4: client_id parameter fallback (B.69)"

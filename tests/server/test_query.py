@@ -75,9 +75,7 @@ def test_default_page_size_is_500(serve: Serve, rho: Callable[[str], RhoClient])
         assert parse_page(reply.json())["count"] == 500, "protocol.md §4.1: default p_size 500"
 
 
-def test_changed_attribute_arrives_as_insert_and_delete(
-    logged_in: RhoClient, products: MemoryAdapter
-) -> None:
+def test_changed_attribute_arrives_as_insert_and_delete(logged_in: RhoClient, products: MemoryAdapter) -> None:
     logged_in.sync("Product")
     products.data["3"]["price"] = "1.00"
     page = logged_in.page("Product")
@@ -190,9 +188,7 @@ def test_schema_change_sends_schema_changed_page(serve: Serve, rho: Callable[[st
         assert after["commands"] == {} and after["token"] == "", "protocol.md §9.2: then normal"
 
 
-def test_pass_through_pages_everything_and_stores_nothing(
-    serve: Serve, rho: Callable[[str], RhoClient]
-) -> None:
+def test_pass_through_pages_everything_and_stores_nothing(serve: Serve, rho: Callable[[str], RhoClient]) -> None:
     source = MemoryAdapter("Live", {"1": {"a": "1"}, "2": {"a": "2"}}, pass_through=True)
     with serve([source]) as url:
         client = rho(url)

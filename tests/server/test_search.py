@@ -18,9 +18,7 @@ CUSTOMERS = {
 
 def _search(client: RhoClient, sources: list[dict[str, str]], **params: Any) -> Any:
     query = {"p_size": 100, "version": 3, **params}
-    reply = client.http.post(
-        "/rc/v1/app/search", params=query, json={"sources": sources}, headers=client.headers
-    )
+    reply = client.http.post("/rc/v1/app/search", params=query, json={"sources": sources}, headers=client.headers)
     assert reply.status_code == 200, f"protocol.md §6.3: {reply.status_code} {reply.text}"
     return reply
 
