@@ -85,6 +85,30 @@ class _FixedSchemaMeta(peewee.ModelBase):  # type: ignore[misc]
         return cls
 
 
+class _SweepsBlobs:
+    """A peewee write query that deletes replaced blob files once its transaction commits, as
+    the Rhom write methods do (the trash triggers fire for every writer; this runs the sweep)."""
+
+    model: Any
+
+    def _execute(self, database: Any) -> Any:
+        result = super()._execute(database)  # type: ignore[misc]
+        self.model._rhom_after_write(self.model._rhom.database)
+        return result
+
+
+class _ModelInsert(_SweepsBlobs, peewee.ModelInsert):  # type: ignore[misc]
+    pass
+
+
+class _ModelUpdate(_SweepsBlobs, peewee.ModelUpdate):  # type: ignore[misc]
+    pass
+
+
+class _ModelDelete(_SweepsBlobs, peewee.ModelDelete):  # type: ignore[misc]
+    pass
+
+
 class Model(peewee.Model, RhomAPI, metaclass=_FixedSchemaMeta):  # type: ignore[misc]
     """A fixed-schema Rhom model (one table, typed columns, always frozen)."""
 
@@ -168,6 +192,23 @@ class Model(peewee.Model, RhomAPI, metaclass=_FixedSchemaMeta):  # type: ignore[
                 stored = blobs.import_value(value, where=f"{type(self).__name__}.{name}")
                 if stored is not value:
                     self.__data__[name] = stored
+
+    # peewee's write queries, so that blob files replaced through them are swept too
+    @classmethod
+    def insert(cls, __data: Any = None, **insert: Any) -> Any:
+        return _ModelInsert(cls, cls._normalize_data(__data, insert))
+
+    @classmethod
+    def insert_many(cls, rows: Any, fields: Any = None) -> Any:
+        return _ModelInsert(cls, insert=rows, columns=fields)
+
+    @classmethod
+    def update(cls, __data: Any = None, **update: Any) -> Any:
+        return _ModelUpdate(cls, cls._normalize_data(__data, update))
+
+    @classmethod
+    def delete(cls) -> Any:
+        return _ModelDelete(cls)
 
     def delete_instance(self, recursive: bool = False, delete_nullable: bool = False) -> int:
         rows: int = super().delete_instance(recursive, delete_nullable)
