@@ -82,9 +82,11 @@ def prepare_partition(db: Database, models: Sequence[Any], all_models: Sequence[
         # instead of taking one of them
         for model in sorted(models, key=lambda m: (m._rhom.explicit_source_id is None, m._rhom.source_name)):
             opts = model._rhom
+            # read the stored schema_version before registering the source overwrites it
+            stored = db.execute_sql("SELECT schema_version FROM sources WHERE name = ?", (opts.source_name,))
             opts.source_id = _register_source(db, model, all_models)
             if opts.fixed_schema:
-                _create_table(db, model)
+                _create_table(db, model, stored)
             queries.extend(_blob_queries(model))
             for ddl in _triggers(model):
                 db.execute_sql(ddl)
@@ -154,10 +156,9 @@ def _schema_json(model: Any) -> str:
     )
 
 
-def _create_table(db: Database, model: Any) -> None:
+def _create_table(db: Database, model: Any, stored: list[dict[str, Any]]) -> None:
     opts = model._rhom
     table = model._meta.table_name
-    stored = db.execute_sql("SELECT schema_version FROM sources WHERE name = ?", (opts.source_name,))
     if db.table_exist(table):
         _migrate_if_needed(db, model, stored)
     model._schema.create_table(safe=True)
