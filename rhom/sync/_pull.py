@@ -34,21 +34,35 @@ class Applied:
 
 
 def _split_blobs(source: SyncSource, insert: Mapping[str, Mapping[str, str]]) -> dict[str, dict[str, str]]:
-    """Incoming objects with the ``-rhoblob`` suffix stripped and frozen models filtered."""
+    """Incoming objects with the ``-rhoblob`` suffix stripped and frozen models filtered.
+
+    The hot path of a pull: names are looked up once per page, and objects whose names
+    all pass unchanged are used as they came (copied only if a blob attribute is dropped).
+    """
+    local_of: dict[str, str | None] = {}
+    plain: dict[tuple[str, ...], bool] = {}
     objects: dict[str, dict[str, str]] = {}
     for oid, attrs in insert.items():
-        clean: dict[str, str] = {}
-        for name, value in attrs.items():
-            local = name[: -len(BLOB_SUFFIX)] if name.endswith(BLOB_SUFFIX) else name
-            if source.accepts(local):
-                clean[local] = value
-        objects[oid] = clean
+        keys = tuple(attrs)
+        unchanged = plain.get(keys)
+        if unchanged is None:
+            for name in keys:
+                if name not in local_of:
+                    local = name[: -len(BLOB_SUFFIX)] if name.endswith(BLOB_SUFFIX) else name
+                    local_of[name] = local if source.accepts(local) else None
+            unchanged = plain[keys] = all(local_of[n] == n for n in keys)
+        if unchanged:
+            objects[oid] = attrs  # type: ignore[assignment]
+        else:
+            objects[oid] = {local_of[n]: v for n, v in attrs.items() if local_of[n] is not None}  # type: ignore[misc]
     return objects
 
 
 def _blob_work(source: SyncSource, objects: dict[str, dict[str, str]], raw: Mapping[str, Mapping[str, str]],
                deleted: Mapping[str, Mapping[str, str]]) -> list[tuple[str, str, str]]:  # fmt: skip
     """``(object, attrib, url)`` of blob values to download (protocol.md §8.2)."""
+    if not source.blob_attribs and not any(name.endswith(BLOB_SUFFIX) for attrs in raw.values() for name in attrs):
+        return []
     work = []
     for oid, attrs in raw.items():
         for name, value in attrs.items():
@@ -68,7 +82,7 @@ def _blob_work(source: SyncSource, objects: dict[str, dict[str, str]], raw: Mapp
         if overwrite or not local_value or being_deleted:
             keep.append((oid, attrib, url))
         else:
-            del objects[oid][attrib]  # keep the local file (not an overwrite blob)
+            objects[oid] = {a: v for a, v in objects[oid].items() if a != attrib}  # keep the local file
     return keep
 
 

@@ -45,6 +45,9 @@ class SyncSource:
         if self.fixed:
             self.table = _sql.quote(model._meta.table_name)
             self._fields = {f.name: f for f in model._meta.sorted_fields if f.name != "object"}
+            # text needs no conversion for text columns: skip the call on the pull's hot path
+            self._convert = {n: None if f.field_type in ("VARCHAR", "TEXT") else self._to_column
+                             for n, f in self._fields.items()}  # fmt: skip
 
     def __repr__(self) -> str:
         return f"<SyncSource {self.name} #{self.id}>"
@@ -103,9 +106,7 @@ class SyncSource:
         if self.fixed:
             cols = list(self._fields)
             select = ", ".join(_sql.quote(c) for c in cols)
-            sql = (
-                f"SELECT object, {select} FROM {self.table} WHERE object IN (SELECT value FROM json_each(?))"
-            )
+            sql = f"SELECT object, {select} FROM {self.table} WHERE object IN (SELECT value FROM json_each(?))"
             for row in conn.execute(sql, (json.dumps(ids),)):
                 out[row[0]] = {c: _text(v) for c, v in zip(cols, row[1:], strict=True) if v is not None}
             return out
@@ -142,10 +143,24 @@ class SyncSource:
                 "INSERT INTO object_values (source_id, attrib, object, value) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT(object, attrib, source_id) DO UPDATE SET value = excluded.value", rows)  # fmt: skip
             return
-        groups: dict[tuple[str, ...], list[list[Any]]] = {}
+        groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+        plans: dict[tuple[str, ...], tuple[tuple[str, ...], bool]] = {}
+        fields, convert = self._fields, self._convert
         for oid, attrs in objects.items():
-            cols = tuple(a for a in attrs if a in self._fields)
-            groups.setdefault(cols, []).append([oid, *(self._to_column(c, attrs[c]) for c in cols)])
+            keys = tuple(attrs)
+            plan = plans.get(keys)
+            if plan is None:
+                cols = tuple(a for a in keys if a in fields)
+                plan = plans[keys] = (cols, cols == keys and all(convert[c] is None for c in cols))
+            cols, as_is = plan
+            if as_is:
+                row: tuple[Any, ...] = (oid, *attrs.values())
+            else:
+                row = (oid, *(attrs[c] if convert[c] is None else self._to_column(c, attrs[c]) for c in cols))
+            rows = groups.get(cols)
+            if rows is None:
+                rows = groups[cols] = []
+            rows.append(row)
         for cols, rows in groups.items():
             names = ", ".join(("object", *(_sql.quote(c) for c in cols)))
             marks = ", ".join("?" * (len(cols) + 1))
