@@ -21,6 +21,7 @@ from rhom.server.adapters import Upload
 
 __all__ = ["BadBody", "BodyTooLarge", "Params", "parse_nested", "read_params"]
 
+_DRAIN = 1024 * 1024  # bytes read past the limit before the connection is dropped
 _KEY = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]*\])*)$")
 
 
@@ -110,9 +111,12 @@ async def read_body(request: Request, limit: int) -> bytes:
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > limit:
+        if size > limit + _DRAIN:
             raise BodyTooLarge()
-        chunks.append(chunk)
+        if size <= limit:
+            chunks.append(chunk)
+    if size > limit:  # drained a little so that the client reads the 413 cleanly
+        raise BodyTooLarge()
     body = b"".join(chunks)
     request._body = body  # lets Starlette's form parser re-read what was counted
     return body

@@ -77,6 +77,7 @@ class RhoClient:
     def __init__(self, url: str) -> None:
         self.http = httpx.Client(base_url=url)
         self.client_id = ""
+        self.local: dict[str, dict[str, dict[str, str]]] = {}  # source → what this client holds
 
     def close(self) -> None:
         self.http.close()
@@ -108,14 +109,24 @@ class RhoClient:
 
     def push(self, source: str, body: Mapping[str, Any]) -> httpx.Response:
         full = {"source_name": source, "client_id": self.client_id, **body}
-        return self.http.post(f"/app/v1/{source}", json=full, headers=self.headers)
+        reply = self.http.post(f"/app/v1/{source}", json=full, headers=self.headers)
+        local = self.local.setdefault(source, {})
+        for oid, attrs in body.get("create", {}).items():
+            local[oid] = dict(attrs)
+        for oid, attrs in body.get("update", {}).items():
+            local.setdefault(oid, {}).update(attrs)
+        for oid in body.get("delete", {}):
+            local.pop(oid, None)
+        return reply
 
     def sync(self, source: str, p_size: int = 2000) -> dict[str, dict[str, str]]:
         """Page until the empty page, acknowledging each token; return what arrived."""
         received: dict[str, dict[str, str]] = {}
+        local = self.local.setdefault(source, {})
         token: str | None = None
         for _ in range(1000):
             page = self.page(source, token=token, p_size=p_size)
+            _apply(local, page["commands"])
             for oid, attrs in page["commands"].get("delete", {}).items():
                 for attr in attrs:
                     received.get(oid, {}).pop(attr, None)
@@ -127,6 +138,20 @@ class RhoClient:
                 return received
             token = page["token"]
         raise AssertionError("protocol.md §4.4: paging did not end with an empty page")
+
+
+def _apply(local: dict[str, dict[str, str]], commands: dict[str, Any]) -> None:
+    """Apply a page the way a client does: links, then deletes, then inserts (§4.6)."""
+    for temp, link in commands.get("links", {}).items():
+        if temp in local:
+            local[link["l"]] = local.pop(temp)
+    for oid, attrs in commands.get("delete", {}).items():
+        for attr in attrs:
+            local.get(oid, {}).pop(attr, None)
+        if oid in local and not local[oid]:
+            del local[oid]
+    for oid, attrs in commands.get("insert", {}).items():
+        local.setdefault(oid, {}).update(attrs)
 
 
 def parse_page(body: Any) -> dict[str, Any]:

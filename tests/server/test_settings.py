@@ -1,0 +1,51 @@
+"""Settings from the environment and the production safety checks."""
+
+from __future__ import annotations
+
+import pytest
+
+from rhom.exceptions import ConfigurationError
+from rhom.server import MemoryAdapter, Settings, create_app
+
+
+def test_from_env_parses_types() -> None:
+    settings = Settings.from_env(
+        {
+            "RHOM_SERVER_STORE": "redis://127.0.0.1:1/0",
+            "RHOM_SERVER_PRODUCTION": "true",
+            "RHOM_SERVER_PORT": "8000",
+            "RHOM_SERVER_SESSION_SECRET": "s",
+        }
+    )
+    assert (settings.store, settings.production, settings.port) == (
+        "redis://127.0.0.1:1/0",
+        True,
+        8000,
+    )
+    with pytest.raises(ConfigurationError, match="RHOM_SERVER_PORT"):
+        Settings.from_env({"RHOM_SERVER_PORT": "eighty"})
+
+
+def test_production_refuses_default_secrets() -> None:
+    def accept(login: str, password: str) -> bool:
+        return True
+
+    with pytest.raises(ConfigurationError, match="SESSION_SECRET"):
+        create_app([], authenticate=accept, settings=Settings(production=True, store="sqlite://"))
+    with pytest.raises(ConfigurationError, match="API_TOKEN"):
+        create_app(
+            [],
+            authenticate=accept,
+            settings=Settings(production=True, store="sqlite://", session_secret="x"),
+        )
+    safe = Settings(production=True, store="sqlite://", session_secret="x", api_token="y")
+    with pytest.raises(ConfigurationError, match="authenticate"):
+        create_app([], settings=safe)
+    create_app([], authenticate=accept, settings=safe)
+
+
+def test_bad_source_names_are_refused() -> None:
+    with pytest.raises(ConfigurationError):
+        create_app([MemoryAdapter("A"), MemoryAdapter("A")], settings=Settings.for_tests())
+    with pytest.raises(ConfigurationError):
+        create_app([MemoryAdapter("a:b")], settings=Settings.for_tests())

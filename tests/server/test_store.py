@@ -1,0 +1,69 @@
+"""The Store interface, one contract for both implementations (rhom.server.store)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from rhom.exceptions import ConfigurationError
+from rhom.server import Store, open_store
+
+
+@pytest.fixture
+def store(store_url: str, settings: object) -> Iterator[Store]:
+    opened = open_store(store_url, redis_prefix=getattr(settings, "redis_prefix"))
+    yield opened
+    opened.flush()
+    opened.close()
+
+
+def test_get_set_delete(store: Store) -> None:
+    assert store.get("a") is None
+    store.set_many({"a": b"1", "b": b"2", "c:d": b"\x00\xff"})
+    assert store.get_many(["a", "missing", "c:d"]) == [b"1", None, b"\x00\xff"]
+    store.set_many({"a": None, "b": b"3"})
+    assert store.get_many(["a", "b"]) == [None, b"3"]
+    assert store.get_many([]) == []
+
+
+def test_prefix_operations(store: Store) -> None:
+    store.set_many({"cx:1:a": b"", "cx:1:b": b"", "cx:10:a": b"", "cx:2:a": b"", "u:*?[": b""})
+    assert store.keys("cx:1:") == ["cx:1:a", "cx:1:b"]
+    assert store.keys("u:*") == ["u:*?["], "glob characters are literal"
+    assert store.delete_prefix("cx:1:") == 2
+    assert store.keys("cx:") == ["cx:10:a", "cx:2:a"]
+    store.flush()
+    assert store.keys("") == []
+
+
+def test_lock_excludes_concurrent_holders(store: Store) -> None:
+    counter = {"value": 0, "overlap": 0, "inside": 0}
+
+    def work() -> None:
+        for _ in range(20):
+            with store.lock("c:one"):
+                counter["inside"] += 1
+                if counter["inside"] > 1:
+                    counter["overlap"] += 1
+                counter["value"] += 1
+                counter["inside"] -= 1
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert counter == {"value": 80, "overlap": 0, "inside": 0}
+
+
+def test_close_then_reuse_reopens(store: Store) -> None:
+    store.set("k", b"v")
+    store.close()
+    assert store.get("k") == b"v" or store.get("k") is None  # memory SQLite starts over
+
+
+def test_unknown_store_url() -> None:
+    with pytest.raises(ConfigurationError):
+        open_store("mongodb://nowhere")
