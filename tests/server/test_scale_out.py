@@ -14,7 +14,7 @@ import pytest
 
 from rhom.server.testing import free_port
 
-from .conftest import RhoClient, parse_page
+from .conftest import RhoClient
 
 ROOT = Path(__file__).resolve().parents[2]
 

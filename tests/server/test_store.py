@@ -8,12 +8,12 @@ from collections.abc import Iterator
 import pytest
 
 from rhom.exceptions import ConfigurationError
-from rhom.server import Store, open_store
+from rhom.server import Settings, Store, open_store
 
 
 @pytest.fixture
-def store(store_url: str, settings: object) -> Iterator[Store]:
-    opened = open_store(store_url, redis_prefix=getattr(settings, "redis_prefix"))
+def store(store_url: str, settings: Settings) -> Iterator[Store]:
+    opened = open_store(store_url, redis_prefix=settings.redis_prefix)
     yield opened
     opened.flush()
     opened.close()
