@@ -97,15 +97,15 @@ class _SweepsBlobs:
         return result
 
 
-class _ModelInsert(_SweepsBlobs, peewee.ModelInsert):  # type: ignore[misc]
+class _ModelInsert(_SweepsBlobs, peewee.ModelInsert):
     pass
 
 
-class _ModelUpdate(_SweepsBlobs, peewee.ModelUpdate):  # type: ignore[misc]
+class _ModelUpdate(_SweepsBlobs, peewee.ModelUpdate):
     pass
 
 
-class _ModelDelete(_SweepsBlobs, peewee.ModelDelete):  # type: ignore[misc]
+class _ModelDelete(_SweepsBlobs, peewee.ModelDelete):
     pass
 
 
@@ -143,6 +143,14 @@ class Model(peewee.Model, RhomAPI, metaclass=_FixedSchemaMeta):  # type: ignore[
         return {k: v for k, v in self.__data__.items() if k != "object"}
 
     # -- writes ------------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, attrs: dict[str, Any] | None = None, /, **kwargs: Any) -> Any:
+        """Build and insert an object; returns it. Takes a dict and/or keywords, like
+        :class:`rhom.PropertyBagModel` (peewee's ``create`` takes keywords only)."""
+        obj = cls(attrs, **kwargs)
+        obj.save(force_insert=True)
+        return obj
 
     def save(self, force_insert: bool = False, only: Any = None) -> bool:
         """Insert (a new object) or update the changed fields; returns True."""
@@ -196,7 +204,7 @@ class Model(peewee.Model, RhomAPI, metaclass=_FixedSchemaMeta):  # type: ignore[
     # peewee's write queries, so that blob files replaced through them are swept too
     @classmethod
     def insert(cls, __data: Any = None, **insert: Any) -> Any:
-        return _ModelInsert(cls, cls._normalize_data(__data, insert))
+        return _ModelInsert(cls, cls._normalize_data(__data, insert))  # type: ignore[attr-defined]
 
     @classmethod
     def insert_many(cls, rows: Any, fields: Any = None) -> Any:
@@ -204,7 +212,7 @@ class Model(peewee.Model, RhomAPI, metaclass=_FixedSchemaMeta):  # type: ignore[
 
     @classmethod
     def update(cls, __data: Any = None, **update: Any) -> Any:
-        return _ModelUpdate(cls, cls._normalize_data(__data, update))
+        return _ModelUpdate(cls, cls._normalize_data(__data, update))  # type: ignore[attr-defined]
 
     @classmethod
     def delete(cls) -> Any:
