@@ -77,7 +77,6 @@ def prepare_partition(db: Database, models: Sequence[Any], all_models: Sequence[
     runtime = _runtime.current()
     queries: list[tuple[str, tuple[Any, ...]]] = []
     with db.atomic():
-        changelog.drop_triggers(db)
         # explicit source ids first, so the ids handed out next go above them (rhom-api §1.5)
         # instead of taking one of them
         for model in sorted(models, key=lambda m: (m._rhom.explicit_source_id is None, m._rhom.source_name)):
@@ -85,6 +84,8 @@ def prepare_partition(db: Database, models: Sequence[Any], all_models: Sequence[
             # read the stored schema_version before registering the source overwrites it
             stored = db.execute_sql("SELECT schema_version FROM sources WHERE name = ?", (opts.source_name,))
             opts.source_id = _register_source(db, model, all_models)
+            # only this source's triggers: another process may use models this one lacks
+            changelog.drop_triggers(db, opts.source_id)
             if opts.fixed_schema:
                 _create_table(db, model, stored)
             queries.extend(_blob_queries(model))

@@ -136,11 +136,13 @@ def no_changelog(database: Database) -> Iterator[None]:
                 database.execute_sql("UPDATE _rhom_state SET nolog = 0")
 
 
-def drop_triggers(database: Database) -> None:
-    """Drop every trigger rhom generated in *database* (they are rebuilt at setup)."""
+def drop_triggers(database: Database, source_id: int | None = None) -> None:
+    """Drop the triggers rhom generated in *database* for one source (or all of them)."""
     rows = database.execute_sql(
         "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'rhom\\_%' ESCAPE '\\'"
     )
+    if source_id is not None:
+        rows = [r for r in rows if r["name"].split("_")[2:3] == [str(int(source_id))]]
     for row in rows:
         database.execute_sql(f"DROP TRIGGER IF EXISTS {quote(row['name'])}")
 
