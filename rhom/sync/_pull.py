@@ -28,7 +28,8 @@ Download = Callable[[str], str]  # blob URL -> stored blob value
 class Applied:
     """What a committed page changed (for notifications and statistics)."""
 
-    inserted: list[str] = dataclasses.field(default_factory=list)
+    inserted: list[str] = dataclasses.field(default_factory=list)  # every object an insert touched
+    existed: int = 0  # how many of them were already here (updates)
     deleted: list[str] = dataclasses.field(default_factory=list)
     linked: dict[str, str] = dataclasses.field(default_factory=dict)
 
@@ -156,6 +157,7 @@ def _commit(source: SyncSource, page: protocol.Page, objects: dict[str, dict[str
             applied.deleted = list(gone)
         if objects:
             _mark_conflicts(conn, sid, objects)
+            applied.existed = len(source.existing(objects))
             source.upsert(objects)
             applied.inserted = list(objects)
         if search:

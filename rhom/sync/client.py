@@ -108,6 +108,7 @@ class SyncClient:
         self._tracked: set[tuple[str, str]] = set()
         self._source_props: dict[str, dict[str, str]] = {}
         self._last_counts: dict[str, int] = {}
+        self._last_stats: dict[str, engine.SourceStats] = {}
         self._collected: list[SyncNotification] | None = None
         stored = _state.get_config("syncserver")
         if stored is not None and stored != sync_server:
@@ -439,6 +440,10 @@ class SyncClient:
             return self._last_counts.get(_source_name(source), 0)
         except (ConfigurationError, ValidationError):
             return 0
+
+    def last_sync_stats(self, source: Any) -> engine.SourceStats:
+        """Inserted, updated and deleted objects, errors and seconds of the source's last sync."""
+        return self._last_stats.get(_source_name(source), engine.SourceStats())
 
     def source_options(self, source: Any) -> MutableMapping[str, str]:
         """The engine's per-source options (``full_update``, ``pass_through``, ``freezed``)."""

@@ -12,11 +12,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .. import _runtime, blobs
@@ -30,6 +32,18 @@ if TYPE_CHECKING:
     from .client import SyncClient
 
 log = logging.getLogger("rhom.sync")
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceStats:
+    """What the last sync of a source did (``SyncClient.last_sync_stats``)."""
+
+    inserted: int = 0
+    updated: int = 0
+    deleted: int = 0
+    errors: int = 0
+    server_errors: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    seconds: float = 0.0
 
 
 class StopRequested(Exception):
@@ -72,6 +86,7 @@ class SyncRun:
         self.transport = client._transport
         self.stop = stop
         self.schema_changed: list[str] = []
+        self.server_errors: dict[str, dict[str, Any]] = {}
         self.engine_error: BaseException | None = None
         self.sources = sync_sources()
         self.client_id = ""
@@ -123,7 +138,7 @@ class SyncRun:
 
     def sync_source(self, source: SyncSource, *, query_params: Any = None) -> SyncNotification:
         start = time.monotonic()
-        inserted = deleted = 0
+        inserted = updated = deleted = 0
         total = cumulative = 0
         try:
             if source.token() == 0:
@@ -137,7 +152,8 @@ class SyncRun:
                     token=token, query_params=query_params))  # fmt: skip
                 applied = _pull.apply_page(source, page, dependents=self.dependents(source),
                                            download=self.download)  # fmt: skip
-                inserted += len(applied.inserted)
+                inserted += len(applied.inserted) - applied.existed
+                updated += applied.existed
                 deleted += len(applied.deleted)
                 cumulative += page.count
                 total = page.total_count if page.total_count is not None else total
@@ -152,26 +168,32 @@ class SyncRun:
             raise
         except (AuthError, UnknownClientError, SyncVersionError) as exc:
             self.engine_error = exc
-            self._record(source, False, inserted, deleted, start)
+            self._record(source, False, (inserted, updated, deleted), start)
             return self.error_notification(exc, source)
         except SyncError as exc:
             log.info("sync of %s failed: %s", source.name, exc)
-            self._record(source, False, inserted, deleted, start)
+            self._record(source, False, (inserted, updated, deleted), start)
             return self.error_notification(exc, source, total_count=total, cumulative_count=cumulative)
-        self._record(source, True, inserted, deleted, start)
+        self._record(source, True, (inserted, updated, deleted), start)
         status = "schema_changed" if page.schema_changed else "ok"
         return SyncNotification(status=status, source_id=source.id, source_name=source.name,
                                 total_count=total, processed_count=0, cumulative_count=cumulative)  # fmt: skip
 
-    def _record(self, source: SyncSource, ok: bool, inserted: int, deleted: int, start: float) -> None:
-        self.client._last_counts[source.name] = inserted + deleted
-        source.record_run(success=ok, inserted=inserted, deleted=deleted,
-                          duration_ms=int((time.monotonic() - start) * 1000), now=int(time.time()))  # fmt: skip
+    def _record(self, source: SyncSource, ok: bool, counts: tuple[int, int, int], start: float) -> None:
+        inserted, updated, deleted = counts
+        duration = time.monotonic() - start
+        errors = self.server_errors.pop(source.name, None)
+        self.client._last_counts[source.name] = inserted + updated + deleted
+        self.client._last_stats[source.name] = SourceStats(
+            inserted, updated, deleted, errors=0 if ok else 1, server_errors=errors or {}, seconds=duration
+        )
+        # the last server errors of a source stay visible (rhom status) until a clean run
+        _state.set_config(f"server_errors:{source.name}", json.dumps(errors) if errors else None)
+        source.record_run(success=ok, inserted=inserted + updated, deleted=deleted,
+                          duration_ms=int(duration * 1000), now=int(time.time()))  # fmt: skip
 
     def dependents(self, owner: SyncSource) -> list[tuple[SyncSource, str]]:
-        return [
-            (s, attr) for s in self.sources for attr, owners in s.belongs_to.items() if owner.name in owners
-        ]
+        return [(s, attr) for s in self.sources for attr, owners in s.belongs_to.items() if owner.name in owners]
 
     def push(self, source: SyncSource) -> None:
         owners = {s.name: s for s in self.sources}
@@ -185,8 +207,12 @@ class SyncRun:
         try:
             self.transport.call(call)
         except BaseException:
-            _push.settle_failure(source, batch)
-            notify.push_sent.send(source.model, body=body, ok=False)
+            # push_sent comes before the bookkeeping on failure too (as its doc says), so
+            # that an edit made "during" a failed push meets the in-flight rows
+            try:
+                notify.push_sent.send(source.model, body=body, ok=False)
+            finally:
+                _push.settle_failure(source, batch)
             raise
         notify.push_sent.send(source.model, body=body, ok=True)
         _push.settle_success(source, batch)
@@ -208,6 +234,7 @@ class SyncRun:
                    total: int, cumulative: int) -> None:  # fmt: skip
         """Notifications of a committed page: server errors, objects, progress."""
         if page.has_server_errors:
+            self.server_errors.setdefault(source.name, {}).update(page.server_errors())
             self.client._notify(SyncNotification(
                 status="error", source_id=source.id, source_name=source.name, total_count=total,
                 processed_count=page.count, cumulative_count=cumulative,
