@@ -100,7 +100,9 @@ def import_value(value: Any, *, where: str) -> Any:
     """Turn what was assigned to a blob attribute into a stored value (copying files in)."""
     if value is None or (isinstance(value, str) and (value == "" or "://" in value)):
         return value
-    if isinstance(value, str) and is_stored(value):
+    # an absolute path into the blob folder is stored relative (below): taking it as is would
+    # store a value unequal to the old one, and the sweep would delete the file it names
+    if isinstance(value, str) and not os.path.isabs(value) and is_stored(value):
         return value
     if isinstance(value, (str, os.PathLike)):
         p = Path(value)

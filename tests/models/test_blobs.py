@@ -219,3 +219,28 @@ def test_a_file_left_by_an_interrupted_delete_is_removed_at_the_next_setup(produ
     assert path.exists()
     rhom.setup(data_dir, models=ALL_MODELS)
     assert not path.exists()
+
+
+def test_assigning_the_same_stored_value_keeps_the_file(product: Any) -> None:
+    obj = product.create(name="x", photo=b"data")
+    value, path = obj.photo, obj.blob_path("photo")
+    obj.update_attributes(photo=obj.photo, name="y")
+    obj.update_attributes(photo=str(path))  # the absolute path of its own file
+    obj.update_attributes(photo=path)
+    stored = product.find(obj.object)
+    assert stored.photo == value  # still relative to the blob folder
+    assert path.read_bytes() == b"data"
+
+
+def test_a_rolled_back_savepoint_keeps_the_file_when_the_outer_transaction_commits(product: Any) -> None:
+    obj = product.create(name="x", photo=b"old")
+    path = obj.blob_path("photo")
+    db = product._rhom.database
+    with db.atomic():
+        product.create(name="committed")
+        with pytest.raises(RuntimeError), db.atomic():
+            product.find(obj.object).update_attributes(photo=b"new")
+            raise RuntimeError("inner failure")
+    assert product.count() == 2
+    assert product.find(obj.object).blob_path("photo") == path
+    assert path.read_bytes() == b"old"

@@ -269,3 +269,25 @@ def test_a_failed_write_rolls_back_its_changelog_rows(product: Any) -> None:
         raise RuntimeError("boom")
     assert product.count() == 0
     assert log(product) == []
+
+
+# -- rows in flight (sent=1) ------------------------------------------------------------------
+
+
+def test_an_edit_during_a_push_queues_a_new_row_beside_the_one_in_flight(sync_product: Any) -> None:
+    obj = sync_product.create(name="Mobio")
+    mark_sent(sync_product)
+    obj.update_attributes(name="sent value")
+    sync_product._rhom.database.execute_sql("UPDATE changed_values SET sent = 1")  # the push started
+    obj.update_attributes(name="typed during the push")
+    rows = sorted((e.sent, e.attrib, e.value) for e in log(sync_product, obj))
+    assert rows == [(0, "name", "typed during the push"), (1, "name", "sent value")]
+    assert rhom.have_local_changes() is True
+
+
+def test_an_edit_of_an_object_whose_create_is_in_flight_is_queued_as_an_update(sync_product: Any) -> None:
+    obj = sync_product.create(name="Mobio")
+    sync_product._rhom.database.execute_sql("UPDATE changed_values SET sent = 1")
+    obj.update_attributes(name="typed during the push")
+    rows = sorted((e.sent, e.update_type, e.attrib) for e in log(sync_product, obj))
+    assert rows == [(0, "update", "name"), (1, "create", "object")]

@@ -307,3 +307,14 @@ def test_two_models_with_one_source_name_are_refused(data_dir: Any) -> None:
     with pytest.raises(rhom.ConfigurationError, match="Twin"):
         rhom.setup(data_dir, models=[a, b])
     rhom.shutdown()
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"conditions": {"colour": "red"}}, {"select": ["colour"]}, {"order": "colour"}],
+    ids=["condition", "select", "order"],
+)
+def test_fixed_schema_find_refuses_unknown_attributes(fixed_product: Any, options: dict[str, Any]) -> None:
+    fixed_product.create(name="x")
+    with pytest.raises(rhom.ValidationError, match="colour"):
+        fixed_product.find("all", **options)
