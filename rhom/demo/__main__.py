@@ -1,8 +1,8 @@
 """rhom end to end: a sync server with a SQLite backend, and an offline-first client.
 
-Run it with ``bash scripts/demo.sh`` (or ``python -m examples.demo``). Everything runs on
+Run it with ``rhom demo`` or ``python -m rhom.demo`` (``bash scripts/demo.sh`` from a checkout). Everything runs on
 this machine with the embedded defaults: the server (rhom.server on 127.0.0.1, its state
-in a SQLite file) serves the shop of ``examples/store``; the client keeps its data in
+in a SQLite file) serves the shop of ``rhom.demo.shop``; the client keeps its data in
 SQLite files and syncs over real HTTP.
 """
 
@@ -18,8 +18,8 @@ from rhom.server import Settings
 from rhom.server.testing import run_in_thread
 from rhom.sync import notify
 
-from .store.backend import make_app
-from .store.models import Customer, Note, Product
+from .shop import make_app
+from .models import Customer, Note, Product
 
 
 def step(title: str) -> None:
