@@ -18,8 +18,8 @@ from rhom.server import Settings
 from rhom.server.testing import run_in_thread
 from rhom.sync import notify
 
-from .shop import make_app
 from .models import Customer, Note, Product
+from .shop import make_app
 
 
 def step(title: str) -> None:
