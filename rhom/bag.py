@@ -278,7 +278,7 @@ def _ids_query(cls: Any, plan: query.FindPlan) -> tuple[str, list[Any]]:
         having = " HAVING " + _compile(cls, plan.where, having_params)
         params.extend(having_params)
     order_params: list[Any] = []
-    order = _order(plan, order_params)
+    order = _order(cls, plan, order_params)
     sql = f"SELECT object FROM object_values WHERE source_id = ? GROUP BY object{having} ORDER BY {order}"
     params = [sid, *params, *order_params]
     if plan.limit is not None:
@@ -287,10 +287,13 @@ def _ids_query(cls: Any, plan: query.FindPlan) -> tuple[str, list[Any]]:
     return sql, params
 
 
-def _order(plan: query.FindPlan, params: list[Any]) -> str:
+def _order(cls: Any, plan: query.FindPlan, params: list[Any]) -> str:
     parts = []
     for name, desc in plan.order:
         expr = _attr(name, params)
+        number = _number_cast(cls, name)
+        if number:
+            expr = f"CAST({expr} AS {number})"
         parts.append(f"{expr} DESC NULLS FIRST" if desc else f"{expr} ASC NULLS LAST")
     parts.append("MIN(rowid)")  # then the order objects were created in
     return ", ".join(parts)
@@ -314,16 +317,16 @@ def _compile(cls: Any, node: Any, params: list[Any], column: Any = _attr) -> str
         return f"({node.sql})"
     term: query.Term = node
     lhs = column(term.name, params)
-    if term.cast:
-        lhs = f"CAST({lhs} AS {term.cast})"
+    number = _number_cast(cls, term.name) if term.plain else None
+    if term.cast or number:
+        lhs = f"CAST({lhs} AS {term.cast or number})"
     if term.func:
         lhs = f"{term.func}({lhs})"
     value = term.value
     if term.plain:
+        convert = _bag_number if number else _bag_text
         value = (
-            [_bag_text(cls, term.name, v) for v in value]
-            if isinstance(value, list)
-            else _bag_text(cls, term.name, value)
+            [convert(cls, term.name, v) for v in value] if isinstance(value, list) else convert(cls, term.name, value)
         )
     if value is None and term.op in ("=", "<>", "!="):
         return f"{lhs} IS {'' if term.op == '=' else 'NOT '}NULL"
@@ -332,6 +335,20 @@ def _compile(cls: Any, node: Any, params: list[Any], column: Any = _attr) -> str
         return f"{lhs} {term.op} (SELECT value FROM json_each(?))"
     params.append(value)
     return f"{lhs} {term.op} ?"
+
+
+#: Declared number fields compare and sort as numbers, as on a fixed schema (a bag stores
+#: text, and "11" < "3" as text).
+_NUMBER_CASTS = {"INTEGER": "INTEGER", "FLOAT": "REAL"}
+
+
+def _number_cast(cls: Any, name: str) -> str | None:
+    field = cls._rhom.fields.get(name)
+    return None if field is None else _NUMBER_CASTS.get(str(field.field_type))
+
+
+def _bag_number(cls: Any, name: str, value: Any) -> Any:
+    return None if value is None else cls._rhom.fields[name].db_value(value)
 
 
 def _bag_text(cls: Any, name: str, value: Any) -> Any:
@@ -361,8 +378,7 @@ def _pivot_ids_query(cls: Any, plan: query.FindPlan) -> tuple[str, list[Any]]:
     where = _compile(cls, plan.where, where_params, column) if plan.where is not None else "1"
     order = (
         ", ".join(
-            f"{_sql.quote(_pivot_col(cls, n))} {'DESC NULLS FIRST' if d else 'ASC NULLS LAST'}"
-            for n, d in plan.order
+            f"{_pivot_order(cls, n)} {'DESC NULLS FIRST' if d else 'ASC NULLS LAST'}" for n, d in plan.order
         )
         or "first_rowid"
     )
@@ -373,6 +389,12 @@ def _pivot_ids_query(cls: Any, plan: query.FindPlan) -> tuple[str, list[Any]]:
         sql += " LIMIT ? OFFSET ?"
         params += [plan.limit, plan.offset or 0]
     return sql, params
+
+
+def _pivot_order(cls: Any, name: str) -> str:
+    col = _sql.quote(_pivot_col(cls, name))
+    number = _number_cast(cls, name)
+    return f"CAST({col} AS {number})" if number else col
 
 
 def _pivot_col(cls: Any, name: str) -> str:

@@ -323,3 +323,17 @@ def test_find_by_sql_is_refused_by_property_bags(bag_product: Any) -> None:
     bag_product.create(name="x")
     with pytest.raises(TypeError, match="fixed-schema"):
         bag_product.find_by_sql("SELECT * FROM object_values WHERE value = ?", ["x"])
+
+
+def test_declared_number_fields_compare_and_sort_as_numbers_in_every_layout(product: Any) -> None:
+    """A field declared ``IntegerField``/``FloatField`` means the same on a property bag as on
+    a fixed schema, although the bag stores text ("11" < "3" as text)."""
+    for q, p in ((11, 10.5), (3, 9.25), (1, 100.0)):
+        product.create(name=str(q), quantity=q, price=p)
+    assert names(product.find("all", conditions={C("quantity", op="<"): 4})) == ["3", "1"]
+    assert names(product.find("all", conditions={C("quantity", op=">="): "3"})) == ["11", "3"]
+    assert names(product.find("all", conditions={C("price", op=">"): 10})) == ["11", "1"]
+    assert names(product.find("all", conditions={C("quantity", op="IN"): [11, 1]})) == ["11", "1"]
+    assert names(product.find("all", conditions={"quantity": 3})) == ["3"]
+    assert names(product.find("all", order="quantity")) == ["1", "3", "11"]
+    assert names(product.find("all", order="price", orderdir="DESC")) == ["1", "11", "3"]
