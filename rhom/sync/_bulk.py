@@ -1,15 +1,594 @@
-"""Bulk sync (protocol.md §7): not implemented yet; the run reports it and goes on."""
+"""Bulk sync (protocol.md §7): install a server-built SQLite file per partition, then blobs.
+
+One bulk sync, run by the engine after the session and client id are ready, while the
+setting ``bulksync_state`` is ``0`` (or ``2``, blobs still to fetch):
+
+1. For each partition except ``local`` that holds synced models (``user``, then ``app``):
+   ask ``bulk_data`` with every synced source name (§7.2), polling every
+   ``client.bulksync_timeout`` seconds while the server answers ``wait`` (stoppable);
+   ``nop`` finishes the partition; ``url:""`` is a bulk error.
+2. Download ``<url>.rzip``, or the bare ``<url>`` if that is refused with a 4xx; identify
+   the payload by its signature (ZIP, gzip or SQLite, never by ``Content-Type``), unpack
+   it into a temporary folder next to the databases, and check it is a sound SQLite file
+   with the four tables of §10.1.
+3. Install the file's data (below), in ONE SQLite transaction per partition.
+4. ``bulksync_state = 2``, then the blob phase (§8.3): every blob value holding a URL is
+   downloaded into the blob folder and replaced by the file's name, each in its own small
+   transaction; a failure sends the bulk ``error`` notification and leaves the state at
+   ``2``, so the blob phase runs again at the next sync. Then ``bulksync_state = 1``.
+
+Notifications follow §7.7 (``sync_type="bulk"``): ``start`` (partition ``""``), per
+partition ``start``, ``download``, ``change_db``, ``ok`` (``nop``: ``ok`` with status
+``ok``), ``blobs``, and ``complete`` with status ``ok``. A partition that fails sends
+``bulk_status=""`` with status ``error`` and its ``error_code``, and the run ends in
+error (``bulksync_state`` stays ``0``, so the next sync starts the bulk sync again).
+
+Decisions (where rhom differs from the C++ client, and why)
+-----------------------------------------------------------
+* **Swap the data, not the file.** The C++ client replaces the partition file by the bulk
+  file and then copies its own state across (``client_info``, the change log with source
+  ids remapped by name, pending changes re-applied) and adopts the server's source ids.
+  rhom does the same thing from the other side: inside one transaction of the live
+  database it deletes the rows of each source the file carries, inserts the file's rows
+  under *rhom's* source ids (matched by source name), re-applies the pending local
+  changes and updates the ``sources`` rows (token 0, metadata, ``source_attribs``,
+  ``backend_refresh_time``). Everything else of the partition stays as it was: rhom's
+  schema and typed columns, triggers, source ids (models keep ``_rhom.source_id``),
+  ``client_info``, settings, the change log. A crash leaves the old data or the new data,
+  never half (SQLite's own atomic commit), and connections of other threads stay valid.
+* **Which sources are swapped.** Those of the partition whose row in the file's
+  ``sources`` table has a ``sync_type`` other than ``none``. Sources the file does not
+  carry keep their data. A fixed-schema source is read from the file's table named like
+  the source if there is one, else from ``object_values`` (a server that keeps the source
+  as a property bag): either layout fills either kind of model. Attributes a frozen model
+  does not declare are dropped, as in a pull.
+* **Pending local changes survive** (§7.4 step 3): objects with queued creates (the whole
+  local object) and updates (the changed attributes) are upserted over the new data;
+  queued deletes are applied (the object, or the attributes, are removed again). Creates
+  already accepted but not linked yet (``sent`` 2, or in doubt after a crashed push) are
+  kept as well: losing data is worse than a duplicate that the coming link merges.
+* **Local models in a synced partition** (§15 q10): kept. Only synced sources named by the
+  file are touched, so local (``sync_type none``) models of the same file keep their rows.
+* **Blob files** (§15 q15): only the files of the swapped sources whose values are gone
+  are deleted (through the blob trash, after the commit, and only if nothing else still
+  points at them); blobs of other partitions, of other sources and of pending creates stay.
+* **``-rhoblob`` attributes** (§8.3 step 1) are stored under the bare name. Names that the
+  model does not declare as blobs are remembered in the partition's ``_rhom_config``
+  (``bulk_blob_attribs``), in the same transaction, so that a blob phase retried after a
+  restart still knows them.
+* **Blob failures** do not fail the run: the data is installed, the incremental sync goes
+  on, and the notification says ``error`` (§7.7: status ``in_progress``, no error code).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import gzip
+import json
 import logging
-from typing import Any
+import shutil
+import sqlite3
+import tempfile
+import zipfile
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .. import _runtime, _sql, blobs
+from ..changelog import no_changelog
+from ..database import PARTITIONS, Database
+from ..exceptions import ProtocolError, ServerError, SyncError
+from . import _state, notify, protocol
+from .notify import SyncNotification
+from .source import BLOB_SUFFIX, SyncSource
+
+if TYPE_CHECKING:
+    from .client import SyncClient
+    from .engine import SyncRun
+
+__all__ = ["STATE_BLOBS", "STATE_DONE", "STATE_PENDING", "check_file", "partitions", "run"]
 
 log = logging.getLogger("rhom.sync")
 
+#: ``bulksync_state`` values (rhom-api §6.6, protocol.md §7.1).
+STATE_PENDING = "0"  # bulk sync at the start of the next run
+STATE_DONE = "1"  # nothing to do
+STATE_BLOBS = "2"  # files installed, blobs still to download
 
-def run(client: Any, sync_run: Any) -> None:
-    log.warning("bulk sync is not supported yet; continuing with incremental sync")
-    from . import _state
+#: The key in a partition's ``_rhom_config`` naming blob attributes the server marked.
+BLOB_ATTRIBS_KEY = "bulk_blob_attribs"
 
-    _state.set_config("bulksync_state", "1")
+#: Objects read from a bulk file and written in one go.
+CHUNK = 2000
+
+_ZIP = b"PK\x03\x04"
+_GZIP = b"\x1f\x8b"
+_SQLITE = b"SQLite format 3\x00"
+_TEMP_PREFIX = ".rhom-bulk-"
+
+#: Tables and columns a bulk file must have (protocol.md §7.6, §10.1).
+_REQUIRED = {
+    "client_info": (),
+    "object_values": ("source_id", "attrib", "object", "value"),
+    "changed_values": (),
+    "sources": ("source_id", "name"),
+}
+
+
+def run(client: SyncClient, sync_run: SyncRun) -> None:
+    """Run the bulk sync (or only its blob phase, when ``bulksync_state`` is 2).
+
+    :raises SyncError: a partition could not be bulk-synced (after its ``error``
+        notification); ``bulksync_state`` is then unchanged.
+    :raises StopRequested: the application stopped the sync.
+    """
+    state = _state.get_config("bulksync_state")
+    if state == STATE_PENDING:
+        _remove_stale_temp_dirs()
+        _emit(client, SyncNotification(status="in_progress", sync_type="bulk", bulk_status="start", partition=""))
+        for partition in partitions(sync_run.sources):
+            _sync_partition(client, sync_run, partition)
+        _state.set_config("bulksync_state", STATE_BLOBS)
+    if not _blob_phase(client, sync_run):
+        return
+    _state.set_config("bulksync_state", STATE_DONE)
+    _emit(client, SyncNotification(status="ok", sync_type="bulk", bulk_status="complete", partition=""))
+
+
+def partitions(sources: Sequence[SyncSource]) -> list[str]:
+    """The partitions to bulk-sync: those holding a synced source, ``local`` never."""
+    used = {s.partition for s in sources}
+    return [p for p in PARTITIONS if p != "local" and p in used]
+
+
+# -- notifications ---------------------------------------------------------------------
+
+
+def _emit(client: SyncClient, note: SyncNotification) -> None:
+    """Report a bulk phase: the call's notification list, ``bulk_progress``, the ``*`` callback.
+
+    Not ``client._notify``: that sends ``sync_finished`` for any notification without a
+    source, and a bulk phase is not the end of the run.
+    """
+    collected = client._collected
+    if collected is not None:
+        collected.append(note)
+    notify.bulk_progress.send(client, notification=note, bulk_status=note.bulk_status, partition=note.partition)
+    entry = client._callbacks.get("*")
+    if entry is None:
+        return
+    callback, data = entry
+    try:
+        callback(note.with_data(data))
+    except Exception:
+        log.exception("a sync notification callback raised")
+
+
+def _phase(client: SyncClient, bulk_status: str, partition: str, status: str = "in_progress") -> None:
+    _emit(client, SyncNotification(status=status, sync_type="bulk", bulk_status=bulk_status, partition=partition))
+
+
+# -- one partition ---------------------------------------------------------------------------
+
+
+def _sync_partition(client: SyncClient, sync_run: SyncRun, partition: str) -> None:
+    from .engine import StopRequested
+
+    _phase(client, "start", partition)
+    try:
+        reply = _request(client, sync_run, partition)
+        if reply.result == "nop":
+            _phase(client, "ok", partition, status="ok")
+            return
+        if not reply.is_ready:
+            raise ServerError(
+                f'bulk data of partition {partition!r}: the server could not build the file (url "")',
+                status_code=200,
+            )
+        assert reply.url is not None
+        db = _runtime.current().database(partition)
+        _phase(client, "download", partition)
+        with tempfile.TemporaryDirectory(prefix=_TEMP_PREFIX, dir=_runtime.current().data_dir) as tmp:
+            bulk_path = _download(sync_run, reply.url, Path(tmp))
+            sync_run.check_stop()
+            _phase(client, "change_db", partition)
+            _install(db, [s for s in sync_run.sources if s.partition == partition], bulk_path)
+        _phase(client, "ok", partition)
+    except StopRequested:
+        raise
+    except SyncError as exc:
+        log.warning("bulk sync of partition %s failed: %s", partition, exc)
+        note = sync_run.error_notification(exc)
+        _emit(client, dataclasses.replace(note, sync_type="bulk", bulk_status="", partition=partition))
+        raise
+
+
+def _request(client: SyncClient, sync_run: SyncRun, partition: str) -> protocol.BulkReply:
+    """Ask for the partition's file until the server stops answering ``wait`` (§7.3)."""
+    names = [s.name for s in sync_run.sources]
+    while True:
+        sync_run.check_stop()
+        reply = sync_run.transport.call(protocol.bulk_data(partition, names, client_id=sync_run.client_id))
+        if reply.result != "wait":
+            return reply
+        log.debug("bulk data of partition %s: wait", partition)
+        sync_run.stop.wait(max(float(client.bulksync_timeout), 0.0))
+
+
+def _remove_stale_temp_dirs() -> None:
+    """Folders left by a bulk sync that died (they are never in use at this point)."""
+    for path in _runtime.current().data_dir.glob(_TEMP_PREFIX + "*"):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+# -- download and unpack ----------------------------------------------------------------------
+
+
+def _download(sync_run: SyncRun, url: str, folder: Path) -> Path:
+    """Fetch the file (``.rzip`` first, §7.4 step 1) and return the path of the SQLite file."""
+    raw = folder / "download"
+    try:
+        sync_run.transport.download(protocol.bulk_file(url), raw)
+    except ServerError as exc:
+        if exc.status_code is None or not 400 <= exc.status_code < 500:
+            raise
+        log.info("bulk file %s.rzip refused (%s); downloading %s", url, exc.status_code, url)
+        sync_run.transport.download(protocol.bulk_file(url, suffix=""), raw)
+    except OSError as exc:
+        raise SyncError(f"bulk file {url}: cannot write it next to the databases: {exc}") from exc
+    target = folder / "bulk.sqlite"
+    try:
+        _unpack(raw, target, url)
+    except OSError as exc:
+        raise SyncError(f"bulk file {url}: cannot unpack it: {exc}") from exc
+    finally:
+        raw.unlink(missing_ok=True)
+    check_file(target, where=f"bulk file {url}")
+    return target
+
+
+def _unpack(raw: Path, target: Path, url: str) -> None:
+    """Turn the download into a bare SQLite file, judging it by its first bytes."""
+    with raw.open("rb") as file:
+        head = file.read(16)
+    if head.startswith(_ZIP):
+        try:
+            with zipfile.ZipFile(raw) as archive:
+                entry = _zip_entry(archive, url)
+                with archive.open(entry) as src, target.open("wb") as out:
+                    shutil.copyfileobj(src, out)
+        except (zipfile.BadZipFile, EOFError) as exc:
+            raise ProtocolError(f"bulk file {url}.rzip: a damaged ZIP archive: {exc}") from exc
+    elif head.startswith(_GZIP):
+        try:
+            with gzip.open(raw, "rb") as src, target.open("wb") as out:
+                shutil.copyfileobj(src, out)
+        except (gzip.BadGzipFile, EOFError, zipfile.error) as exc:
+            raise ProtocolError(f"bulk file {url}: a damaged gzip stream: {exc}") from exc
+    elif head.startswith(_SQLITE):
+        raw.replace(target)
+    else:
+        raise ProtocolError(f"bulk file {url}: neither ZIP, gzip nor SQLite (starts with {head[:8]!r})")
+
+
+def _zip_entry(archive: zipfile.ZipFile, url: str) -> zipfile.ZipInfo:
+    """The archive's one file (named like the URL's last segment, L.13)."""
+    files = [info for info in archive.infolist() if not info.is_dir()]
+    if len(files) == 1:
+        return files[0]
+    wanted = url.rstrip("/").rsplit("/", 1)[-1]
+    named = [info for info in files if info.filename.rsplit("/", 1)[-1] == wanted]
+    if len(named) == 1:
+        return named[0]
+    raise ProtocolError(f"bulk file {url}.rzip: expected one file in the archive, found {len(files)}")
+
+
+def check_file(path: Path, *, where: str = "bulk file") -> None:
+    """Check that *path* is a sound SQLite file with the tables of protocol.md §10.1.
+
+    :raises ProtocolError: it is not.
+    """
+    with path.open("rb") as file:
+        if file.read(16) != _SQLITE:
+            raise ProtocolError(f"{where}: not a SQLite database")
+    try:
+        with contextlib.closing(_open_read_only(path)) as conn:
+            if conn.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+                raise ProtocolError(f"{where}: the SQLite file is corrupt")
+            for table, columns in _REQUIRED.items():
+                found = {r[1] for r in conn.execute(f"PRAGMA table_info({_sql.quote(table)})")}
+                if not found:
+                    raise ProtocolError(f"{where}: no table {table!r}")
+                missing = [c for c in columns if c not in found]
+                if missing:
+                    raise ProtocolError(f"{where}: table {table!r} lacks {', '.join(missing)}")
+    except sqlite3.DatabaseError as exc:
+        raise ProtocolError(f"{where}: unreadable SQLite file: {exc}") from exc
+
+
+def _open_read_only(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+
+
+# -- installing the data ----------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class _Pending:
+    """A source's unpushed local changes, read before its rows are replaced."""
+
+    #: object -> the attributes changed locally (None: the whole object, a create)
+    edits: dict[str, set[str] | None]
+    #: object -> attributes deleted locally
+    deletes: dict[str, set[str]]
+    #: the current local values of those objects
+    values: dict[str, dict[str, str]]
+
+
+def _install(db: Database, sources: Sequence[SyncSource], path: Path) -> None:
+    """Replace the data of the sources the file carries, in one transaction (see module doc)."""
+    with contextlib.closing(_open_read_only(path)) as bulk:
+        rows = {str(r["name"]): r for r in _rows(bulk, "SELECT * FROM sources")}
+        carried = [(s, rows[s.name]) for s in sources if s.name in rows and rows[s.name].get("sync_type") != "none"]
+        known = {s.name for s in sources}
+        for name, row in rows.items():
+            if name not in known and row.get("sync_type") != "none":
+                log.info("bulk file of partition %s: source %s is not synced here; ignored", db.partition, name)
+        with db.lock(), no_changelog(db):
+            marked: dict[str, list[str]] = _blob_names_marked(db)
+            for source, row in carried:
+                pending = _read_pending(source)
+                source.delete_all()
+                count, blob_names = _copy(bulk, source, row)
+                _reapply(source, pending)
+                extra = sorted(blob_names - set(source.blob_attribs))
+                if extra:
+                    marked[source.name] = sorted(set(marked.get(source.name, [])) | set(extra))
+                _update_source_row(source, row, count)
+                log.info("bulk sync: %s now holds %d objects from the server", source.name, count)
+            _set_partition_config(db, BLOB_ATTRIBS_KEY, json.dumps(marked) if marked else None)
+    blobs.sweep(db)
+
+
+def _rows(conn: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+    cursor = conn.execute(sql, tuple(params))
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor]
+
+
+def _read_pending(source: SyncSource) -> _Pending:
+    conn = source.db.connection()
+    edits: dict[str, set[str] | None] = {}
+    deletes: dict[str, set[str]] = {}
+    # sent 0/1: not pushed (or in flight); 2 and 5: creates the server may not have linked
+    rows = conn.execute(
+        "SELECT object, attrib, update_type, sent FROM changed_values WHERE source_id = ? "
+        "AND object IS NOT NULL AND (sent <= 2 OR sent = 5) ORDER BY id",
+        (source.id,),
+    )
+    for oid, attrib, update_type, sent in rows:
+        if update_type == "create" or (update_type == "update" and attrib == "object"):
+            edits[oid] = None
+        elif update_type == "update" and attrib:
+            current = edits.setdefault(oid, set())
+            if current is not None:
+                current.add(attrib)
+        elif update_type == "delete" and sent <= 1 and attrib:
+            deletes.setdefault(oid, set()).add(attrib)
+    values = source.read_objects(set(edits) | set(deletes))
+    return _Pending(edits, deletes, values)
+
+
+def _reapply(source: SyncSource, pending: _Pending) -> None:
+    """Put the local changes back over the server's data (§7.4 step 3)."""
+    upserts: dict[str, dict[str, str]] = {}
+    removed: dict[str, dict[str, str]] = {}
+    for oid, attrs in pending.edits.items():
+        local = pending.values.get(oid)
+        if local is None:
+            continue  # deleted locally meanwhile: its delete rows say what to do
+        if attrs is None:
+            source.delete_objects([oid])  # a created (or fully updated) object is the local one
+            upserts[oid] = local
+            continue
+        upserts[oid] = {a: local[a] for a in attrs if a in local}
+        gone = {a: "" for a in attrs if a not in local and a != "object"}
+        if gone:
+            removed[oid] = gone
+    if upserts:
+        source.upsert(upserts)
+    whole = [oid for oid in pending.deletes if oid not in pending.values]
+    if whole:
+        source.delete_objects(whole)
+    for oid, attrs in pending.deletes.items():
+        local = pending.values.get(oid)
+        if local is not None:
+            gone = {a: "" for a in attrs if a not in local and a != "object"}
+            if gone:
+                removed.setdefault(oid, {}).update(gone)
+    if removed:
+        source.delete_attributes(removed)
+
+
+def _copy(bulk: sqlite3.Connection, source: SyncSource, row: Mapping[str, Any]) -> tuple[int, set[str]]:
+    """Write the file's objects of *source* under rhom's source id; return (count, blob names)."""
+    count = 0
+    blob_names: set[str] = set()
+    local_of: dict[str, str | None] = {}
+    for chunk in _bulk_objects(bulk, source.name, row.get("source_id")):
+        objects: dict[str, dict[str, str]] = {}
+        for oid, attrs in chunk.items():
+            kept: dict[str, str] = {}
+            for name, value in attrs.items():
+                if name not in local_of:
+                    local_of[name] = _local_name(source, name)
+                local = local_of[name]
+                if local is None:
+                    continue
+                if local != name:
+                    blob_names.add(local)
+                kept[local] = value
+            objects[oid] = kept
+        source.upsert(objects)
+        count += len(objects)
+    return count, blob_names
+
+
+def _local_name(source: SyncSource, name: str) -> str | None:
+    """The attribute a file's name is stored as, or None to drop it (§8.3 step 1, freezed)."""
+    local = name[: -len(BLOB_SUFFIX)] if name.endswith(BLOB_SUFFIX) else name
+    if local == "object" or not source.accepts(local):
+        return None
+    return local
+
+
+def _bulk_objects(bulk: sqlite3.Connection, name: str, bulk_id: Any) -> Iterator[dict[str, dict[str, str]]]:
+    """The file's objects of source *name*, ``CHUNK`` at a time, values as text."""
+    columns = [r[1] for r in bulk.execute(f"PRAGMA table_info({_sql.quote(name)})")]
+    if "object" in columns:  # a fixed-schema table named like the source (§7.6)
+        cursor = bulk.execute(f"SELECT * FROM {_sql.quote(name)}")
+        names = [d[0] for d in cursor.description]
+        while True:
+            batch = cursor.fetchmany(CHUNK)
+            if not batch:
+                return
+            chunk: dict[str, dict[str, str]] = {}
+            for values in batch:
+                attrs = dict(zip(names, values, strict=True))
+                oid = attrs.pop("object")
+                if oid is not None:
+                    chunk[str(oid)] = {a: _as_text(v) for a, v in attrs.items() if v is not None}
+            yield chunk
+    cursor = bulk.execute(
+        "SELECT object, attrib, value FROM object_values WHERE source_id = ? AND object IS NOT NULL "
+        "AND attrib IS NOT NULL AND value IS NOT NULL ORDER BY object",
+        (bulk_id,),
+    )
+    chunk = {}
+    for oid, attrib, value in cursor:
+        key = str(oid)
+        if key not in chunk and len(chunk) >= CHUNK:
+            yield chunk
+            chunk = {}
+        chunk.setdefault(key, {})[str(attrib)] = _as_text(value)
+    if chunk:
+        yield chunk
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return str(value)
+
+
+def _update_source_row(source: SyncSource, row: Mapping[str, Any], count: int) -> None:
+    """The server's facts about the source; its id, type and schema stay rhom's."""
+    attribs = row.get("source_attribs") or ""
+    pairs = attribs.split(",") if attribs else []
+    names = [n[: -len(BLOB_SUFFIX)] if n.endswith(BLOB_SUFFIX) else n for n in pairs[0::2]]
+    attribs = ",".join(f"{n},{c}" for n, c in zip(names, pairs[1::2], strict=False))
+    source.db.execute_sql(
+        "UPDATE sources SET token = 0, metadata = ?, source_attribs = ?, backend_refresh_time = ?, "
+        "last_inserted_size = ? WHERE source_id = ?",
+        (row.get("metadata"), attribs or None, _int(row.get("backend_refresh_time")), count, source.id),
+    )
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _get_partition_config(db: Database, key: str) -> str | None:
+    rows = db.execute_sql("SELECT value FROM _rhom_config WHERE key = ?", (key,))
+    return rows[0]["value"] if rows else None
+
+
+def _set_partition_config(db: Database, key: str, value: str | None) -> None:
+    if value is None:
+        db.execute_sql("DELETE FROM _rhom_config WHERE key = ?", (key,))
+    else:
+        db.execute_sql(
+            "INSERT INTO _rhom_config (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+
+def _blob_names_marked(db: Database) -> dict[str, list[str]]:
+    raw = _get_partition_config(db, BLOB_ATTRIBS_KEY)
+    try:
+        loaded = json.loads(raw) if raw else {}
+    except ValueError:
+        return {}
+    return {str(k): [str(n) for n in v] for k, v in loaded.items()} if isinstance(loaded, dict) else {}
+
+
+# -- blobs (§8.3) -------------------------------------------------------------------------------
+
+
+def _blob_phase(client: SyncClient, sync_run: SyncRun) -> bool:
+    """Download every blob value that is still a URL; False (after ``error``) on a failure."""
+    from .engine import StopRequested
+
+    _phase(client, "blobs", "")
+    databases: set[Database] = set()
+    try:
+        for source in sync_run.sources:
+            if source.partition == "local":
+                continue
+            databases.add(source.db)
+            marked = _blob_names_marked(source.db).get(source.name, [])
+            for attrib in sorted(set(source.blob_attribs) | set(marked)):
+                for oid, url in _url_values(source, attrib):
+                    sync_run.check_stop()
+                    _fetch_blob(sync_run, source, oid, attrib, url)
+    except StopRequested:
+        raise
+    except SyncError as exc:
+        log.warning("bulk sync: a blob download failed: %s", exc)
+        _phase(client, "error", "")
+        return False
+    for db in databases:
+        _set_partition_config(db, BLOB_ATTRIBS_KEY, None)
+    return True
+
+
+def _url_values(source: SyncSource, attrib: str) -> list[tuple[str, str]]:
+    conn = source.db.connection()
+    if source.fixed:
+        if attrib not in source._fields:
+            return []
+        col = _sql.quote(attrib)
+        sql = f"SELECT object, {col} FROM {source.table} WHERE {col} LIKE '%://%'"
+        return [(str(o), str(v)) for o, v in conn.execute(sql)]
+    rows = conn.execute(
+        "SELECT object, value FROM object_values WHERE source_id = ? AND attrib = ? AND value LIKE '%://%'",
+        (source.id, attrib),
+    )
+    return [(str(o), str(v)) for o, v in rows]
+
+
+def _fetch_blob(sync_run: SyncRun, source: SyncSource, oid: str, attrib: str, url: str) -> None:
+    """Download one blob and store its name, unless the value changed meanwhile."""
+    name = sync_run.download(url)
+    db = source.db
+    with db.lock(), no_changelog(db):
+        conn = db.connection()
+        if source.fixed:
+            col = _sql.quote(attrib)
+            cursor = conn.execute(
+                f"UPDATE {source.table} SET {col} = ? WHERE object = ? AND {col} = ?", (name, oid, url)
+            )
+        else:
+            cursor = conn.execute(
+                "UPDATE object_values SET value = ? WHERE source_id = ? AND object = ? AND attrib = ? AND value = ?",
+                (name, source.id, oid, attrib, url),
+            )
+        replaced = cursor.rowcount > 0
+    if not replaced:  # a local edit won: the file is nobody's
+        with contextlib.suppress(Exception):
+            blobs.path(name).unlink(missing_ok=True)
+    blobs.sweep(db)
