@@ -143,7 +143,7 @@ def _held_back(source: SyncSource, owners: dict[str, SyncSource]) -> set[str]:
             owner = owners.get(owner_name)
             if owner is None:
                 continue
-            pending = _awaiting_link(owner)
+            pending = _unconfirmed_creates(owner)
             if not pending:
                 continue
             candidates = {r[0] for r in conn.execute(
@@ -157,6 +157,21 @@ def _held_back(source: SyncSource, owners: dict[str, SyncSource]) -> set[str]:
 def _awaiting_link(source: SyncSource) -> set[str]:
     rows = source.db.connection().execute(
         "SELECT DISTINCT object FROM changed_values WHERE source_id = ? AND sent >= 2", (source.id,)
+    )
+    return {r[0] for r in rows}
+
+
+def _unconfirmed_creates(owner: SyncSource) -> set[str]:
+    """Owner objects the server does not know under their final id yet.
+
+    Not only creates awaiting their link (sent >= 2): a create still queued (sent 0) or
+    in doubt after a crash, then re-queued by :func:`requeue_lost_creates`, has no
+    server id either. A dependent pushed now would carry the temporary id to the server,
+    where no link ever rewrites it.
+    """
+    rows = owner.db.connection().execute(
+        "SELECT DISTINCT object FROM changed_values WHERE source_id = ? AND update_type = 'create' AND sent <> 3",
+        (owner.id,),
     )
     return {r[0] for r in rows}
 
