@@ -18,5 +18,6 @@ def make_app():  # type: ignore[no-untyped-def]
     n = int(os.environ.get("BENCH_OBJECTS", "100000"))
     data = _objects(n)
     adapters = [MemoryAdapter(name, data, poll_interval=3600) for name in ("BenchFixed", "BenchBag")]
+    adapters.append(MemoryAdapter("BenchPush", {}, poll_interval=3600))  # empty: a push's cost alone
     settings = Settings(store=os.environ.get("BENCH_STORE", "sqlite://"), api_token="bench", session_secret="bench")
     return create_app(adapters, settings=settings)

@@ -16,9 +16,7 @@ def best_of(fn: Callable[[], object], *, repeat: int = 5) -> float:
     return best
 
 
-def report(
-    title: str, ours: float, baseline: float, baseline_name: str, *, per: int, goal: float | None
-) -> None:
+def report(title: str, ours: float, baseline: float, baseline_name: str, *, per: int, goal: float | None) -> None:
     """Print one line: per-operation times, the ratio to the baseline and the goal."""
     ratio = ours / baseline
     verdict = "" if goal is None else (f"  goal <= {goal:.1f}x: {'met' if ratio <= goal else 'MISSED'}")

@@ -1,0 +1,213 @@
+"""Load benchmark of rhom.server: N concurrent simulated clients, SQLite and Redis stores.
+
+    .venv/bin/python benchmarks/server_load.py [--clients 10 100] [--stores sqlite redis]
+
+Each simulated client logs in as its own user, creates a client id, pages the 1 000
+objects of ``Product`` with ``p_size=200`` acknowledging every page, pushes one create,
+and queries until the page with its create-link (then acknowledges it). The run checks
+that every client received every object and its link. The server runs in its own process
+(``python -m rhom.server``), so its CPU time is read from ``/proc`` and divided by the
+number of requests. Goals at 100 clients: at most 3 ms of server CPU per request,
+p99 latency under 500 ms, no errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks._server_app import OBJECTS, seed  # noqa: E402
+from benchmarks._server_http import LightClient  # noqa: E402
+from rhom.server.testing import free_port, redis_server  # noqa: E402
+
+PAGE_SIZE = 200
+
+
+@dataclass
+class Stats:
+    latencies: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    async def call(self, http: LightClient, method: str, path: str, **kw: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            reply = await http.request(method, path, **kw)
+        except (OSError, asyncio.IncompleteReadError) as exc:
+            self.errors.append(f"{method} {path}: {exc!r}")
+            return None
+        finally:
+            self.latencies.append(time.perf_counter() - started)
+        if reply.status_code != 200:
+            self.errors.append(f"{method} {path}: {reply.status_code} {reply.text[:80]}")
+            return None
+        return reply
+
+
+async def simulate(url: str, user: str, stats: Stats, expected: dict[str, dict[str, str]]) -> None:
+    address = httpx.URL(url)
+    http = LightClient(address.host, address.port or 80)
+    try:
+        await _simulate(http, user, stats, expected)
+    finally:
+        await http.close()
+
+
+async def _simulate(http: LightClient, user: str, stats: Stats, expected: dict[str, dict[str, str]]) -> None:
+    if True:
+        login = {"login": user, "password": "x", "remember_me": 1}
+        if await stats.call(http, "POST", "/rc/v1/app/login", json_body=login) is None:
+            return
+        created = await stats.call(http, "POST", "/rc/v1/clients")
+        if created is None:
+            return
+        headers = {"X-RhoConnect-CLIENT-ID": created.json()["client"]["client_id"]}
+        received: dict[str, dict[str, str]] = {}
+        links = await pull(http, stats, headers, received)
+        temp_id = f"t-{user}"
+        body = {"source_name": "Product", "create": {temp_id: {"name": f"new by {user}"}}}
+        await stats.call(http, "POST", "/app/v1/Product", json_body=body, headers=headers)
+        links.update(await pull(http, stats, headers, received))
+        missing = [oid for oid, obj in expected.items() if received.get(oid) != obj]
+        if missing:
+            stats.errors.append(f"{user}: {len(missing)} objects missing or wrong")
+        if temp_id not in links:
+            stats.errors.append(f"{user}: no create-link for {temp_id}")
+
+
+async def pull(
+    http: LightClient,
+    stats: Stats,
+    headers: dict[str, str],
+    received: dict[str, dict[str, str]],
+) -> dict[str, str]:
+    links: dict[str, str] = {}
+    params: dict[str, Any] = {"p_size": PAGE_SIZE, "version": 3}
+    for _ in range(100):
+        reply = await stats.call(http, "GET", "/app/v1/Product", params=params, headers=headers)
+        if reply is None:
+            return links
+        page = reply.json()
+        commands = page[5]
+        for oid, attrs in commands.get("insert", {}).items():
+            received.setdefault(oid, {}).update(attrs)
+        links.update({temp: link["l"] for temp, link in commands.get("links", {}).items()})
+        token = page[1]["token"]
+        if not token:
+            return links
+        params["token"] = token
+    stats.errors.append("paging did not end")
+    return links
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextlib.contextmanager
+def server_process(store: str) -> Iterator[tuple[str, int]]:
+    port = free_port()
+    env = {**os.environ, "RHOM_SERVER_STORE": store, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "rhom.server", "benchmarks._server_app:make_app"]
+    command += ["--factory", "--port", str(port), "--log-level", "warning"]
+    process = subprocess.Popen(command, cwd=ROOT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(500):
+            with contextlib.suppress(httpx.TransportError):
+                httpx.get(url + "/", timeout=1)
+                break
+            time.sleep(0.02)
+        yield url, process.pid
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def run(store_name: str, store: str, clients: int) -> dict[str, Any]:
+    expected = seed()
+    with server_process(store) as (url, pid):
+        stats = Stats()
+        cpu_before = cpu_seconds(pid)
+        started = time.perf_counter()
+
+        async def main() -> None:
+            users = [f"bench-{store_name}-{clients}-{i}" for i in range(clients)]
+            await asyncio.gather(*(simulate(url, u, stats, expected) for u in users))
+
+        asyncio.run(main())
+        wall = time.perf_counter() - started
+        cpu = cpu_seconds(pid) - cpu_before
+    requests = len(stats.latencies)
+    ordered = sorted(stats.latencies)
+    return {
+        "store": store_name,
+        "clients": clients,
+        "requests": requests,
+        "req_per_s": requests / wall,
+        "p50_ms": statistics.median(ordered) * 1000,
+        "p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000,
+        "errors": len(stats.errors),
+        "cpu_ms_per_req": cpu / requests * 1000,
+        "first_error": stats.errors[0] if stats.errors else "",
+    }
+
+
+def report(rows: list[dict[str, Any]]) -> None:
+    print(f"\nrhom.server load: {OBJECTS} objects, p_size {PAGE_SIZE}, one create per client")
+    head = f"{'store':7} {'clients':>7} {'requests':>8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}"
+    print(head + f" {'errors':>6} {'CPU ms/req':>10}")
+    for r in rows:
+        print(
+            f"{r['store']:7} {r['clients']:>7} {r['requests']:>8} {r['req_per_s']:>8.1f}"
+            f" {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['errors']:>6} {r['cpu_ms_per_req']:>10.2f}"
+        )
+        if r["first_error"]:
+            print(f"        first error: {r['first_error']}")
+    for r in rows:
+        if r["clients"] >= 100:
+            ok = r["cpu_ms_per_req"] <= 3 and r["p99_ms"] < 500 and r["errors"] == 0
+            verdict = "meets" if ok else "MISSES"
+            print(
+                f"{r['store']} at {r['clients']} clients {verdict} the goals "
+                "(<= 3 ms CPU/request, p99 < 500 ms, no errors)"
+            )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", type=int, nargs="+", default=[10, 100])
+    parser.add_argument("--stores", nargs="+", default=["sqlite", "redis"])
+    args = parser.parse_args()
+    rows = []
+    with contextlib.ExitStack() as stack:
+        for name in args.stores:
+            for clients in args.clients:
+                if name == "sqlite":
+                    folder = stack.enter_context(tempfile.TemporaryDirectory())
+                    store = f"sqlite:///{folder}/bench.db"
+                else:
+                    store = stack.enter_context(redis_server())
+                rows.append(run(name, store, clients))
+    report(rows)
+    return 1 if any(r["errors"] for r in rows) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
