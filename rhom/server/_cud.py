@@ -99,7 +99,8 @@ def process_push(
         outcome = _Outcome(cs, cd)
         with calling_as(caller.user, caller.base_url, state.store):
             _run(adapter, push, blob_fields, uploads, outcome)
-        state.store.set_many(state.client_source_items(caller.client_id, adapter.name, outcome.cs, outcome.cd))
+        changed = [*outcome.md_add, *outcome.md_remove]
+        state.store.set_many(state.client_source_items(caller.client_id, adapter.name, outcome.cs, outcome.cd, changed))
         if outcome.md_add or outcome.md_remove:
             _update_master(caller, adapter, outcome)
 
@@ -201,7 +202,8 @@ def _update_master(caller: Caller, adapter: SourceAdapter, outcome: _Outcome) ->
         new_md.update(outcome.md_add)
         for oid in outcome.md_remove:
             new_md.pop(oid, None)
-        state.store.set_many(state.master_items(pkey, adapter.name, meta, new_md))
+        changed = [*outcome.md_add, *outcome.md_remove]
+        state.store.set_many(state.master_items(pkey, adapter.name, meta, new_md, changed))
 
 
 def _pass_through(caller: Caller, adapter: SourceAdapter, push: Push) -> None:

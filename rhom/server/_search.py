@@ -99,7 +99,8 @@ def _one(caller: Caller, adapter: SourceAdapter, token: str, resend: bool, p_siz
     with state.store.lock(caller.client_lock()):
         cs, cd = state.client_source(caller.client_id, adapter.name)
         element, new_cd = _step(caller, adapter, cs, cd, token, resend, p_size, terms)
-        state.store.set_many(state.client_source_items(caller.client_id, adapter.name, cs, new_cd))
+        changed = list(element[4]["insert"]) if new_cd is not None else None
+        state.store.set_many(state.client_source_items(caller.client_id, adapter.name, cs, new_cd, changed))
     if new_cd is not None and len(element) == 5:
         _add_to_master(caller, adapter, element[4]["insert"])
     return element
@@ -146,4 +147,5 @@ def _add_to_master(caller: Caller, adapter: SourceAdapter, objects: Doc) -> None
     state, pkey = caller.state, caller.pkey(adapter)
     with state.store.lock(f"m:{pkey}:{q(adapter.name)}"):
         meta, md = state.master(pkey, adapter.name)
-        state.store.set_many(state.master_items(pkey, adapter.name, meta, {**md, **objects}))
+        new_md = {**md, **objects}
+        state.store.set_many(state.master_items(pkey, adapter.name, meta, new_md, list(objects)))

@@ -6,9 +6,9 @@ key ``u/<user>`` or ``app``, ``{s}`` a source name)::
     u:{u}            user record               uc:{u}:{c}       the user's client ids
     c:{c}            client record (user, device fields)
     cx:{c}:{s}:s     client/source state: page token, stored page, pending links/errors
-    cx:{c}:{s}:d     client document (CD)       cx:{c}:{s}:v    its version stamp
+    cx:{c}:{s}:d     client document (CD), plus deltas cx:{c}:{s}:d.1, d.2 ...
     m:{p}:{s}:s      master document state: version, refresh time, source error, metadata
-    m:{p}:{s}:d      master document (MD)       mc:{p}:{s}      bulk snapshot of the MD
+    m:{p}:{s}:d      master document (MD), plus deltas; mc:{p}:{s} its bulk snapshot
     b:{p}            bulk data record           bf:{path}       bulk file bytes
     blob:{name}      uploaded blob
 
@@ -24,11 +24,13 @@ import secrets
 import threading
 import urllib.parse
 from collections import OrderedDict
+from collections.abc import Iterable
 from typing import Any
 
 from rhom.server.store import Store
 
 Doc = dict[str, dict[str, str]]
+_MAX_PARTS = 16
 JsonObject = dict[str, Any]
 
 
@@ -136,52 +138,90 @@ class State:
         for source in sources:
             self.store.delete_prefix(f"cx:{q(cid)}:{q(source)}:")
 
+    # -- documents -----------------------------------------------------------------
+    # A document is a base blob ``<base>d`` plus up to _MAX_PARTS delta blobs
+    # ``<base>d.1``...: a page changes a few hundred objects of a document that may hold
+    # thousands, so appending the change costs what the change costs, not what the
+    # document costs. ``info`` (``{"v": version, "n": parts}``) lives in the state blob
+    # that is always read and written with the document.
+    def _read_doc(self, base: str, info: JsonObject) -> Doc:
+        version = info.get("v")
+        cached = self.cache.get(base, version)
+        if cached is not None:
+            return cached
+        parts = int(info.get("n", 0))
+        raws = self.store.get_many([base + "d", *(f"{base}d.{i}" for i in range(1, parts + 1))])
+        doc: Doc = loads(raws[0], {})
+        for raw in raws[1:]:
+            delta: JsonObject = loads(raw, {})
+            doc.update(delta.get("set", {}))
+            for oid in delta.get("del", []):
+                doc.pop(oid, None)
+        if version is not None:
+            self.cache.put(base, version, doc)
+        return doc
+
+    def _write_doc(
+        self, items: dict[str, bytes | None], base: str, info: JsonObject, doc: Doc, changed: Iterable[str] | None
+    ) -> JsonObject:
+        parts = int(info.get("n", 0))
+        ids = None if changed is None else set(changed)
+        if ids is not None and parts < _MAX_PARTS and len(ids) < len(doc):
+            delta = {"set": {i: doc[i] for i in ids if i in doc}, "del": [i for i in ids if i not in doc]}
+            items[f"{base}d.{parts + 1}"] = dumps(delta)
+            new_info: JsonObject = {"v": new_version(), "n": parts + 1}
+        else:
+            items[base + "d"] = dumps(doc)
+            for index in range(1, parts + 1):
+                items[f"{base}d.{index}"] = None
+            new_info = {"v": new_version(), "n": 0}
+        self.cache.put(base, new_info["v"], doc)
+        return new_info
+
     # -- client documents ------------------------------------------------------------
     def client_source(self, cid: str, source: str) -> tuple[JsonObject, Doc]:
-        """Read the client/source state and the client document."""
+        """Read the client/source state and the client document (CD)."""
         base = f"cx:{q(cid)}:{q(source)}:"
-        raw_state, raw_version = self.store.get_many([base + "s", base + "v"])
-        state: JsonObject = loads(raw_state, {})
-        version = None if raw_version is None else raw_version.decode()
-        doc = self.cache.get(base + "d", version)
-        if doc is None:
-            doc = loads(self.store.get(base + "d"), {})
-            if version is not None:
-                self.cache.put(base + "d", version, doc)
-        return state, doc
+        state: JsonObject = loads(self.store.get(base + "s"), {})
+        return state, self._read_doc(base, state.get("cd", {}))
 
-    def client_source_items(self, cid: str, source: str, state: JsonObject, doc: Doc | None) -> dict[str, bytes | None]:
-        """Store items that write the state (and, when given, a new client document)."""
+    def client_source_items(
+        self, cid: str, source: str, state: JsonObject, doc: Doc | None, changed: Iterable[str] | None = None
+    ) -> dict[str, bytes | None]:
+        """Store items writing the state and, when given, the new CD.
+
+        :param changed: ids whose CD entry changed; ``None`` rewrites the whole CD.
+        """
         base = f"cx:{q(cid)}:{q(source)}:"
-        items: dict[str, bytes | None] = {base + "s": dumps(state)}
+        items: dict[str, bytes | None] = {}
         if doc is not None:
-            version = new_version()
-            items[base + "d"] = dumps(doc)
-            items[base + "v"] = version.encode()
-            self.cache.put(base + "d", version, doc)
+            state["cd"] = self._write_doc(items, base, state.get("cd", {}), doc, changed)
+        items[base + "s"] = dumps(state)
         return items
 
     # -- master documents --------------------------------------------------------------
     def master(self, pkey: str, source: str) -> tuple[JsonObject, Doc]:
-        """Read the master document's state and the document itself."""
+        """Read the master document's state and the master document (MD)."""
         base = f"m:{pkey}:{q(source)}:"
         meta: JsonObject = loads(self.store.get(base + "s"), {})
-        doc = self.cache.get(base + "d", meta.get("v"))
-        if doc is None:
-            doc = loads(self.store.get(base + "d"), {})
-            if "v" in meta:
-                self.cache.put(base + "d", meta["v"], doc)
-        return meta, doc
+        return meta, self._read_doc(base, meta.get("doc", {}))
 
-    def master_items(self, pkey: str, source: str, meta: JsonObject, doc: Doc | None) -> dict[str, bytes | None]:
-        """Store items writing the master state (and, when given, a new document)."""
+    def master_items(
+        self, pkey: str, source: str, meta: JsonObject, doc: Doc | None, changed: Iterable[str] | None = None
+    ) -> dict[str, bytes | None]:
+        """Store items writing the master state and, when given, the new MD."""
         base = f"m:{pkey}:{q(source)}:"
         meta = dict(meta)
         items: dict[str, bytes | None] = {}
         if doc is not None:
-            meta["v"] = new_version()
+            meta["doc"] = self._write_doc(items, base, meta.get("doc", {}), doc, changed)
             meta["count"] = len(doc)
-            items[base + "d"] = dumps(doc)
-            self.cache.put(base + "d", meta["v"], doc)
         items[base + "s"] = dumps(meta)
         return items
+
+
+def changed_ids(old: Doc, new: Doc) -> list[str]:
+    """Ids whose object differs between two documents (added, changed or removed)."""
+    ids = [oid for oid, obj in new.items() if old.get(oid) != obj]
+    ids.extend(oid for oid in old if oid not in new)
+    return ids

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from rhom.server._state import Doc, JsonObject, State, partition_key, q
+from rhom.server._state import Doc, JsonObject, State, changed_ids, partition_key, q
 from rhom.server.adapters import SourceAdapter, calling_as
 
 __all__ = ["Caller", "Page", "normalize", "query_page", "refresh_master"]
@@ -117,7 +117,7 @@ def refresh_master(caller: Caller, adapter: SourceAdapter, params: Any = None, *
     """
     state, pkey = caller.state, caller.pkey(adapter)
     with state.store.lock(f"m:{pkey}:{q(adapter.name)}"):
-        meta, _ = state.master(pkey, adapter.name)
+        meta, old = state.master(pkey, adapter.name)
         now = time.time()
         if not force and not _due(meta, adapter.poll_interval, now):
             return
@@ -126,7 +126,10 @@ def refresh_master(caller: Caller, adapter: SourceAdapter, params: Any = None, *
         meta["error"] = error
         if metadata is not None:
             meta["metadata"], meta["metadata_sha1"] = metadata, sha1(metadata)
-        state.store.set_many(state.master_items(pkey, adapter.name, meta, doc))
+        changed = None if doc is None else changed_ids(old, doc)
+        if not changed and "doc" in meta:
+            doc = None  # unchanged data: only the refresh time is written
+        state.store.set_many(state.master_items(pkey, adapter.name, meta, doc, changed))
 
 
 def _run_query(caller: Caller, adapter: SourceAdapter, params: Any) -> tuple[Doc | None, JsonObject | None, str | None]:
@@ -162,8 +165,8 @@ def query_page(caller: Caller, adapter: SourceAdapter, token: str, p_size: int, 
         schema_page = _schema_check(caller, adapter, cs)
         if schema_page is not None:
             return schema_page
-        page, new_cd = _build(cs, cd, md, meta, p_size)
-        state.store.set_many(state.client_source_items(caller.client_id, adapter.name, cs, new_cd))
+        page, new_cd, changed = _build(cs, cd, md, meta, p_size)
+        state.store.set_many(state.client_source_items(caller.client_id, adapter.name, cs, new_cd, changed))
         return page
 
 
@@ -214,8 +217,9 @@ def _schema_check(caller: Caller, adapter: SourceAdapter, cs: JsonObject) -> Pag
     return Page(token, 0, 0, dict(commands))
 
 
-def diff(md: Doc, cd: Doc, p_size: int) -> tuple[Doc, Doc, Doc]:
-    """Inserts, deletes and the new CD for at most ``p_size`` changed/deleted objects."""
+def diff(md: Doc, cd: Doc, p_size: int) -> tuple[Doc, Doc, Doc, list[str]]:
+    """Inserts, deletes, the new CD and the ids it changes, for at most ``p_size``
+    changed and ``p_size`` deleted objects."""
     inserts: Doc = {}
     deletes: Doc = {}
     changed: list[str] = []
@@ -239,17 +243,17 @@ def diff(md: Doc, cd: Doc, p_size: int) -> tuple[Doc, Doc, Doc]:
     for oid in gone:
         deletes[oid] = cd[oid]
     if not changed and not gone:
-        return inserts, deletes, cd
+        return inserts, deletes, cd, []
     new_cd = dict(cd)
     for oid in changed:
         new_cd[oid] = md[oid]
     for oid in gone:
         del new_cd[oid]
-    return inserts, deletes, new_cd
+    return inserts, deletes, new_cd, changed + gone
 
 
-def _build(cs: JsonObject, cd: Doc, md: Doc, meta: JsonObject, p_size: int) -> tuple[Page, Doc | None]:
-    inserts, deletes, new_cd = diff(md, cd, p_size)
+def _build(cs: JsonObject, cd: Doc, md: Doc, meta: JsonObject, p_size: int) -> tuple[Page, Doc | None, list[str]]:
+    inserts, deletes, new_cd, changed = diff(md, cd, p_size)
     pending_deletes = cs.pop("deletes", None) or {}
     deletes.update(pending_deletes)
     commands: JsonObject = {}
@@ -268,7 +272,7 @@ def _build(cs: JsonObject, cd: Doc, md: Doc, meta: JsonObject, p_size: int) -> t
         cs.update(token=token, page=dict(commands), page_count=count, page_total=total)
     if meta.get("error"):
         commands["source-error"] = meta["error"]
-    return Page(token, count, total, commands), (new_cd if new_cd is not cd else None)
+    return Page(token, count, total, commands), (new_cd if changed else None), changed
 
 
 def _pass_through_page(caller: Caller, adapter: SourceAdapter, params: Any) -> Page:
