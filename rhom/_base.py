@@ -330,7 +330,7 @@ def _comparator_key(plan: query.FindPlan) -> Callable[[Any], Any]:
 
 
 def _changelog_exists(target: Any, extra: str) -> bool:
-    cls = target if isinstance(target, type) else type(target)
+    cls: Any = target if isinstance(target, type) else type(target)
     sql = "SELECT 1 FROM changed_values WHERE source_id = ?"
     params: list[Any] = [cls.get_source_id()]
     if not isinstance(target, type):

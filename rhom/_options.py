@@ -15,9 +15,7 @@ if TYPE_CHECKING:
     from .database import Database
 
 #: Attribute names Rhom never stores (rhom-api §1.4).
-RESERVED = frozenset(
-    {"object", "source_id", "update_type", "attrib_type", "set_notification", "clear_notification"}
-)
+RESERVED = frozenset({"object", "source_id", "update_type", "attrib_type", "set_notification", "clear_notification"})
 
 RHOM_KEYS = frozenset(
     {
@@ -51,9 +49,7 @@ class RhomOptions:
             raise ConfigurationError(f"{name}.Meta.sync: expected True or False, got {sync!r}")
         sync_type = raw.get("sync_type", "incremental" if sync else "none")
         if sync_type not in _SYNC_TYPES:
-            raise ConfigurationError(
-                f"{name}.Meta.sync_type: expected 'incremental' or 'bulk_only', got {sync_type!r}"
-            )
+            raise ConfigurationError(f"{name}.Meta.sync_type: expected 'incremental' or 'bulk_only', got {sync_type!r}")
         self.sync_type = _SYNC_TYPES[sync_type]
         self.sync_priority = _int_option(name, "sync_priority", raw.get("sync_priority", 1000))
         partition = raw.get("partition", "user" if self.is_sync else "local")
@@ -99,9 +95,7 @@ class RhomOptions:
         cached: dict[str, bool] | None = self.__dict__.get("_blob_attribs")
         if cached is None:
             cached = {
-                n: bool(getattr(f, "overwrite", False))
-                for n, f in self.fields.items()
-                if getattr(f, "is_blob", False)
+                n: bool(getattr(f, "overwrite", False)) for n, f in self.fields.items() if getattr(f, "is_blob", False)
             }
             self._blob_attribs = cached
         return cached
@@ -123,9 +117,7 @@ class RhomOptions:
 
     def require_source_id(self) -> int:
         if self.source_id is None:
-            raise ConfigurationError(
-                f"{self.model.__name__} is not registered: pass it to rhom.setup(models=...)"
-            )
+            raise ConfigurationError(f"{self.model.__name__} is not registered: pass it to rhom.setup(models=...)")
         return self.source_id
 
 

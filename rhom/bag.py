@@ -36,7 +36,7 @@ class _PropertyBagMeta(type):
                 fields[key] = attrs.pop(key)
             elif key in RESERVED:
                 raise ConfigurationError(f"{name}.{key}: {key!r} is a reserved name")
-        cls = super().__new__(mcs, name, bases, attrs)
+        cls: Any = super().__new__(mcs, name, bases, attrs)
         cls._rhom_raw = raw
         opts = RhomOptions(cls, raw, fixed_schema=False)
         for key, field in fields.items():
@@ -67,9 +67,7 @@ class PropertyBagModel(RhomAPI, metaclass=_PropertyBagMeta):
         if name in RESERVED:
             return
         if opts.freezed and name not in opts.fields:
-            raise UnknownAttributeError(
-                f"{type(self).__name__}: unknown attribute {name!r} (the model is frozen)"
-            )
+            raise UnknownAttributeError(f"{type(self).__name__}: unknown attribute {name!r} (the model is frozen)")
         self._values[name] = value
 
     def __getattr__(self, name: str) -> Any:
@@ -94,7 +92,7 @@ class PropertyBagModel(RhomAPI, metaclass=_PropertyBagMeta):
         return f"<{type(self).__name__}: {self.object}>"
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.object == self.object  # type: ignore[attr-defined]
+        return type(other) is type(self) and other.object == self.object
 
     def __hash__(self) -> int:
         return hash((type(self), self.object))
@@ -127,9 +125,7 @@ class PropertyBagModel(RhomAPI, metaclass=_PropertyBagMeta):
             if field is not None and field.is_blob:
                 value = blobs.import_value(value, where=f"{cls.__name__}.{name}")
                 self._values[name] = value
-            out[name] = (
-                field.to_bag(value) if field is not None else (None if value is None else _text(value))
-            )
+            out[name] = field.to_bag(value) if field is not None else (None if value is None else _text(value))
         return out
 
     def _rhom_save(self, only: list[str] | None) -> bool:
@@ -145,9 +141,7 @@ class PropertyBagModel(RhomAPI, metaclass=_PropertyBagMeta):
                 ).fetchall()
             )
             inserts = [(sid, k, oid, t) for k, t in texts.items() if k not in stored and t is not None]
-            updates = [
-                (t, sid, oid, k) for k, t in texts.items() if k in stored and (stored[k] or "") != (t or "")
-            ]
+            updates = [(t, sid, oid, k) for k, t in texts.items() if k in stored and (stored[k] or "") != (t or "")]
             if inserts:
                 conn.executemany(
                     "INSERT INTO object_values (source_id, attrib, object, value) VALUES (?, ?, ?, ?)",
@@ -362,12 +356,11 @@ def _pivot_ids_query(cls: Any, plan: query.FindPlan) -> tuple[str, list[Any]]:
     """A SQL condition over a bag model: pivot every known attribute into a column first."""
     sid = cls.get_source_id()
     db = cls._rhom.database
-    names = {
-        r["attrib"]
-        for r in db.execute_sql("SELECT DISTINCT attrib FROM object_values WHERE source_id = ?", (sid,))
+    found = {
+        r["attrib"] for r in db.execute_sql("SELECT DISTINCT attrib FROM object_values WHERE source_id = ?", (sid,))
     }
-    names |= set(cls._rhom.fields)
-    names = sorted(n for n in names if _sql._IDENTIFIER.match(n) and n != "object")
+    found |= set(cls._rhom.fields)
+    names = sorted(n for n in found if _sql._IDENTIFIER.match(n) and n != "object")
     cols = "".join(f", MAX(CASE WHEN attrib = ? THEN value END) AS {_sql.quote(n)}" for n in names)
     params: list[Any] = [*names, sid]
     where_params: list[Any] = []
@@ -377,9 +370,7 @@ def _pivot_ids_query(cls: Any, plan: query.FindPlan) -> tuple[str, list[Any]]:
 
     where = _compile(cls, plan.where, where_params, column) if plan.where is not None else "1"
     order = (
-        ", ".join(
-            f"{_pivot_order(cls, n)} {'DESC NULLS FIRST' if d else 'ASC NULLS LAST'}" for n, d in plan.order
-        )
+        ", ".join(f"{_pivot_order(cls, n)} {'DESC NULLS FIRST' if d else 'ASC NULLS LAST'}" for n, d in plan.order)
         or "first_rowid"
     )
     sql = (f"SELECT object FROM (SELECT object, MIN(rowid) AS first_rowid{cols} FROM object_values "

@@ -28,7 +28,7 @@ import contextlib
 import dataclasses
 import enum
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ._sql import literal, quote
 
@@ -223,8 +223,7 @@ def property_bag_triggers(source_id: int, blob_attribs: Sequence[str]) -> list[s
     typ = _blob_type_case("NEW.attrib", blob_attribs)
     old_typ = _blob_type_case("OLD.attrib", blob_attribs)
     others = (
-        f"EXISTS (SELECT 1 FROM object_values WHERE source_id = {sid} "
-        f"AND object = NEW.object AND attrib <> NEW.attrib)"
+        f"EXISTS (SELECT 1 FROM object_values WHERE source_id = {sid} AND object = NEW.object AND attrib <> NEW.attrib)"
     )
     # an attribute row added to an existing object is an edit from "absent", unless its value
     # is NULL or '' (Rhom: nil and "" are the same value, so not a change)
@@ -301,11 +300,10 @@ def property_bag_blob_triggers(source_id: int, blob_attribs: Sequence[str]) -> l
     ]
 
 
-def entries(
-    database: Database, *, source_id: int | None = None, object_id: str | None = None
-) -> list[ChangeLogEntry]:
+def entries(database: Database, *, source_id: int | None = None, object_id: str | None = None) -> list[ChangeLogEntry]:
     """The rows of ``changed_values`` in *database*, oldest first, optionally filtered."""
-    sql, params = f"SELECT id, {_COLUMNS} FROM changed_values WHERE 1", []
+    sql = f"SELECT id, {_COLUMNS} FROM changed_values WHERE 1"
+    params: list[Any] = []
     if source_id is not None:
         sql += " AND source_id = ?"
         params.append(source_id)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import importlib
 import os
+import shutil
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -17,6 +19,7 @@ from typing import Any, NoReturn
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -28,10 +31,12 @@ console = Console(width=None if sys.stdout.isatty() else 120)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
 
 EXIT_ERRORS, EXIT_USAGE, EXIT_AUTH, EXIT_NETWORK = 1, 2, 3, 4
+DATA_DIR = click.Path(path_type=Path, file_okay=False)
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {message}")
+    # escape: a path or a server message may hold [brackets]; soft_wrap: one line, even in a pipe
+    err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     sys.exit(code)
 
 
@@ -60,6 +65,21 @@ def data_folder(path: Path) -> Path:
     return path
 
 
+def check_app(app: str) -> None:
+    """Import ``module:attribute`` here, so that a bad APP is one line, not uvicorn's traceback."""
+    module_name, _, attribute = app.partition(":")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        fail(f"cannot import app module {module_name!r}: {exc}")
+    except Exception as exc:  # the module itself is broken: say where, briefly
+        fail(f"app module {module_name!r} failed to import: {type(exc).__name__}: {exc}")
+    if not hasattr(module, attribute):
+        fail(f"app module {module_name!r} has no attribute {attribute!r}")
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="rhom")
 def main() -> None:
@@ -83,6 +103,8 @@ def serve(app: str, host: str | None, port: int | None, store: str | None, facto
         from .server.__main__ import main as serve_main
     except ImportError as exc:
         fail(f"rhom.server needs the server extra (pip install 'rhom[server]'): {exc}")
+    if workers == 1:  # uvicorn imports the app in this process anyway (more workers: in each child)
+        check_app(app)
     argv = [app, "--workers", str(workers)]
     argv += ["--host", host] if host else []
     argv += ["--port", str(port)] if port else []
@@ -97,6 +119,7 @@ class _SyncDisplay:
         self.progress = progress
         self.tasks: dict[str, TaskID] = {}
         self.errors: dict[str, list[str]] = {}
+        self.error_codes: set[int] = set()
 
     def __call__(self, sender: Any, notification: Any) -> None:
         n = notification
@@ -112,6 +135,7 @@ class _SyncDisplay:
             if n.server_errors:
                 self.errors.setdefault(name, []).extend(sorted(n.server_errors))
             else:
+                self.error_codes.add(int(n.error_code))
                 self.errors.setdefault(name, []).append(f"error {int(n.error_code)}: {n.error_message}")
         elif n.status in ("ok", "schema_changed"):
             total = n.total_count or n.cumulative_count or 0
@@ -120,7 +144,7 @@ class _SyncDisplay:
 
 @main.command()
 @click.option("--server", "server_url", required=True, help="Sync server URL.")
-@click.option("--data", "data_dir", type=click.Path(path_type=Path), required=True, help="Data folder.")
+@click.option("--data", "data_dir", type=DATA_DIR, required=True, help="Data folder.")
 @click.option("--models", "models_module", required=True, help="Module declaring the app's models.")
 @click.option("--source", "sources", multiple=True, help="Sync only this source (repeatable).")
 @click.option("--login", "user", default=None, help="Log in as this user first.")
@@ -135,8 +159,12 @@ def sync(server_url: str, data_dir: Path, models_module: str, sources: tuple[str
 
     models = load_models(models_module)
     rhom.setup(data_dir, models=models)
-    client = rhom.SyncClient(server_url, threaded_mode=False, poll_interval=0, page_size=page_size,
-                             ssl_verify_peer=not insecure)  # fmt: skip
+    try:
+        client = rhom.SyncClient(server_url, threaded_mode=False, poll_interval=0, page_size=page_size,
+                                 ssl_verify_peer=not insecure)  # fmt: skip
+    except RhomError as exc:  # a malformed --server URL
+        rhom.shutdown()
+        fail(str(exc))
     try:
         if user is not None:
             if password is None:
@@ -163,6 +191,8 @@ def sync(server_url: str, data_dir: Path, models_module: str, sources: tuple[str
         if final.error_code and not final.source_name:
             code = {1: EXIT_NETWORK, 7: EXIT_AUTH, 9: EXIT_AUTH}.get(int(final.error_code), EXIT_ERRORS)
             fail(f"sync failed (error {int(final.error_code)}): {final.error_message}", code)
+        if 1 in display.error_codes:  # the run "completes" when every source failed to connect
+            fail(f"could not reach {server_url}", EXIT_NETWORK)
         if display.errors or any(r.status == "error" for r in results):
             sys.exit(EXIT_ERRORS)
     finally:
@@ -179,22 +209,25 @@ def _summary(client: Any, models: list[Any], display: _SyncDisplay, seconds: flo
         stats = client.last_sync_stats(name)
         errors = display.errors.get(name, [])
         table.add_row(name, str(stats.inserted), str(stats.updated), str(stats.deleted),
-                      ", ".join(errors) if errors else "0", f"{stats.seconds:.2f} s")  # fmt: skip
+                      escape(", ".join(errors)) if errors else "0", f"{stats.seconds:.2f} s")  # fmt: skip
     console.print(table)
 
 
 @main.command()
-@click.option("--data", "data_dir", type=click.Path(path_type=Path), required=True, help="Data folder.")
+@click.option("--data", "data_dir", type=DATA_DIR, required=True, help="Data folder.")
 def status(data_dir: Path) -> None:
     """Per source: last sync, token, objects, pending changes, unresolved server errors."""
     data_folder(data_dir)
-    info = _inspect.client(data_dir)
+    try:
+        info, sources = _inspect.client(data_dir), _inspect.sources(data_dir)
+    except sqlite3.Error as exc:
+        fail(f"cannot read {data_dir}: {exc}")
     console.print(f"client id: {info.get('client_id') or '-'}   logged in: {'yes' if info.get('logged_in') else 'no'}"
                   + ("   reset requested" if info.get("reset") else ""))  # fmt: skip
     table = Table()
     for column in ("source", "partition", "sync", "last sync", "token", "objects", "pending", "awaiting", "errors"):
         table.add_column(column)
-    for s in _inspect.sources(data_dir):
+    for s in sources:
         when = "never" if s.last_updated is None else s.last_updated.strftime("%Y-%m-%d %H:%M:%S")
         if s.last_updated is not None and not s.last_sync_success:
             when += " (failed)"
@@ -207,12 +240,15 @@ def status(data_dir: Path) -> None:
 
 
 @main.command()
-@click.option("--data", "data_dir", type=click.Path(path_type=Path), required=True, help="Data folder.")
+@click.option("--data", "data_dir", type=DATA_DIR, required=True, help="Data folder.")
 @click.option("--source", default=None, help="Only this source.")
 def outbox(data_dir: Path, source: str | None) -> None:
     """List the changes waiting to be pushed (and creates awaiting confirmation)."""
     data_folder(data_dir)
-    rows = [r for r in _inspect.outbox(data_dir) if source is None or r["source"] == source]
+    try:
+        rows = [r for r in _inspect.outbox(data_dir) if source is None or r["source"] == source]
+    except sqlite3.Error as exc:
+        fail(f"cannot read {data_dir}: {exc}")
     if not rows:
         console.print("outbox is empty")
         return
@@ -221,13 +257,13 @@ def outbox(data_dir: Path, source: str | None) -> None:
         table.add_column(column)
     for r in rows:
         value = "" if r["value"] is None else str(r["value"])
-        table.add_row(r["source"], str(r["object"] or ""), r["update_type"], str(r["attrib"] or ""),
-                      value if len(value) <= 40 else value[:37] + "...", r["state"])  # fmt: skip
+        table.add_row(r["source"], str(r["object"] or ""), r["update_type"], escape(str(r["attrib"] or "")),
+                      escape(value if len(value) <= 40 else value[:37] + "..."), r["state"])  # fmt: skip
     console.print(table)
 
 
 @main.command()
-@click.option("--data", "data_dir", type=click.Path(path_type=Path), required=True, help="Data folder.")
+@click.option("--data", "data_dir", type=DATA_DIR, required=True, help="Data folder.")
 @click.option("--models", "models_module", required=True, help="Module declaring the app's models.")
 @click.option(
     "--kind",
@@ -259,7 +295,7 @@ def reset(data_dir: Path, models_module: str, kind: str, sources: tuple[str, ...
 
 
 @main.command("export")
-@click.option("--data", "data_dir", type=click.Path(path_type=Path), required=True, help="Data folder.")
+@click.option("--data", "data_dir", type=DATA_DIR, required=True, help="Data folder.")
 @click.option("--partition", type=click.Choice(["user", "app", "local"]), default="user", show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Zip file to write.")
 def export_(data_dir: Path, partition: str, out: Path | None) -> None:
@@ -271,7 +307,9 @@ def export_(data_dir: Path, partition: str, out: Path | None) -> None:
     try:
         path = rhom.database_export(partition)
         if out is not None:
-            path = path.replace(out)
+            path = Path(shutil.move(path, out))  # not Path.replace: --out may be on another file system
+    except OSError as exc:
+        fail(f"export failed: {exc}")
     finally:
         rhom.shutdown()
     console.print(f"exported {partition} to {path}")
@@ -279,7 +317,7 @@ def export_(data_dir: Path, partition: str, out: Path | None) -> None:
 
 @main.command("import")
 @click.argument("archive", type=click.Path(path_type=Path, exists=True, dir_okay=False))
-@click.option("--data", "data_dir", type=click.Path(path_type=Path), required=True, help="Data folder.")
+@click.option("--data", "data_dir", type=DATA_DIR, required=True, help="Data folder.")
 @click.option("--models", "models_module", required=True, help="Module declaring the app's models.")
 @click.option("--partition", type=click.Choice(["user", "app", "local"]), default="user", show_default=True)
 def import_(archive: Path, data_dir: Path, models_module: str, partition: str) -> None:

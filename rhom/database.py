@@ -43,9 +43,7 @@ def partition_proxy(partition: str) -> peewee.DatabaseProxy:
     try:
         return _partition_proxies[partition]
     except KeyError:
-        raise ConfigurationError(
-            f"unknown partition {partition!r}; expected one of {', '.join(PARTITIONS)}"
-        ) from None
+        raise ConfigurationError(f"unknown partition {partition!r}; expected one of {', '.join(PARTITIONS)}") from None
 
 
 class Database:
@@ -70,7 +68,7 @@ class Database:
 
     def connection(self) -> sqlite3.Connection:
         """This thread's sqlite3 connection (opened on first use)."""
-        conn: sqlite3.Connection = self.peewee.connection()
+        conn: sqlite3.Connection = self.peewee.connection()  # type: ignore[no-untyped-call]
         return conn
 
     def close(self) -> None:
@@ -104,7 +102,7 @@ class Database:
 
     def execute_sql(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         """Run one statement with bound *params*; return the rows as dicts."""
-        cursor = self.peewee.execute_sql(sql, tuple(params))
+        cursor = self.peewee.execute_sql(sql, tuple(params))  # type: ignore[no-untyped-call]
         if cursor.description is None:
             return []
         names = [d[0] for d in cursor.description]
@@ -121,9 +119,7 @@ class Database:
         return bool(rows)
 
     def table_names(self) -> list[str]:
-        rows = self.execute_sql(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-        )
+        rows = self.execute_sql("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
         return [r["name"] for r in rows]
 
     def select_from_table(
@@ -173,9 +169,7 @@ class Database:
 
     destroy_table = delete_all_from_table
 
-    def destroy_tables(
-        self, *, include: Sequence[str] | None = None, exclude: Sequence[str] | None = None
-    ) -> None:
+    def destroy_tables(self, *, include: Sequence[str] | None = None, exclude: Sequence[str] | None = None) -> None:
         """Empty the *include* tables (default: all), skipping *exclude*, in one transaction."""
         names = list(include) if include is not None else self.table_names()
         skip = set(exclude or ())

@@ -34,7 +34,7 @@ __all__ = [
 _EPOCH_DATE = _dt.date(1970, 1, 1)
 
 
-class Field(peewee.Field):  # type: ignore[misc]
+class Field(peewee.Field):
     """Base of rhom fields: nullable, NULL default, values checked before they are written."""
 
     #: True for fields whose value is a file in the blob folder.
@@ -66,7 +66,7 @@ class Field(peewee.Field):  # type: ignore[misc]
 
     def from_bag(self, text: str | None) -> Any:
         """The Python value of stored property-bag text."""
-        return None if text is None else self.python_value(text)
+        return None if text is None else self.python_value(text)  # type: ignore[no-untyped-call]
 
 
 def _text(value: Any) -> str:

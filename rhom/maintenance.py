@@ -54,17 +54,14 @@ def set_config(key: str, value: str | None) -> None:
         db.execute_sql("DELETE FROM _rhom_config WHERE key = ?", (key,))
     else:
         db.execute_sql(
-            "INSERT INTO _rhom_config (key, value) VALUES (?, ?) "
-            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            "INSERT INTO _rhom_config (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             (key, str(value)),
         )
 
 
 def have_local_changes() -> bool:
     """True while any change waits to be pushed (a changelog row with ``sent <= 1``)."""
-    return any(
-        db.execute_sql("SELECT 1 FROM changed_values WHERE sent <= 1 LIMIT 1") for db in _databases().values()
-    )
+    return any(db.execute_sql("SELECT 1 FROM changed_values WHERE sent <= 1 LIMIT 1") for db in _databases().values())
 
 
 def any_model_changed() -> bool:
@@ -210,8 +207,7 @@ def _blob_values(partition: str) -> set[str]:
                 values.update(r[0] for r in rows if r[0])
             else:
                 for r in db.execute_sql(
-                    "SELECT value FROM object_values"
-                    " WHERE source_id = ? AND attrib = ? AND value IS NOT NULL",
+                    "SELECT value FROM object_values WHERE source_id = ? AND attrib = ? AND value IS NOT NULL",
                     (opts.source_id, name),
                 ):
                     values.add(r["value"])

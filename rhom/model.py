@@ -40,20 +40,18 @@ def collect_raw(bases: tuple[type, ...], meta: Any, kwargs: dict[str, Any]) -> d
     for base in reversed(bases):
         inherited = getattr(base, "_rhom_raw", None)
         if inherited:
-            raw.update(
-                {k: v for k, v in inherited.items() if k not in ("source_name", "source_id", "abstract")}
-            )
+            raw.update({k: v for k, v in inherited.items() if k not in ("source_name", "source_id", "abstract")})
     if meta is not None:
         raw.update({k: v for k, v in vars(meta).items() if not k.startswith("_")})
     raw.update(kwargs)
     return raw
 
 
-class _FixedSchemaMeta(peewee.ModelBase):  # type: ignore[misc]
+class _FixedSchemaMeta(peewee.ModelBase):
     def __new__(mcs, name: str, bases: tuple[type, ...], attrs: dict[str, Any], **kwargs: Any) -> Any:
         if attrs.pop("_rhom_root", False):
             attrs["Meta"] = type("Meta", (), {"primary_key": False})
-            return super().__new__(mcs, name, bases, attrs)
+            return super().__new__(mcs, name, bases, attrs)  # type: ignore[no-untyped-call]
         raw = collect_raw(bases, attrs.pop("Meta", None), kwargs)
         for key in attrs:
             if key in RESERVED - {"object"} and isinstance(attrs[key], peewee.Field):
@@ -71,7 +69,7 @@ class _FixedSchemaMeta(peewee.ModelBase):  # type: ignore[misc]
         peewee_meta.setdefault("database", partition_proxy(opts_partition))
         peewee_meta.setdefault("only_save_dirty", True)
         attrs["Meta"] = type("Meta", (), peewee_meta)
-        cls = super().__new__(mcs, name, bases, attrs)
+        cls: Any = super().__new__(mcs, name, bases, attrs)  # type: ignore[no-untyped-call]
         cls._rhom_raw = raw
         opts = RhomOptions(cls, raw, fixed_schema=True)
         for field in cls._meta.sorted_fields:
@@ -109,12 +107,17 @@ class _ModelDelete(_SweepsBlobs, peewee.ModelDelete):
     pass
 
 
-class Model(peewee.Model, RhomAPI, metaclass=_FixedSchemaMeta):  # type: ignore[misc]
+class Model(peewee.Model, RhomAPI, metaclass=_FixedSchemaMeta):
     """A fixed-schema Rhom model (one table, typed columns, always frozen)."""
 
     _rhom_root = True
     _rhom: ClassVar[RhomOptions]
     _rhom_persisted = False
+    # peewee's per-instance state and rhom's per-class caches, declared for type checkers
+    __data__: dict[str, Any]
+    _dirty: set[str]
+    _rhom_insert_sql: ClassVar[tuple[str, list[Any]] | None] = None
+    _rhom_columns: ClassVar[tuple[str, list[tuple[str, Any]]] | None] = None
 
     def __init__(self, attrs: dict[str, Any] | None = None, /, **kwargs: Any) -> None:
         if kwargs.pop("__no_default__", None):  # a row peewee read from the table
@@ -239,13 +242,13 @@ class Model(peewee.Model, RhomAPI, metaclass=_FixedSchemaMeta):  # type: ignore[
 
     @classmethod
     def _rhom_row_reader(cls) -> tuple[str, list[tuple[str, Any]]]:
-        if cls.__dict__.get("_rhom_columns") is None:
+        cached = cls.__dict__.get("_rhom_columns")
+        if cached is None:
             fields = cls._meta.sorted_fields
             cols = ", ".join(f'"{f.column_name}"' for f in fields)
             sql = f'SELECT {cols} FROM "{cls._meta.table_name}" WHERE "object" = ?'
-            readers = [(f.name, _reader(f)) for f in fields]
-            cls._rhom_columns = (sql, readers)
-        return cls._rhom_columns  # type: ignore[no-any-return]
+            cached = cls._rhom_columns = (sql, [(f.name, _reader(f)) for f in fields])
+        return cached  # type: ignore[no-any-return,unused-ignore]
 
     @classmethod
     def _rhom_get(cls, object_id: str) -> Any:
@@ -316,7 +319,7 @@ def _reader(field: Any) -> Any:
     return None if isinstance(field, CharField) else conv
 
 
-def _build(cls: type, readers: list[tuple[str, Any]], row: Any) -> Any:
+def _build(cls: Any, readers: list[tuple[str, Any]], row: Any) -> Any:
     obj = cls.__new__(cls)
     data = {}
     for (name, conv), value in zip(readers, row, strict=True):

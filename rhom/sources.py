@@ -95,7 +95,5 @@ def _object_count(db: Database, name: str, source_id: int) -> int:
     model = _registry.get(name)
     if model is not None and model._rhom.fixed_schema and db.table_exist(model._meta.table_name):
         return int(model.select().count())
-    rows = db.execute_sql(
-        "SELECT COUNT(DISTINCT object) AS n FROM object_values WHERE source_id = ?", (source_id,)
-    )
+    rows = db.execute_sql("SELECT COUNT(DISTINCT object) AS n FROM object_values WHERE source_id = ?", (source_id,))
     return int(rows[0]["n"])

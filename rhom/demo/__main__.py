@@ -94,9 +94,9 @@ def walk_through(client: rhom.SyncClient) -> None:
     iphone = Product.find_first(conditions={"name": "iPhone"})
     iphone.update_attributes(price=-5.0)
     result = client.do_sync()
-    errors = next(n.server_errors for n in result.notifications if n.server_errors)
-    print("   update-error:", {oid: e["message"] for oid, e in errors["update-error"].items()})
-    Product.on_sync_update_error(errors["update-error"], "rollback", errors["update-rollback"])
+    update_errors = next(n.server_errors for n in result.notifications if n.server_errors)
+    print("   update-error:", {oid: e["message"] for oid, e in update_errors["update-error"].items()})
+    Product.on_sync_update_error(update_errors["update-error"], "rollback", update_errors["update-rollback"])
     print("   rolled back to the server's price:", Product.find(iphone.object).price)
 
     step("search the backend; results land in the local data")

@@ -96,9 +96,7 @@ def on_update_error(model: Any, objects: Any, action: str, rollback_objects: Any
         _queue(model, objects, "update")
         return
     if rollback_objects is None:
-        raise ValidationError(
-            f"{where}: 'rollback' needs rollback_objects (server_errors['update-rollback'])"
-        )
+        raise ValidationError(f"{where}: 'rollback' needs rollback_objects (server_errors['update-rollback'])")
     source = SyncSource(model)
     with no_changelog(source.db):
         values = {oid: {a: v for a, v in attrs.items() if source.accepts(a)}

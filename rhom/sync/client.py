@@ -289,7 +289,12 @@ class SyncClient:
         if not known:
             note = SyncNotification(status="error", source_name=name, error_code=ErrorCode.RUNTIME,
                                     error_message=f"unknown source {name!r}")  # fmt: skip
-            return self._submit(lambda: self._notify(note, final=True) or note)
+
+            def unknown() -> SyncNotification:
+                self._notify(note, final=True)
+                return note
+
+            return self._submit(unknown)
         return self._submit(lambda: engine.run(self, stop=self._stop, source_names=[name],
                                                query_params=query_params))  # fmt: skip
 

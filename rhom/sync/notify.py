@@ -139,10 +139,7 @@ class SyncNotification:
     @property
     def is_unknown_client(self) -> bool:
         """True for the server's ``Unknown client`` error (error 2)."""
-        return (
-            self.error_code == ErrorCode.REMOTE_SERVER
-            and self.error_message.strip().lower() == "unknown client"
-        )
+        return self.error_code == ErrorCode.REMOTE_SERVER and self.error_message.strip().lower() == "unknown client"
 
     def to_params(self) -> dict[str, Any]:
         """The Rhodes callback ``@params`` shape: string values, nested ``server_errors``."""

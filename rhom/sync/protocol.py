@@ -318,9 +318,7 @@ def push(
     fields = sorted({*blob_fields, *(blob.attrib for blob in blobs)})
     if fields:
         body["blob_fields"] = fields
-    request = WireRequest(
-        "POST", f"app/v1/{_segment(source)}", client_id=client_id, json=body, blobs=tuple(blobs)
-    )
+    request = WireRequest("POST", f"app/v1/{_segment(source)}", client_id=client_id, json=body, blobs=tuple(blobs))
     return Call(request, _ignore_reply, source)
 
 
@@ -373,9 +371,7 @@ def search(
     """
     pairs = [("p_size", str(page_size)), ("version", str(SYNC_VERSION))]
     pairs += [
-        (key, str(value))
-        for key, value in (("offset", offset), ("max_results", max_results))
-        if value is not None
+        (key, str(value)) for key, value in (("offset", offset), ("max_results", max_results)) if value is not None
     ]
     pairs += [(f"search[{_segment(key)}]", value) for key, value in (search_params or {}).items()]
     if resend:
@@ -539,9 +535,7 @@ class SearchReply:
     @property
     def tokens(self) -> dict[str, str]:
         """``{source: token}`` to acknowledge in the next round's request."""
-        return {
-            page.source: page.token for page in self.pages if page is not None and page.source and page.token
-        }
+        return {page.source: page.token for page in self.pages if page is not None and page.source and page.token}
 
 
 @dataclass(frozen=True)
@@ -624,10 +618,7 @@ class _Reader:
 
     def objects(self, what: str, value: object) -> Mapping[str, Mapping[str, str]]:
         return _frozen(
-            {
-                oid: self.attributes(f"{what}[{oid!r}]", attrs)
-                for oid, attrs in self.mapping(what, value).items()
-            }
+            {oid: self.attributes(f"{what}[{oid!r}]", attrs) for oid, attrs in self.mapping(what, value).items()}
         )
 
 
@@ -652,8 +643,7 @@ def _parse_page_doc(doc: object, reader: _Reader) -> Page:
     command = reader.mapping("command object (last element)", doc[-1])
     if len(command) == 1 and next(iter(command)) in _RANK:
         raise reader.fail(
-            f"ends with header element {next(iter(command))!r}: the command "
-            "object is missing (truncated page?)"
+            f"ends with header element {next(iter(command))!r}: the command object is missing (truncated page?)"
         )
     _check_version(headers, reader)
     return Page(
@@ -676,8 +666,7 @@ def _header_elements(elements: list[Any], reader: _Reader) -> tuple[dict[str, An
             continue
         if _RANK[key] <= last_rank:
             raise reader.fail(
-                f"element {index}: {key!r} is repeated or out of order; "
-                f"expected the order {', '.join(_HEADER_KEYS)}"
+                f"element {index}: {key!r} is repeated or out of order; expected the order {', '.join(_HEADER_KEYS)}"
             )
         headers[key], last_rank = value, _RANK[key]
     return headers, extra
@@ -758,10 +747,7 @@ def _message(what: str, value: object, reader: _Reader) -> str:
 
 def _op_errors(what: str, value: object, reader: _Reader) -> Mapping[str, str]:
     return _frozen(
-        {
-            kind: _message(f"{what}[{kind!r}]", entry, reader)
-            for kind, entry in reader.mapping(what, value).items()
-        }
+        {kind: _message(f"{what}[{kind!r}]", entry, reader) for kind, entry in reader.mapping(what, value).items()}
     )
 
 
@@ -804,9 +790,7 @@ def parse_search_reply(content: bytes | str, *, sources: Sequence[str] | None = 
             continue
         page = _parse_page_doc(element, _Reader(f"search reply element {index}", content, None))
         if page.source is None or (sources is not None and page.source not in sources):
-            raise reader.fail(
-                f"element {index}: 'source' {_show(page.source)} is not one of the sources searched"
-            )
+            raise reader.fail(f"element {index}: 'source' {_show(page.source)} is not one of the sources searched")
         pages.append(page)
     return SearchReply(tuple(pages))
 

@@ -138,10 +138,10 @@ class SyncSource:
     def upsert(self, objects: Objects) -> None:
         conn = self.db.connection()
         if not self.fixed:
-            rows = [(self.id, a, oid, v) for oid, attrs in objects.items() for a, v in attrs.items()]
+            values = [(self.id, a, oid, v) for oid, attrs in objects.items() for a, v in attrs.items()]
             conn.executemany(
                 "INSERT INTO object_values (source_id, attrib, object, value) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT(object, attrib, source_id) DO UPDATE SET value = excluded.value", rows)  # fmt: skip
+                "ON CONFLICT(object, attrib, source_id) DO UPDATE SET value = excluded.value", values)  # fmt: skip
             return
         groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
         plans: dict[tuple[str, ...], tuple[tuple[str, ...], bool]] = {}
