@@ -118,18 +118,17 @@ def _label(response: Response, request: Request, legacy: bool) -> Response:
 def _dispatch(call: Call, handler: Handler, login: bool, client: bool, client_param: str | None) -> Response:
     sessions = call.server.sessions
     raw = call.request.cookies.get(_http.COOKIE_NAME)
-    if raw:
-        user = sessions.login_of(raw)
-        call.cookie = raw if user is not None else None
-        call.user = user if user is not None and call.state.user_exists(user) else None
-    if login and call.user is None:
-        return _http.text(401, _http.NOT_AUTHENTICATED, _http.TEXT)
+    user = sessions.login_of(raw) if raw else None
+    call.cookie = raw if user is not None else None
     if client:
         call.client_id = _client_id(call, client_param)
-        record = call.state.client(call.client_id) if call.client_id else None
-        if record is None or record.get("user") != call.user:
-            return _http.text(500, _http.UNKNOWN_CLIENT)
-        call.client = record
+    if user is not None:
+        exists, call.client = call.state.user_and_client(user, call.client_id)
+        call.user = user if exists else None
+    if login and call.user is None:
+        return _http.text(401, _http.NOT_AUTHENTICATED, _http.TEXT)
+    if client and (call.client is None or call.client.get("user") != call.user):
+        return _http.text(500, _http.UNKNOWN_CLIENT)
     try:
         return handler(call)
     except Exception:  # a handler bug must not take the server down or leak details

@@ -5,7 +5,8 @@ key ``u/<user>`` or ``app``, ``{s}`` a source name)::
 
     u:{u}            user record               uc:{u}:{c}       the user's client ids
     c:{c}            client record (user, device fields)
-    cx:{c}:{s}:s     client/source state: page token, stored page, pending links/errors
+    cx:{c}:{s}:s     client/source state: page token, pending links and errors
+    cx:{c}:{s}:p     the unacknowledged page
     cx:{c}:{s}:d     client document (CD), plus deltas cx:{c}:{s}:d.1, d.2 ...
     m:{p}:{s}:s      master document state: version, refresh time, source error, metadata
     m:{p}:{s}:d      master document (MD), plus deltas; mc:{p}:{s} its bulk snapshot
@@ -31,6 +32,7 @@ from rhom.server.store import Store
 
 Doc = dict[str, dict[str, str]]
 _MAX_PARTS = 16
+PAGE = "_page"  # a state key that client_source_items writes under its own key
 JsonObject = dict[str, Any]
 
 
@@ -109,6 +111,13 @@ class State:
         self.store.delete_prefix("m:u/" + q(user) + ":")
         self.store.delete_prefix("mc:u/" + q(user) + ":")
         self.store.set_many({"u:" + q(user): None, "b:u/" + q(user): None})
+
+    def user_and_client(self, user: str, cid: str | None) -> tuple[bool, JsonObject | None]:
+        """Whether ``user`` exists, and the record of client ``cid``, in one read."""
+        keys = ["u:" + q(user)] + ([] if not cid else ["c:" + q(cid)])
+        raws = self.store.get_many(keys)
+        record: JsonObject | None = loads(raws[1]) if len(raws) > 1 else None
+        return raws[0] is not None, record
 
     def client(self, cid: str) -> JsonObject | None:
         value: JsonObject | None = loads(self.store.get("c:" + q(cid)))
@@ -196,8 +205,16 @@ class State:
         items: dict[str, bytes | None] = {}
         if doc is not None:
             state["cd"] = self._write_doc(items, base, state.get("cd", {}), doc, changed)
+        if PAGE in state:  # the stored page has its own key: only a resend reads it
+            page = state.pop(PAGE)
+            items[base + "p"] = None if page is None else dumps(page)
         items[base + "s"] = dumps(state)
         return items
+
+    def stored_page(self, cid: str, source: str) -> JsonObject:
+        """The unacknowledged page of ``cid`` for ``source`` (its command object)."""
+        page: JsonObject = loads(self.store.get(f"cx:{q(cid)}:{q(source)}:p"), {})
+        return page
 
     # -- master documents --------------------------------------------------------------
     def master(self, pkey: str, source: str) -> tuple[JsonObject, Doc]:

@@ -28,7 +28,7 @@ from starlette.responses import Response
 from rhom.server import _http
 from rhom.server._bulk_file import write_bulk_file
 from rhom.server._call import Call, Server
-from rhom.server._state import Doc, JsonObject, State, dumps, loads, partition_key, q
+from rhom.server._state import PAGE, Doc, JsonObject, State, dumps, loads, partition_key, q
 from rhom.server.adapters import SourceAdapter
 from rhom.server.documents import Caller, refresh_master, schema_sha1
 
@@ -158,8 +158,9 @@ def _hand_out(call: Call, pkey: str, requested: list[SourceAdapter]) -> None:
                 continue
             snapshot: Doc = loads(state.store.get(f"mc:{pkey}:{q(adapter.name)}"), {})
             cs, _ = state.client_source(call.client_id, adapter.name)
-            for key in ("token", "page", "page_count", "page_total"):
+            for key in ("token", "page_count", "page_total"):
                 cs.pop(key, None)
+            cs[PAGE] = None
             sha = schema_sha1(adapter)
             if sha is not None:
                 cs["schema_sha1"] = sha

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from rhom.server._state import Doc, JsonObject, State, changed_ids, partition_key, q
+from rhom.server._state import PAGE, Doc, JsonObject, State, changed_ids, partition_key, q
 from rhom.server.adapters import SourceAdapter, calling_as
 
 __all__ = ["Caller", "Page", "normalize", "query_page", "refresh_master"]
@@ -88,7 +88,12 @@ def normalize(objects: Mapping[str, Mapping[str, Any]]) -> Doc:
     """Wire form of adapter data: string ids and values, ``None`` → ``""``, no reserved names."""
     doc: Doc = {}
     for oid, obj in objects.items():
-        doc[str(oid)] = {str(a): "" if v is None else str(v) for a, v in obj.items() if a not in RESERVED}
+        attrs = dict(obj)
+        for name in RESERVED:
+            attrs.pop(name, None)
+        if not all(type(v) is str and type(a) is str for a, v in attrs.items()):
+            attrs = {str(a): "" if v is None else str(v) for a, v in attrs.items()}
+        doc[oid if type(oid) is str else str(oid)] = attrs
     return doc
 
 
@@ -158,8 +163,9 @@ def query_page(caller: Caller, adapter: SourceAdapter, token: str, p_size: int, 
         if stored and token != stored:
             return _resend(caller, adapter, cs)
         if stored:
-            for key in ("token", "page", "page_count", "page_total"):
+            for key in ("token", "page_count", "page_total"):
                 cs.pop(key, None)
+            cs[PAGE] = None
         refresh_master(caller, adapter, params)
         meta, md = state.master(caller.pkey(adapter), adapter.name)
         schema_page = _schema_check(caller, adapter, cs)
@@ -172,9 +178,9 @@ def query_page(caller: Caller, adapter: SourceAdapter, token: str, p_size: int, 
 
 def _resend(caller: Caller, adapter: SourceAdapter, cs: JsonObject) -> Page:
     """The stored page again, same token, with pending links and errors folded in."""
-    commands: JsonObject = dict(cs.get("page") or {})
+    commands = caller.state.stored_page(caller.client_id, adapter.name)
     if _take_pending(cs, commands):
-        cs["page"] = commands
+        cs[PAGE] = commands
         state = caller.state
         state.store.set_many(state.client_source_items(caller.client_id, adapter.name, cs, None))
     meta, _ = caller.state.master(caller.pkey(adapter), adapter.name)
@@ -209,7 +215,7 @@ def _schema_check(caller: Caller, adapter: SourceAdapter, cs: JsonObject) -> Pag
         return None
     state, token = caller.state, new_token()
     commands = {"schema-changed": "true"}
-    cs.update(token=token, page=commands, page_count=0, page_total=0)
+    cs.update({"token": token, PAGE: commands, "page_count": 0, "page_total": 0})
     items = state.client_source_items(caller.client_id, adapter.name, cs, None)
     items["b:" + partition_key("user", caller.user)] = None
     items["b:app"] = None
@@ -225,7 +231,7 @@ def diff(md: Doc, cd: Doc, p_size: int) -> tuple[Doc, Doc, Doc, list[str]]:
     changed: list[str] = []
     for oid, obj in md.items():
         old = cd.get(oid)
-        if old == obj:
+        if old is obj or old == obj:  # CD entries are usually the MD's own objects
             continue
         changed.append(oid)
         if old is None:
@@ -269,7 +275,7 @@ def _build(cs: JsonObject, cd: Doc, md: Doc, meta: JsonObject, p_size: int) -> t
     token = ""
     if inserts or deletes or "links" in commands:
         token = new_token()
-        cs.update(token=token, page=dict(commands), page_count=count, page_total=total)
+        cs.update({"token": token, PAGE: dict(commands), "page_count": count, "page_total": total})
     if meta.get("error"):
         commands["source-error"] = meta["error"]
     return Page(token, count, total, commands), (new_cd if changed else None), changed
