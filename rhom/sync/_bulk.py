@@ -38,7 +38,10 @@ Decisions (where rhom differs from the C++ client, and why)
   never half (SQLite's own atomic commit), and connections of other threads stay valid.
 * **Which sources are swapped.** Those of the partition whose row in the file's
   ``sources`` table has a ``sync_type`` other than ``none``. Sources the file does not
-  carry keep their data. A fixed-schema source is read from the file's table named like
+  carry keep their data. A source the server files under this partition but the app keeps
+  in another one is installed into its own database (in a transaction of that database):
+  handing the file out already moved the server's state of it to the snapshot (§7.3
+  step 4), so ignoring it would lose its data. A fixed-schema source is read from the file's table named like
   the source if there is one, else from ``object_values`` (a server that keeps the source
   as a property bag): either layout fills either kind of model. Attributes a frozen model
   does not declare are dropped, as in a pull.
@@ -187,13 +190,12 @@ def _sync_partition(client: SyncClient, sync_run: SyncRun, partition: str) -> No
                 status_code=200,
             )
         assert reply.url is not None
-        db = _runtime.current().database(partition)
         _phase(client, "download", partition)
         with tempfile.TemporaryDirectory(prefix=_TEMP_PREFIX, dir=_runtime.current().data_dir) as tmp:
             bulk_path = _download(sync_run, reply.url, Path(tmp))
             sync_run.check_stop()
             _phase(client, "change_db", partition)
-            _install(db, [s for s in sync_run.sources if s.partition == partition], bulk_path)
+            _install(partition, sync_run.sources, bulk_path)
         _phase(client, "ok", partition)
     except StopRequested:
         raise
@@ -326,29 +328,46 @@ class _Pending:
     values: dict[str, dict[str, str]]
 
 
-def _install(db: Database, sources: Sequence[SyncSource], path: Path) -> None:
-    """Replace the data of the sources the file carries, in one transaction (see module doc)."""
+def _install(partition: str, sources: Sequence[SyncSource], path: Path) -> None:
+    """Replace the data of the sources the file carries, one transaction per database.
+
+    Usually every source of the file lives in *partition*. One the server files under this
+    partition but the app keeps in another is installed too, into its own database:
+    handing the file out moved the client's server-side state of that source to the
+    snapshot (§7.3 step 4), so skipping it would lose its data until a reset.
+    """
     with contextlib.closing(_open_read_only(path)) as bulk:
         rows = {str(r["name"]): r for r in _rows(bulk, "SELECT * FROM sources")}
         carried = [(s, rows[s.name]) for s in sources if s.name in rows and rows[s.name].get("sync_type") != "none"]
         known = {s.name for s in sources}
         for name, row in rows.items():
             if name not in known and row.get("sync_type") != "none":
-                log.info("bulk file of partition %s: source %s is not synced here; ignored", db.partition, name)
-        with db.lock(), no_changelog(db):
-            marked: dict[str, list[str]] = _blob_names_marked(db)
-            for source, row in carried:
-                pending = _read_pending(source)
-                source.delete_all()
-                count, blob_names = _copy(bulk, source, row)
-                _reapply(source, pending)
-                extra = sorted(blob_names - set(source.blob_attribs))
-                if extra:
-                    marked[source.name] = sorted(set(marked.get(source.name, [])) | set(extra))
-                _update_source_row(source, row, count)
-                log.info("bulk sync: %s now holds %d objects from the server", source.name, count)
-            _set_partition_config(db, BLOB_ATTRIBS_KEY, json.dumps(marked) if marked else None)
-    blobs.sweep(db)
+                log.info("bulk file of partition %s: source %s is not synced here; ignored", partition, name)
+        groups: dict[Database, list[tuple[SyncSource, dict[str, Any]]]] = {}
+        for source, row in sorted(carried, key=lambda c: c[0].partition != partition):
+            if source.partition != partition:
+                log.info("bulk file of partition %s carries %s, kept in %s", partition, source.name, source.partition)
+            groups.setdefault(source.db, []).append((source, row))
+        for db, group in groups.items():
+            _install_into(db, bulk, group)
+    for db in groups:
+        blobs.sweep(db)
+
+
+def _install_into(db: Database, bulk: sqlite3.Connection, carried: Sequence[tuple[SyncSource, dict[str, Any]]]) -> None:
+    with db.lock(), no_changelog(db):
+        marked: dict[str, list[str]] = _blob_names_marked(db)
+        for source, row in carried:
+            pending = _read_pending(source)
+            source.delete_all()
+            count, blob_names = _copy(bulk, source, row)
+            _reapply(source, pending)
+            extra = sorted(blob_names - set(source.blob_attribs))
+            if extra:
+                marked[source.name] = sorted(set(marked.get(source.name, [])) | set(extra))
+            _update_source_row(source, row, count)
+            log.info("bulk sync: %s now holds %d objects from the server", source.name, count)
+        _set_partition_config(db, BLOB_ATTRIBS_KEY, json.dumps(marked) if marked else None)
 
 
 def _rows(conn: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:

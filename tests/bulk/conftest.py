@@ -60,34 +60,34 @@ def define_models(layout: str) -> Models:
     """Declare fresh classes (the registry resolves a source name to the latest one)."""
     if layout == "fixed":
 
-        class Product(rhom.Model, sync=True, sync_priority=2):  # type: ignore[call-arg]
+        class Product(rhom.Model, sync=True, sync_priority=2):
             name = rhom.CharField()
             price = rhom.CharField()
             quantity = rhom.CharField()
             photo = rhom.BlobField()
 
-        class Customer(rhom.Model, sync=True, sync_priority=1):  # type: ignore[call-arg]
+        class Customer(rhom.Model, sync=True, sync_priority=1):
             name = rhom.CharField()
             product = rhom.BelongsTo("Product")
 
-        class Note(rhom.Model, sync=False, partition="user"):  # type: ignore[call-arg]
+        class Note(rhom.Model, sync=False, partition="user"):
             text = rhom.CharField()
 
-        class Draft(rhom.Model, sync=False):  # type: ignore[call-arg]
+        class Draft(rhom.Model, sync=False):
             text = rhom.CharField()
 
     else:
 
-        class Product(rhom.PropertyBagModel, sync=True, sync_priority=2):  # type: ignore[no-redef,call-arg]
+        class Product(rhom.PropertyBagModel, sync=True, sync_priority=2):  # type: ignore[no-redef]
             photo = rhom.BlobField()
 
-        class Customer(rhom.PropertyBagModel, sync=True, sync_priority=1):  # type: ignore[no-redef,call-arg]
+        class Customer(rhom.PropertyBagModel, sync=True, sync_priority=1):  # type: ignore[no-redef]
             product = rhom.BelongsTo("Product")
 
-        class Note(rhom.PropertyBagModel, sync=False, partition="user"):  # type: ignore[no-redef,call-arg]
+        class Note(rhom.PropertyBagModel, sync=False, partition="user"):  # type: ignore[no-redef]
             pass
 
-        class Draft(rhom.PropertyBagModel, sync=False):  # type: ignore[no-redef,call-arg]
+        class Draft(rhom.PropertyBagModel, sync=False):  # type: ignore[no-redef]
             pass
 
     return Models(layout, Product, Customer, Note, Draft)
@@ -164,13 +164,15 @@ def layout(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def make_world(tmp_path: Path) -> Iterator[Callable[..., World]]:
-    """``make_world(layout, *extra_adapters, products=..., customers=...)``."""
+    """``make_world(layout, *extra_adapters, products=..., customers=..., extra_models=[...])``."""
     stack: list[Any] = []
     made: list[World] = []
 
-    def make(layout: str, *extra: MemoryAdapter, products: Any = None, customers: Any = None) -> World:
+    def make(
+        layout: str, *extra: MemoryAdapter, products: Any = None, customers: Any = None, extra_models: Any = ()
+    ) -> World:
         models = define_models(layout)
-        rhom.setup(tmp_path / "device", models=models.all)
+        rhom.setup(tmp_path / "device", models=[*models.all, *extra_models])
         product_adapter = products or MemoryAdapter("Product", PRODUCTS)
         customer_adapter = customers or MemoryAdapter("Customer", CUSTOMERS)
         app = create_app([product_adapter, customer_adapter, *extra], settings=Settings.for_tests())
@@ -237,5 +239,5 @@ class Recorder:
         self._ctx.__enter__()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *exc: Any) -> None:
         self._ctx.__exit__(*exc)
