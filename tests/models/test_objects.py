@@ -113,3 +113,69 @@ def test_source_helpers(product: Any) -> None:
     assert product.get_source_name() == product.__name__
     assert isinstance(product.get_source_id(), int)
     assert product._rhom.is_sync == (product._rhom.partition == "user")
+
+
+def test_attribute_names_are_case_sensitive(bag_product: Any) -> None:
+    obj = bag_product.create(propOne="1", TwoProps="2")
+    stored = bag_product.find(obj.object)
+    assert (stored.propOne, stored.TwoProps) == ("1", "2")
+    assert stored.propone is None
+    assert [o.object for o in bag_product.find_all(conditions={"propOne": "1"})] == [obj.object]
+    assert bag_product.find_all(conditions={"propone": "1"}) == []
+
+
+class _SyncedBase(rhom.PropertyBagModel):
+    photo = rhom.BlobField()
+
+    class Meta:
+        abstract = True
+        sync = True
+        sync_priority = 5
+        freezed = True
+
+
+class InheritedBag(_SyncedBase):
+    name = rhom.CharField()
+
+
+class _FixedBase(rhom.Model):
+    name = rhom.CharField()
+
+    class Meta:
+        abstract = True
+        sync = True
+        sync_priority = 7
+
+
+class InheritedFixed(_FixedBase):
+    extra = rhom.IntegerField()
+
+
+@pytest.mark.parametrize(
+    ("model", "priority", "fields"),
+    [(InheritedBag, 5, {"photo", "name"}), (InheritedFixed, 7, {"name", "extra"})],
+    ids=["bag", "fixed"],
+)
+def test_options_and_fields_are_inherited_from_an_abstract_base(
+    data_dir: Any, model: Any, priority: int, fields: set[str]
+) -> None:
+    assert (model._rhom.is_sync, model._rhom.sync_priority, model._rhom.abstract) == (True, priority, False)
+    assert set(model._rhom.fields) == fields
+    assert model.get_source_name() == model.__name__
+    rhom.setup(data_dir, models=[model])
+    try:
+        obj = model.create(name="x")
+        assert model.find(obj.object).name == "x"
+        assert [e.update_type for e in log(model)] == ["create"]
+        with pytest.raises(rhom.UnknownAttributeError):
+            model.create(colour="red")
+    finally:
+        rhom.shutdown()
+
+
+def test_fixed_schema_meta_options_read_through_peewee_meta() -> None:
+    from .models import FixedLocalProduct, FixedSyncProduct
+
+    assert (FixedSyncProduct._meta.sync, FixedSyncProduct._meta.sync_priority) == (True, 1000)
+    assert (FixedLocalProduct._meta.sync, FixedLocalProduct._meta.partition) == (False, "local")
+    assert FixedSyncProduct._meta.table_name == "FixedSyncProduct"

@@ -198,3 +198,32 @@ def test_system_tables_exist_in_every_partition(rhom_setup: Path, partition: str
     db = rhom.get_database(partition)
     for table in ("sources", "object_values", "changed_values", "client_info"):
         assert db.table_exist(table), table
+
+
+def test_belongs_to_is_registered_on_the_owner(data_dir: Path) -> None:
+    class BtCustomer(rhom.PropertyBagModel):
+        class Meta:
+            sync = True
+
+    class BtOrder(rhom.Model):
+        customer_id = rhom.BelongsTo("BtCustomer")
+
+        class Meta:
+            sync = True
+
+    class BtNote(rhom.PropertyBagModel):
+        class Meta:
+            sync = True
+            belongs_to = {"about": ["BtCustomer", "BtOrder"]}
+
+    rhom.setup(data_dir, models=[BtCustomer, BtOrder, BtNote])
+    try:
+        rows = sources("user")
+        assert sorted(rows["BtCustomer"]["associations"].split(",")) == sorted(
+            "BtOrder,customer_id,BtNote,about".split(",")
+        )
+        assert rows["BtOrder"]["associations"] == "BtNote,about"
+        assert rows["BtNote"]["associations"] is None
+        assert BtOrder._rhom.belongs_to == {"customer_id": ("BtCustomer",)}
+    finally:
+        rhom.shutdown()
