@@ -114,6 +114,7 @@ class Server:
         assert self._server is None, "already running"
         settings = Settings.for_tests(store=self.store, **settings_changes)
         app = create_app(self.adapters, settings=settings, **self.app_options)
+        self.app = app  # its ``state.rhom`` lets a test switch a source off and on
         sock = socket.socket()
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", self.port))
