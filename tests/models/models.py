@@ -7,6 +7,8 @@ few models for partition, freezing and ownership cases.
 
 from __future__ import annotations
 
+from typing import Any
+
 import rhom
 
 
@@ -87,15 +89,15 @@ class AppFixedCatalog(rhom.Model):
         partition = "app"
 
 
-PRODUCTS = [FixedSyncProduct, FixedLocalProduct, BagSyncProduct, BagLocalProduct]
-SYNC_PRODUCTS = [FixedSyncProduct, BagSyncProduct]
-LOCAL_PRODUCTS = [FixedLocalProduct, BagLocalProduct]
-FIXED_PRODUCTS = [FixedSyncProduct, FixedLocalProduct]
-BAG_PRODUCTS = [BagSyncProduct, BagLocalProduct]
-ALL_MODELS = [*PRODUCTS, FrozenBagProduct, AppCatalog, AppFixedCatalog]
+PRODUCTS: list[Any] = [FixedSyncProduct, FixedLocalProduct, BagSyncProduct, BagLocalProduct]
+SYNC_PRODUCTS: list[Any] = [FixedSyncProduct, BagSyncProduct]
+LOCAL_PRODUCTS: list[Any] = [FixedLocalProduct, BagLocalProduct]
+FIXED_PRODUCTS: list[Any] = [FixedSyncProduct, FixedLocalProduct]
+BAG_PRODUCTS: list[Any] = [BagSyncProduct, BagLocalProduct]
+ALL_MODELS: list[Any] = [*PRODUCTS, FrozenBagProduct, AppCatalog, AppFixedCatalog]
 
 
-def model_id(model: type) -> str:
+def model_id(model: Any) -> str:
     """A readable test id: ``fixed-sync``, ``bag-local``..."""
     layout = "fixed" if model._rhom.fixed_schema else "bag"
     return f"{layout}-{'sync' if model._rhom.is_sync else 'local'}"

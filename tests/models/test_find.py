@@ -13,7 +13,7 @@ import rhom
 from rhom import C, Group
 
 # rhom_object_spec.rb's fixture rows, reduced
-ROWS = [
+ROWS: list[dict[str, Any]] = [
     {"object": "44e804f2", "name": "Mobio India", "industry": "Technology", "brand": "Moto", "quantity": 11},
     {"object": "63cfbea3", "name": "Aeroprise", "industry": "Technology", "quantity": 3},
     {"object": "8ed47b15", "name": "Mirapath", "industry": "Retail", "brand": "Acme", "quantity": 1},
@@ -273,7 +273,7 @@ def test_order_with_a_comparator(seeded: Any) -> None:
 
 def test_comparator_without_order_compares_objects(seeded: Any) -> None:
     def by_name(a: Any, b: Any) -> int:
-        return (a.name > b.name) - (a.name < b.name)
+        return int(a.name > b.name) - int(a.name < b.name)
 
     assert names(seeded.find("all", compare=by_name)) == sorted(r["name"] for r in ROWS)
 

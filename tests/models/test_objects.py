@@ -176,6 +176,8 @@ def test_options_and_fields_are_inherited_from_an_abstract_base(
 def test_fixed_schema_meta_options_read_through_peewee_meta() -> None:
     from .models import FixedLocalProduct, FixedSyncProduct
 
-    assert (FixedSyncProduct._meta.sync, FixedSyncProduct._meta.sync_priority) == (True, 1000)
-    assert (FixedLocalProduct._meta.sync, FixedLocalProduct._meta.partition) == (False, "local")
-    assert FixedSyncProduct._meta.table_name == "FixedSyncProduct"
+    synced: Any = FixedSyncProduct._meta  # rhom's options on peewee's Metadata
+    local: Any = FixedLocalProduct._meta
+    assert (synced.sync, synced.sync_priority) == (True, 1000)
+    assert (local.sync, local.partition) == (False, "local")
+    assert synced.table_name == "FixedSyncProduct"

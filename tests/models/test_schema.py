@@ -22,7 +22,8 @@ def declare(version: str | None, *, migrate: Any = None, extra_field: bool = Fal
     if migrate is not None:
         meta["migrate"] = migrate
     attrs["Meta"] = type("Meta", (), meta)
-    return type(rhom.Model)("Gadget", (rhom.Model,), attrs)
+    metaclass: Any = type(rhom.Model)
+    return metaclass("Gadget", (rhom.Model,), attrs)
 
 
 @pytest.fixture

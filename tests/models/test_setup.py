@@ -87,7 +87,8 @@ def test_rhom_source_reads_the_registration(rhom_setup: Path) -> None:
     )
     assert source.schema and source.schema_version
     assert source.distinct_objects == 2
-    assert rhom.RhomSource.get(40003).name == "BagLocalProduct"
+    by_id = rhom.RhomSource.get(40003)
+    assert by_id is not None and by_id.name == "BagLocalProduct"
     assert rhom.RhomSource.get("Nope") is None
 
 
