@@ -30,8 +30,8 @@ class SourceStatus:
     last_updated: _dt.datetime | None
     last_sync_success: bool
     objects: int
-    pending: dict[str, int]  # update_type -> rows waiting to be pushed (sent <= 1)
-    awaiting: int  # rows of creates awaiting the server's confirmation (sent >= 2)
+    pending: dict[str, int]  # update_type -> objects with changes waiting to be pushed (sent <= 1)
+    awaiting: int  # objects whose create awaits the server's confirmation (sent >= 2)
     server_errors: dict[str, Any]
 
 
@@ -61,10 +61,12 @@ def sources(data_dir: Path) -> list[SourceStatus]:
             conn.row_factory = sqlite3.Row
             pending: dict[int, dict[str, int]] = {}
             awaiting: dict[int, int] = {}
+            # objects, not rows: the changelog has a row per attribute (a deleted product is 4 rows)
             for row in conn.execute(
-                "SELECT source_id, update_type, sent, COUNT(*) AS n FROM changed_values GROUP BY 1, 2, 3"
+                "SELECT source_id, update_type, sent > 1 AS sent, COUNT(DISTINCT object) AS n"
+                " FROM changed_values GROUP BY 1, 2, 3"
             ):
-                if row["sent"] <= 1:
+                if not row["sent"]:
                     pending.setdefault(row["source_id"], {})[row["update_type"]] = row["n"]
                 else:
                     awaiting[row["source_id"]] = awaiting.get(row["source_id"], 0) + row["n"]

@@ -94,7 +94,7 @@ def main() -> None:
 @click.option("--factory", is_flag=True, help="APP names a function that returns the app.")
 @click.option("--workers", type=int, default=1, show_default=True)
 def serve(app: str, host: str | None, port: int | None, store: str | None, factory: bool, workers: int) -> None:
-    """Run a rhom.server app, e.g. ``rhom serve examples.store.server:app``."""
+    """Run a rhom.server app (module:attribute), as in ``rhom serve examples.store.server:app``."""
     if ":" not in app:
         fail(f"APP must look like module:attribute, got {app!r}")
     if store:
@@ -346,4 +346,4 @@ def demo(data_dir: Path | None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(prog_name="rhom")  # not "python -m rhom.cli" in usage lines

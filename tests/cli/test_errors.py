@@ -1,0 +1,139 @@
+"""User errors: one line on stderr, the documented exit code, never a traceback.
+
+Exit codes (``rhom.cli``'s docstring): 1 finished with errors, 2 bad usage, 3 login
+refused or session expired, 4 server unreachable.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from .conftest import MODELS, assert_user_error, rhom, serving
+
+
+def test_server_down_at_login_exits_4(tmp_path: Path, down_url: str) -> None:
+    result = rhom("sync", "--server", down_url, "--data", str(tmp_path / "data"), "--models", MODELS,
+                  "--login", "alice", "--password", "x")  # fmt: skip
+    assert_user_error(result, 4, "login failed (error 1)", "Connection refused")
+
+
+def test_server_down_after_login_exits_4(tmp_path: Path) -> None:
+    """A logged-in folder whose server has gone away: every source fails to connect."""
+    data = tmp_path / "data"
+    with serving("examples.store.server:app", tmp_path / "server") as url:
+        result = rhom("sync", "--server", url, "--data", str(data), "--models", MODELS, "--login", "alice",
+                      "--password", "x")  # fmt: skip
+        assert result.returncode == 0, result.stderr
+    result = rhom("sync", "--server", url, "--data", str(data), "--models", MODELS)
+    assert_user_error(result, 4, f"could not reach {url}")
+    assert "no reply from the server" in result.stdout  # per source, in the summary
+
+
+def test_refused_login_exits_3(tmp_path: Path, refusing_url: str) -> None:
+    result = rhom("sync", "--server", refusing_url, "--data", str(tmp_path / "data"), "--models", MODELS,
+                  "--login", "mallory", "--password", "guess")  # fmt: skip
+    assert_user_error(result, 3, "login failed (error", "wrong password for 'mallory'")
+    assert "guess" not in result.stderr + result.stdout
+
+
+def test_sync_without_a_session_exits_3(tmp_path: Path, server_url: str) -> None:
+    result = rhom("sync", "--server", server_url, "--data", str(tmp_path / "data"), "--models", MODELS)
+    assert_user_error(result, 3, "not logged in: pass --login USER")
+
+
+def test_expired_session_exits_3(synced: Path, server_url: str) -> None:
+    with sqlite3.connect(synced / "user.sqlite") as conn:  # a session the server did not sign
+        conn.execute("UPDATE client_info SET session = 'forged'")
+    conn.close()
+    result = rhom("sync", "--server", server_url, "--data", str(synced), "--models", MODELS)
+    assert_user_error(result, 3, "sync failed (error 9)", "401")
+
+
+def test_malformed_server_url_exits_2(tmp_path: Path) -> None:
+    result = rhom("sync", "--server", "localhost:9292", "--data", str(tmp_path / "data"), "--models", MODELS,
+                  "--login", "alice", "--password", "x")  # fmt: skip
+    assert_user_error(result, 2, "'localhost:9292'", "http(s)://")
+
+
+@pytest.mark.parametrize(
+    ("module", "message"),
+    [
+        ("no_such_models", "cannot import model module 'no_such_models'"),
+        ("rhom.no_such_models", "cannot import model module 'rhom.no_such_models'"),
+        ("json", "model module 'json' declares no rhom models"),
+    ],
+)
+def test_bad_model_module_exits_2(tmp_path: Path, server_url: str, module: str, message: str) -> None:
+    result = rhom("sync", "--server", server_url, "--data", str(tmp_path / "data"), "--models", module,
+                  "--login", "alice", "--password", "x")  # fmt: skip
+    assert_user_error(result, 2, message)
+    assert not (tmp_path / "data").exists()  # nothing written before the models are known
+
+
+def test_broken_model_module_exits_2(tmp_path: Path, server_url: str) -> None:
+    (tmp_path / "broken_models.py").write_text("raise RuntimeError('half-written file')\n")
+    result = rhom("sync", "--server", server_url, "--data", str(tmp_path / "data"), "--models", "broken_models",
+                  "--login", "alice", "--password", "x", cwd=tmp_path)  # fmt: skip
+    assert_user_error(result, 2, "'broken_models' failed to import: RuntimeError: half-written file")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["status"], ["outbox"], ["export"], ["reset", "--models", MODELS, "--yes"]],
+    ids=["status", "outbox", "export", "reset"],
+)
+def test_not_a_data_folder_exits_2(tmp_path: Path, command: list[str]) -> None:
+    result = rhom(*command, "--data", str(tmp_path))
+    assert_user_error(result, 2, f"{tmp_path} is not a rhom data folder")
+    assert list(tmp_path.iterdir()) == []  # and it stays that way
+
+
+def test_missing_folder_with_brackets_in_its_name_is_printed_verbatim(tmp_path: Path) -> None:
+    """rich markup in a path ([/]) is text, not a MarkupError."""
+    folder = tmp_path / "odd[/]name[bold]"
+    result = rhom("status", "--data", str(folder))
+    assert_user_error(result, 2, f"{folder} is not a rhom data folder")
+
+
+def test_data_that_is_a_file_exits_2(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("hello")
+    result = rhom("status", "--data", str(tmp_path / "notes.txt"))
+    assert result.returncode == 2
+    assert "is a file" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("command", ["status", "outbox"])
+def test_unreadable_database_exits_2(tmp_path: Path, command: str) -> None:
+    (tmp_path / "user.sqlite").write_text("not a database")
+    result = rhom(command, "--data", str(tmp_path))
+    assert_user_error(result, 2, f"cannot read {tmp_path}", "not a database")
+
+
+def test_import_of_a_file_that_is_not_an_export_exits_1(tmp_path: Path) -> None:
+    (tmp_path / "backup.zip").write_text("not a zip")
+    result = rhom("import", str(tmp_path / "backup.zip"), "--data", str(tmp_path / "data"), "--models", MODELS)
+    assert_user_error(result, 1, "backup.zip", "not a zip file")
+
+
+def test_export_into_a_missing_folder_exits_2(synced: Path, tmp_path: Path) -> None:
+    result = rhom("export", "--data", str(synced), "--out", str(tmp_path / "missing" / "user.zip"))
+    assert_user_error(result, 2, "export failed", "missing")
+
+
+@pytest.mark.parametrize(
+    ("app", "message"),
+    [
+        ("examples.store.server", "APP must look like module:attribute, got 'examples.store.server'"),
+        ("no_such_module:app", "cannot import app module 'no_such_module'"),
+        ("examples.no_such_module:app", "cannot import app module 'examples.no_such_module'"),
+        ("examples.store.server:no_such_app", "app module 'examples.store.server' has no attribute 'no_such_app'"),
+    ],
+)
+def test_serve_with_a_bad_app_exits_2(tmp_path: Path, app: str, message: str) -> None:
+    result = rhom("serve", app, "--port", "1", "--store", f"sqlite:///{tmp_path / 'server.db'}",
+                  env={"STORE_BACKEND": str(tmp_path / "backend.sqlite")})  # fmt: skip
+    assert_user_error(result, 2, message)
