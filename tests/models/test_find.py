@@ -337,3 +337,12 @@ def test_declared_number_fields_compare_and_sort_as_numbers_in_every_layout(prod
     assert names(product.find("all", conditions={"quantity": 3})) == ["3"]
     assert names(product.find("all", order="quantity")) == ["1", "3", "11"]
     assert names(product.find("all", order="price", orderdir="DESC")) == ["1", "11", "3"]
+
+
+def test_a_bag_object_holds_only_non_none_attributes(bag_product: Any) -> None:
+    obj = bag_product.create(name="x", brand="b")
+    obj.update_attributes(brand=None)
+    stored = bag_product.find(obj.object)
+    assert "brand" not in stored.vars
+    assert stored.brand is None
+    assert names(bag_product.find("all", conditions={"brand": None})) == ["x"]

@@ -322,3 +322,28 @@ def test_importing_a_missing_file_raises(filled: dict[str, Any], tmp_path: Path)
     with pytest.raises(rhom.DatabaseImportError):
         rhom.database_import("user", tmp_path / "missing.zip")
     assert FixedSyncProduct.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("reset", "stops_sync"),
+    [
+        (rhom.database_client_reset, True),
+        (rhom.database_full_reset, True),
+        (lambda: rhom.database_full_reset(models=[FixedSyncProduct]), True),
+        (rhom.database_local_reset, False),
+    ],
+    ids=["client", "full", "full-models", "local"],
+)
+def test_client_and_full_resets_stop_syncing_first(filled: dict[str, Any], reset: Any, stops_sync: bool) -> None:
+    """The sync client registers "stop syncing" in ``before_reset``; it runs before any data goes."""
+    seen: list[int] = []
+
+    def stop_sync() -> None:
+        seen.append(FixedSyncProduct.count())
+
+    rhom.maintenance.before_reset.append(stop_sync)
+    try:
+        reset()
+    finally:
+        rhom.maintenance.before_reset.remove(stop_sync)
+    assert seen == ([1] if stops_sync else [])

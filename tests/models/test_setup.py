@@ -228,3 +228,20 @@ def test_belongs_to_is_registered_on_the_owner(data_dir: Path) -> None:
         assert BtOrder._rhom.belongs_to == {"customer_id": ("BtCustomer",)}
     finally:
         rhom.shutdown()
+
+
+def test_a_restart_updates_the_source_row_in_place(data_dir: Path) -> None:
+    def declare(priority: int) -> Any:
+        meta = type("Meta", (), {"sync": True, "sync_priority": priority})
+        metaclass: Any = type(rhom.PropertyBagModel)
+        return metaclass("Reprioritised", (rhom.PropertyBagModel,), {"Meta": meta})
+
+    first = declare(5)
+    rhom.setup(data_dir, models=[first])
+    source_id = first.get_source_id()
+    rhom.setup(data_dir, models=[declare(9)])
+    try:
+        row = sources("user")["Reprioritised"]
+        assert (row["source_id"], row["sync_priority"]) == (source_id, 9)
+    finally:
+        rhom.shutdown()
