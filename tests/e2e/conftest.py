@@ -88,9 +88,10 @@ def define_models(layout: str, **product_options: Any) -> Models:
 class Server:
     """rhom.server in a thread on a fixed 127.0.0.1 port, restartable with its state.
 
-    ``rhom.server.testing.run_in_thread`` binds a new port each time; a client bound to
-    one URL needs the same port after a restart (a new URL is a new sync server, which
-    drops the client id), hence this small variant of it.
+    A variant of ``rhom.server.testing.run_in_thread``, which binds a new port each time:
+    a client bound to one URL needs the same port after a restart (a new URL is a new sync
+    server, which drops the client id). It also sets ``TCP_NODELAY``, which saves ~40 ms
+    per request.
     """
 
     def __init__(self, adapters: list[Any], *, store: str, **app_options: Any) -> None:
@@ -117,6 +118,9 @@ class Server:
         self.app = app  # its ``state.rhom`` lets a test switch a source off and on
         sock = socket.socket()
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # accepted sockets inherit it: without it each keep-alive reply waits ~40 ms for
+        # a delayed ACK (uvicorn writes headers and body separately)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind(("127.0.0.1", self.port))
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(app, log_level="warning", lifespan="on", server_header=False)
