@@ -105,7 +105,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     :raises BodyTooLarge: the declared or actual length exceeds ``limit``.
     """
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if declared.isdigit() and int(declared) > limit + _DRAIN:
         raise BodyTooLarge()
     chunks: list[bytes] = []
     size = 0

@@ -58,10 +58,15 @@ def new_version() -> str:
 
 
 class DocCache:
-    """A small LRU of parsed documents keyed by (store key, version stamp)."""
+    """An LRU of parsed documents keyed by (store key, version stamp).
 
-    def __init__(self, size: int = 512) -> None:
-        self._size = size
+    Bounded by the number of objects it holds, not of documents: one master document
+    of 100 000 objects weighs as much as a hundred small client documents.
+    """
+
+    def __init__(self, max_objects: int = 1_000_000) -> None:
+        self._max = max_objects
+        self._held = 0
         self._items: OrderedDict[str, tuple[str, Doc]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -77,14 +82,19 @@ class DocCache:
 
     def put(self, key: str, version: str, doc: Doc) -> None:
         with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self._held -= len(old[1]) + 1
             self._items[key] = (version, doc)
-            self._items.move_to_end(key)
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
+            self._held += len(doc) + 1
+            while self._held > self._max and len(self._items) > 1:
+                _, (_, dropped) = self._items.popitem(last=False)
+                self._held -= len(dropped) + 1
 
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+            self._held = 0
 
 
 class State:
