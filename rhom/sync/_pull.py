@@ -28,9 +28,9 @@ Download = Callable[[str], str]  # blob URL -> stored blob value
 class Applied:
     """What a committed page changed (for notifications and statistics)."""
 
-    inserted: list[str] = dataclasses.field(default_factory=list)  # every object an insert touched
+    inserted: list[str] = dataclasses.field(default_factory=list)  # every object the page changed
     existed: int = 0  # how many of them were already here (updates)
-    deleted: list[str] = dataclasses.field(default_factory=list)
+    deleted: list[str] = dataclasses.field(default_factory=list)  # objects the page removed
     linked: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
@@ -149,17 +149,27 @@ def _commit(source: SyncSource, page: protocol.Page, objects: dict[str, dict[str
                 "AND object IN (SELECT value FROM json_each(?))",
                 (sid, IN_DOUBT, json.dumps(list(page.create_errors))),
             )
+        changed: list[str] = []  # objects that lost attributes but are still here
+        kept: set[str] = set()  # objects whose attributes the page replaces
         if page.delete:
             present = source.existing(page.delete)
             gone = {oid: attrs for oid, attrs in page.delete.items() if oid in present}
             source.delete_attributes(gone)
             _settle_pending_creates(conn, sid, page.delete)
-            applied.deleted = list(gone)
+            # A changed attribute comes as a delete of the old value and an insert of the
+            # new one: such an object was updated, not deleted.
+            remaining = source.existing(gone) if gone else set()
+            applied.deleted = [oid for oid in gone if oid not in remaining and oid not in objects]
+            changed = [oid for oid in gone if oid not in objects and oid in remaining]
+            kept = {oid for oid in gone if oid in objects}
         if objects:
             _mark_conflicts(conn, sid, objects)
-            applied.existed = len(source.existing(objects))
+            applied.existed = len(source.existing(objects) | kept)
             source.upsert(objects)
             applied.inserted = list(objects)
+        if changed:
+            applied.inserted.extend(changed)
+            applied.existed += len(changed)
         if search:
             return applied
         token = 0 if source.pass_through else page.token_value

@@ -77,6 +77,9 @@ def test_server_changes_are_pulled(world: World) -> None:
     result = sync(client)
     assert result.status == "complete"
     assert values(world.Product) == {"1": {"name": "Phone X", "price": "1"}, "3": {"name": "Watch", "quantity": "9"}}
+    # a changed attribute arrives as delete + insert: it counts as an update, not a delete
+    stats = client.last_sync_stats(world.Product)
+    assert (stats.inserted, stats.updated, stats.deleted) == (1, 1, 1)
     assert rows(world.Product) == []  # server data is not a local change
     assert not rhom.have_local_changes()
 
