@@ -9,8 +9,10 @@ stdout, stderr).
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -41,6 +43,12 @@ def run(*args: str, cwd: Path = REPO, env: dict[str, str] | None = None, input: 
 def rhom(*args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
     """Run the ``rhom`` command."""
     return run("rhom.cli", *args, **kwargs)  # type: ignore[arg-type]
+
+
+def rhom_each(*commands: list[str]) -> list[subprocess.CompletedProcess[str]]:
+    """Run several independent ``rhom`` commands at once (each start costs a Python start)."""
+    with concurrent.futures.ThreadPoolExecutor(len(commands)) as pool:
+        return list(pool.map(lambda command: rhom(*command), commands))
 
 
 def python(code: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -133,11 +141,28 @@ def down_url() -> str:
     return f"http://127.0.0.1:{free_port()}"
 
 
-@pytest.fixture
-def synced(tmp_path: Path, server_url: str) -> Path:
-    """A data folder logged in as alice and synced with the shop."""
-    data = tmp_path / "data"
-    result = rhom("sync", "--server", server_url, "--data", str(data), "--models", MODELS,
+def sync_new_folder(data: Path, url: str) -> Path:
+    result = rhom("sync", "--server", url, "--data", str(data), "--models", MODELS,
                   "--login", "alice", "--password", "x")  # fmt: skip
     assert result.returncode == 0, result.stderr
     return data
+
+
+@pytest.fixture(scope="session")
+def _synced_template(tmp_path_factory: pytest.TempPathFactory, server_url: str) -> Path:
+    return sync_new_folder(tmp_path_factory.mktemp("synced") / "data", server_url)
+
+
+@pytest.fixture
+def synced(tmp_path: Path, _synced_template: Path) -> Path:
+    """A data folder logged in as alice and synced with the shop (a copy: one sync per session).
+
+    The copies share a client id: a test that pushes changes takes :func:`fresh` instead.
+    """
+    return Path(shutil.copytree(_synced_template, tmp_path / "data"))
+
+
+@pytest.fixture
+def fresh(tmp_path: Path, server_url: str) -> Path:
+    """A data folder logged in as alice and synced with the shop, with a client id of its own."""
+    return sync_new_folder(tmp_path / "data", server_url)

@@ -1,0 +1,45 @@
+"""The examples and the demo, run as the README says."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from .conftest import rhom, run
+
+
+def test_store_client_syncs_and_lists_the_shop(tmp_path: Path, server_url: str) -> None:
+    result = run("examples.store.client", "--server", server_url, "--data", str(tmp_path / "data"))
+    assert result.returncode == 0, result.stderr
+    assert "sync: complete" in result.stdout
+    for name in ("Galaxy", "iPhone", "Lumia", "Pixel", "Xperia"):
+        assert re.search(rf"^  {name} +\w+ +\d+\.\d\d$", result.stdout, re.MULTILINE)
+    assert "customers: 3" in result.stdout
+
+    again = run("examples.store.client", "--server", server_url, "--data", str(tmp_path / "data"))
+    assert (again.returncode, again.stdout) == (0, result.stdout)  # logged in already, nothing new
+
+
+def test_store_client_with_the_server_down_exits_1(tmp_path: Path, down_url: str) -> None:
+    result = run("examples.store.client", "--server", down_url, "--data", str(tmp_path / "data"))
+    assert result.returncode == 1
+    assert result.stdout.startswith("login failed: error 1")
+    assert "Traceback" not in result.stderr
+
+
+def test_readme_demo() -> None:
+    result = run("examples.demo")
+    assert result.returncode == 0, result.stderr
+    assert "demo finished" in result.stdout
+    assert "create-error:" in result.stdout and "update-error:" in result.stdout
+
+
+def test_rhom_demo_keeps_its_data_for_rhom_status(tmp_path: Path) -> None:
+    result = rhom("demo", "--data", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "demo finished" in result.stdout
+
+    status = rhom("status", "--data", str(tmp_path / "device"))
+    assert status.returncode == 0, status.stderr
+    assert re.search(r"│ Product +│ user +│ incremental +│ \d{4}-", status.stdout)
+    assert re.search(r"│ Note +│ local +│ none +│ never +│ 0 +│ 1 +│", status.stdout)
