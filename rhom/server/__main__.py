@@ -24,6 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
+    if args.workers > 1 and settings.store.startswith("sqlite"):
+        parser.error("several workers need a shared store: set RHOM_SERVER_STORE=redis://...")
     if "." not in sys.path:
         sys.path.insert(0, ".")
     uvicorn.run(

@@ -1,8 +1,9 @@
 """The admin API subset needed to reset and inspect a server (protocol.md §1.4, §13).
 
-Every route except ``system/login`` needs ``X-RhoConnect-API-TOKEN`` (or an
-``api_token`` parameter); a missing token answers 422 ``No API token provided``, a wrong
-one 422 ``Invalid/missing API user``, as RhoConnect does.
+Every route except ``system/login`` needs the ``X-RhoConnect-API-TOKEN`` header (not a
+query parameter, which access logs would record); a missing token answers 422
+``No API token provided``, a wrong one 422 ``Invalid/missing API user``, as RhoConnect
+does.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ ADMIN_USER = "rhoadmin"
 
 def require_token(call: Call) -> Response | None:
     """``None`` when the request carries the API token, else the 422 reply."""
-    token = call.request.headers.get("x-rhoconnect-api-token") or call.params.text("api_token")
+    token = call.request.headers.get("x-rhoconnect-api-token")
     if not token:
         return _http.text(422, "No API token provided")
     if not hmac.compare_digest(token.encode(), call.server.settings.api_token.encode()):

@@ -25,15 +25,16 @@ __all__ = ["free_port", "redis_server", "run_in_thread"]
 
 
 @contextlib.contextmanager
-def run_in_thread(app: ASGIApp, *, host: str = "127.0.0.1") -> Iterator[str]:
+def run_in_thread(app: ASGIApp, *, host: str = "127.0.0.1", log_level: str = "warning") -> Iterator[str]:
     """Serve ``app`` with uvicorn in a daemon thread on ``host``, port 0.
 
     Yields the base URL (``http://127.0.0.1:<port>``); stops the server, and with it the
-    app's lifespan (which closes its store), on exit.
+    app's lifespan (which closes its store), on exit. uvicorn leaves the logging
+    configuration alone, so its records reach the application's handlers.
     """
     sock = socket.socket()
     sock.bind((host, 0))
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", server_header=False)
+    config = uvicorn.Config(app, log_level=log_level, log_config=None, lifespan="on", server_header=False)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
