@@ -109,7 +109,11 @@ def serve(app: str, host: str | None, port: int | None, store: str | None, facto
     argv += ["--host", host] if host else []
     argv += ["--port", str(port)] if port else []
     argv += ["--factory"] if factory else []
-    sys.exit(serve_main(argv))
+    try:
+        code = serve_main(argv)
+    except SystemExit as exc:  # uvicorn exits 3 when it cannot start (port in use): 3 is ours, a refused login
+        code = EXIT_ERRORS if exc.code else 0
+    sys.exit(code)
 
 
 class _SyncDisplay:

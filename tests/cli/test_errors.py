@@ -137,3 +137,18 @@ def test_serve_with_a_bad_app_exits_2(tmp_path: Path, app: str, message: str) ->
     result = rhom("serve", app, "--port", "1", "--store", f"sqlite:///{tmp_path / 'server.db'}",
                   env={"STORE_BACKEND": str(tmp_path / "backend.sqlite")})  # fmt: skip
     assert_user_error(result, 2, message)
+
+
+def test_serve_on_a_port_in_use_exits_1(tmp_path: Path, server_url: str) -> None:
+    """uvicorn exits 3 when it cannot bind; 3 is rhom's code for a refused login."""
+    port = server_url.rsplit(":", 1)[1]
+    result = rhom("serve", "examples.store.server:app", "--port", port, "--store", f"sqlite:///{tmp_path / 's.db'}",
+                  env={"STORE_BACKEND": str(tmp_path / "backend.sqlite")})  # fmt: skip
+    assert result.returncode == 1
+    assert "address already in use" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_reset_of_an_unknown_source_exits_2(synced: Path) -> None:
+    result = rhom("reset", "--data", str(synced), "--models", MODELS, "--source", "Nope", "--yes")
+    assert_user_error(result, 2, "unknown model 'Nope'")
