@@ -1,0 +1,137 @@
+"""Blobs, bulk sync, resets, unknown client, export/import (rhom-api §12 item 15)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import rhom
+from rhom.sync.client import SyncClient
+
+from .conftest import World, rows, sync, values
+
+PHOTO = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40
+
+
+def push_pictured(world: World) -> tuple[Any, str]:
+    """This device creates a product with a photo and syncs: ``(client, server id)``."""
+    client = world.logged_in()
+    world.Product.create(name="Pictured", photo=PHOTO)
+    assert sync(client).status == "complete"
+    ((server_id, remote),) = world.products.data.items()
+    assert remote["name"] == "Pictured" and remote["photo"]  # the name of the server's copy
+    return client, server_id
+
+
+def test_blob_round_trips_byte_for_byte(world: World) -> None:
+    _, server_id = push_pictured(world)
+    (mine,) = world.Product.find("all")
+    assert mine.object == server_id
+    assert mine.blob_path("photo").read_bytes() == PHOTO
+    world.switch_device("other")  # another device of the same user downloads it
+    client = world.logged_in()
+    assert sync(client).status == "complete"
+    (theirs,) = world.Product.find("all")
+    assert theirs.photo and "://" not in theirs.photo  # the stored value is the client copy
+    path = theirs.blob_path("photo")
+    assert path.parent == world.tmp_path / "other" / "blobs"
+    assert path.read_bytes() == PHOTO
+    assert rows(world.Product) == []
+    theirs.destroy()  # destroying the record deletes its file
+    assert not path.exists()
+    assert sync(client).status == "complete"
+    assert world.products.data == {}
+
+
+def test_replacing_a_blob_deletes_the_old_file_and_uploads_the_new(world: World) -> None:
+    client, server_id = push_pictured(world)
+    obj = world.Product.find(server_id)
+    old = obj.blob_path("photo")
+    obj.update_attributes(photo=b"new picture")
+    assert not old.exists()
+    assert sync(client).status == "complete"
+    world.switch_device("other")
+    other = world.logged_in()
+    assert sync(other).status == "complete"
+    assert world.Product.find(server_id).blob_path("photo").read_bytes() == b"new picture"
+
+
+def test_bulk_sync_fills_the_models(world: World) -> None:
+    world.products.replace({str(i): {"name": f"p{i}", "price": str(i)} for i in range(1, 6)})
+    world.customers.replace({"9": {"name": "Ann"}})
+    client = world.logged_in(bulksync_timeout=0.05)  # resets start a bulk sync: poll often
+    client.bulksync_state = 0
+    result = sync(client)
+    assert result.status == "complete", result
+    assert client.bulksync_state == 1
+    bulk = [n for n in result.notifications if n.sync_type == "bulk"]
+    assert bulk and {n.bulk_status for n in bulk} >= {"start", "download", "change_db"}
+    assert len(values(world.Product)) == 5 and set(values(world.Customer)) == {"9"}
+    assert rows(world.Product) == []
+    world.products.data["1"]["name"] = "p1 changed"  # incremental sync goes on from there
+    assert sync(client).status == "complete"
+    assert values(world.Product)["1"]["name"] == "p1 changed"
+
+
+def test_client_reset_then_sync_gets_a_new_client_id_and_the_data(world: World) -> None:
+    world.products.replace({"1": {"name": "Phone"}})
+    client = world.logged_in(bulksync_timeout=0.05)  # resets start a bulk sync: poll often
+    assert sync(client).status == "complete"
+    old_id = rhom.client_id()
+    rhom.database_client_reset()
+    assert rhom.client_id() is None and values(world.Product) == {}
+    assert client.is_logged_in()  # the session stays
+    assert sync(client).status == "complete"
+    assert rhom.client_id() not in (None, old_id)
+    assert values(world.Product) == {"1": {"name": "Phone"}}
+
+
+def test_full_reset_asks_the_server_to_reset_the_client(world: World) -> None:
+    world.products.replace({"1": {"name": "Phone"}})
+    client = world.logged_in(bulksync_timeout=0.05)  # resets start a bulk sync: poll often
+    assert sync(client).status == "complete"
+    cid = rhom.client_id()
+    rhom.database_full_reset()
+    assert values(world.Product) == {}
+    assert sync(client).status == "complete"
+    assert rhom.client_id() == cid
+    # the server forgot what it had sent, so everything comes again
+    assert values(world.Product) == {"1": {"name": "Phone"}}
+
+
+def test_unknown_client_is_recovered_keeping_local_changes(world: World) -> None:
+    world.products.replace({"1": {"name": "Phone", "price": "1"}})
+    client = world.logged_in(bulksync_timeout=0.05)  # resets start a bulk sync: poll often
+    assert sync(client).status == "complete"
+    old_id = rhom.client_id()
+    assert world.server.admin("DELETE", f"/rc/v1/clients/{old_id}").status_code == 200
+    world.Product.find("1").update_attributes(price="2")
+    world.Product.create(name="Pad")
+    result = sync(client)
+    assert result.status == "complete", result
+    assert rhom.client_id() not in (None, old_id)
+    assert sorted((p["name"], p.get("price")) for p in world.products.data.values()) == [
+        ("Pad", None),
+        ("Phone", "2"),
+    ]
+    assert {a["name"] for a in values(world.Product).values()} == {"Phone", "Pad"}
+    assert not rhom.have_local_changes()
+
+
+def test_export_and_import_restore_data_and_blobs(world: World) -> None:
+    push_pictured(world)
+    archive = rhom.database_export("user")
+    assert archive.is_file() and archive.stat().st_size > 0
+    rhom.database_full_reset()
+    assert values(world.Product) == {}
+    assert rhom.database_import("user", archive) is True
+    (obj,) = world.Product.find("all")
+    assert obj.name == "Pictured"
+    assert obj.blob_path("photo").read_bytes() == PHOTO
+
+
+def test_tls_verification_is_on_by_default(world: World) -> None:
+    client = SyncClient(world.url, threaded_mode=world.threaded, poll_interval=0)
+    try:
+        assert client.ssl_verify_peer is True
+    finally:
+        client.close()
