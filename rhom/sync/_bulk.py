@@ -74,6 +74,7 @@ import shutil
 import sqlite3
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -260,13 +261,13 @@ def _unpack(raw: Path, target: Path, url: str) -> None:
                 entry = _zip_entry(archive, url)
                 with archive.open(entry) as src, target.open("wb") as out:
                     shutil.copyfileobj(src, out)
-        except (zipfile.BadZipFile, EOFError) as exc:
+        except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
             raise ProtocolError(f"bulk file {url}.rzip: a damaged ZIP archive: {exc}") from exc
     elif head.startswith(_GZIP):
         try:
             with gzip.open(raw, "rb") as src, target.open("wb") as out:
                 shutil.copyfileobj(src, out)
-        except (gzip.BadGzipFile, EOFError, zipfile.error) as exc:
+        except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
             raise ProtocolError(f"bulk file {url}: a damaged gzip stream: {exc}") from exc
     elif head.startswith(_SQLITE):
         raw.replace(target)
