@@ -117,8 +117,7 @@ def _build(server: Server, caller: Caller, kind: str, pkey: str, names: list[str
         metas: dict[str, JsonObject] = {}
         for adapter in sources:
             if adapter.name in names:
-                refresh_master(caller, adapter)
-                metas[adapter.name], docs[adapter.name] = state.master(pkey, adapter.name)
+                metas[adapter.name], docs[adapter.name] = refresh_master(caller, adapter)
         data = write_bulk_file(sources, docs, metas)
         built = int(time.time())
         if kind == "app":

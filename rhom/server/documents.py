@@ -114,18 +114,23 @@ def _due(meta: JsonObject, poll_interval: int, now: float) -> bool:
     return poll_interval >= 0 and now - float(refreshed) >= poll_interval
 
 
-def refresh_master(caller: Caller, adapter: SourceAdapter, params: Any = None, *, force: bool = False) -> None:
-    """Replace the MD with the adapter's data when its poll interval has elapsed.
+def refresh_master(
+    caller: Caller, adapter: SourceAdapter, params: Any = None, *, force: bool = False
+) -> tuple[JsonObject, Doc]:
+    """Return the MD, first replaced by the adapter's data if its poll interval elapsed.
 
     ``login``, ``query`` and ``logoff`` failures become the source's error document,
     sent as ``source-error`` on every page until a refresh succeeds (§5.8).
     """
     state, pkey = caller.state, caller.pkey(adapter)
+    meta, old = state.master(pkey, adapter.name)
+    if not force and not _due(meta, adapter.poll_interval, time.time()):
+        return meta, old  # the common case needs no lock
     with state.store.lock(f"m:{pkey}:{q(adapter.name)}"):
         meta, old = state.master(pkey, adapter.name)
         now = time.time()
         if not force and not _due(meta, adapter.poll_interval, now):
-            return
+            return meta, old  # another request refreshed it meanwhile
         meta = dict(meta, refreshed=now)
         doc, error, metadata = _run_query(caller, adapter, params)
         meta["error"] = error
@@ -134,7 +139,9 @@ def refresh_master(caller: Caller, adapter: SourceAdapter, params: Any = None, *
         changed = None if doc is None else changed_ids(old, doc)
         if not changed and "doc" in meta:
             doc = None  # unchanged data: only the refresh time is written
-        state.store.set_many(state.master_items(pkey, adapter.name, meta, doc, changed))
+        items = state.master_items(pkey, adapter.name, meta, doc, changed)
+        state.store.set_many(items)
+    return state.master(pkey, adapter.name)
 
 
 def _run_query(caller: Caller, adapter: SourceAdapter, params: Any) -> tuple[Doc | None, JsonObject | None, str | None]:
@@ -166,8 +173,7 @@ def query_page(caller: Caller, adapter: SourceAdapter, token: str, p_size: int, 
             for key in ("token", "page_count", "page_total"):
                 cs.pop(key, None)
             cs[PAGE] = None
-        refresh_master(caller, adapter, params)
-        meta, md = state.master(caller.pkey(adapter), adapter.name)
+        meta, md = refresh_master(caller, adapter, params)
         schema_page = _schema_check(caller, adapter, cs)
         if schema_page is not None:
             return schema_page

@@ -100,3 +100,15 @@ def test_search_with_nested_sources_in_query_string(logged_in: RhoClient) -> Non
         ],
     )
     assert ack.json() == [[]], "protocol.md §6.4: acknowledged through sources[][token]"
+
+
+def test_legacy_bulk_data(logged_in: RhoClient) -> None:
+    params = {"client_id": logged_in.client_id, "partition": "user", "sources": "Product"}
+    first = logged_in.http.get("/application/bulk_data", params=params)
+    assert first.json() == {"result": "wait"}, "protocol.md §7.3 (captures B.73)"
+    assert first.headers["warning"] == _warning("GET", "/application/bulk_data"), "B.73"
+    for _ in range(500):
+        reply = logged_in.http.get("/application/bulk_data", params=params).json()
+        if reply["result"] != "wait":
+            break
+    assert reply["result"] == "url" and reply["url"].endswith(".data"), "protocol.md §7.3"
