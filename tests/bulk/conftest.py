@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -146,13 +147,15 @@ class World:
         return self.models.Customer
 
     def client(self, **options: Any) -> SyncClient:
-        """A blocking client, logged in as alice."""
+        """A client logged in as alice (blocking unless ``threaded_mode=True``)."""
         options.setdefault("threaded_mode", False)
         options.setdefault("poll_interval", 0)
         options.setdefault("bulksync_timeout", 0.05)
         client = SyncClient(self.url, **options)
         self.clients.append(client)
         result = client.login("alice", "secret")
+        if isinstance(result, Future):
+            result = result.result(timeout=30)
         assert result.error_code == 0, result
         return client
 

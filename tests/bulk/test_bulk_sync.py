@@ -393,3 +393,47 @@ def test_old_blob_files_of_swapped_sources_go_others_stay(
     assert world.Product.find("1").photo is None
     assert not old_file.exists(), "§15 q15: an unreferenced file of the swapped source goes"
     assert rhom.blobs.path(note_blob).exists(), "files nobody's data names are not swept by the swap"
+
+
+# -- file layouts and client modes ---------------------------------------------------------
+
+
+class FixedProducts(MemoryAdapter):
+    """A server source with a schema: the bulk file holds a table named like it (§7.6)."""
+
+    schema = {
+        "version": "1.0",
+        "property": {"name": "string", "price": "string", "quantity": "string", "brand": "string"},
+        "index": {"by_name": "name"},
+    }
+
+
+def test_fixed_schema_table_of_the_file_fills_either_layout(make_world: Callable[..., World], layout: str) -> None:
+    world = make_world(layout, products=FixedProducts("Product", PRODUCTS))
+    client = world.client()
+    client.bulksync_state = 0
+    assert client.do_sync().status == "complete"
+    assert values(world.Product) == expected(PRODUCTS, layout, PRODUCT_FIELDS)
+    assert client.bulksync_state == 1
+
+
+def test_frozen_model_drops_undeclared_attributes(make_world: Callable[..., World]) -> None:
+    class Gadget(rhom.PropertyBagModel, sync=True, freezed=True):
+        name = rhom.CharField()
+
+    gadgets = MemoryAdapter("Gadget", {"g1": {"name": "Watch", "secret": "x", "colour-rhoblob": "http://x/y"}})
+    world = make_world("bag", gadgets, extra_models=[Gadget])
+    client = world.client()
+    client.bulksync_state = 0
+    assert client.do_sync().status == "complete"
+    assert values(Gadget) == {"g1": {"name": "Watch"}}, "as in a pull: a frozen model keeps its attributes"
+
+
+def test_bulk_sync_in_threaded_mode(world: World) -> None:
+    client = world.client(threaded_mode=True)
+    client.bulksync_state = 0
+    result = client.do_sync().result(timeout=30)
+    assert result.status == "complete", result
+    assert bulk_notes(result) == SUCCESS
+    assert values(world.Product) == expected(PRODUCTS, world.models.layout, PRODUCT_FIELDS)
+    assert client.bulksync_state == 1
