@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 from .conftest import MODELS, assert_user_error, rhom, write
 
 
-def sync(url: str, data: Path, *args: str):  # type: ignore[no-untyped-def]
+def sync(url: str, data: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return rhom("sync", "--server", url, "--data", str(data), "--models", MODELS, *args)
 
 
