@@ -577,18 +577,35 @@ def _blob_phase(client: SyncClient, sync_run: SyncRun) -> bool:
 
 
 def _url_values(source: SyncSource, attrib: str) -> list[tuple[str, str]]:
+    """``(object, url)`` of the server's blob URLs of *attrib*.
+
+    A value the app itself set and has not pushed yet (a queued create of the object, or
+    a queued update of the attribute) is the user's, not a server URL: it is left alone.
+    """
     conn = source.db.connection()
     if source.fixed:
         if attrib not in source._fields:
             return []
         col = _sql.quote(attrib)
         sql = f"SELECT object, {col} FROM {source.table} WHERE {col} LIKE '%://%'"
-        return [(str(o), str(v)) for o, v in conn.execute(sql)]
-    rows = conn.execute(
-        "SELECT object, value FROM object_values WHERE source_id = ? AND attrib = ? AND value LIKE '%://%'",
-        (source.id, attrib),
-    )
-    return [(str(o), str(v)) for o, v in rows]
+        found = [(str(o), str(v)) for o, v in conn.execute(sql)]
+    else:
+        rows = conn.execute(
+            "SELECT object, value FROM object_values WHERE source_id = ? AND attrib = ? AND value LIKE '%://%'",
+            (source.id, attrib),
+        )
+        found = [(str(o), str(v)) for o, v in rows]
+    if not found:
+        return []
+    own = {
+        str(r[0])
+        for r in conn.execute(
+            "SELECT object FROM changed_values WHERE source_id = ? AND sent <= 1 AND (update_type = 'create' "
+            "OR (update_type = 'update' AND attrib IN (?, 'object')))",
+            (source.id, attrib),
+        )
+    }
+    return [(oid, url) for oid, url in found if oid not in own]
 
 
 def _fetch_blob(sync_run: SyncRun, source: SyncSource, oid: str, attrib: str, url: str) -> None:

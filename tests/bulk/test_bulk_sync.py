@@ -437,3 +437,39 @@ def test_bulk_sync_in_threaded_mode(world: World) -> None:
     assert bulk_notes(result) == SUCCESS
     assert values(world.Product) == expected(PRODUCTS, world.models.layout, PRODUCT_FIELDS)
     assert client.bulksync_state == 1
+
+
+def test_a_blob_url_the_app_set_itself_is_not_downloaded(world: World, blob_host: BlobHost) -> None:
+    client = world.client()
+    mine = world.Product.create(name="Mine", photo=blob_host.link("mine.jpg"))
+    at_swap: dict[str, Any] = {}
+
+    def snapshot(sender: Any, **kwargs: Any) -> None:
+        if kwargs["bulk_status"] == "complete":
+            at_swap.update(values(world.Product))
+
+    client.bulksync_state = 0
+    with notify.bulk_progress.connected_to(snapshot):
+        result = client.do_sync()
+    assert result.status == "complete", result
+    assert at_swap[mine.object]["photo"] == blob_host.link("mine.jpg"), "a pending value is the user's"
+    assert blob_host.requests == []
+    assert ("error", "", "in_progress") not in bulk_notes(result)
+
+
+def test_bulk_sync_only_source_is_filled_by_bulk_and_skipped_after(make_world: Callable[..., World]) -> None:
+    class Archive(rhom.PropertyBagModel, sync=True, sync_type="bulk_only"):
+        pass
+
+    archive = MemoryAdapter("Archive", {"a1": {"year": "2020"}})
+    archive.sync_type = "bulk_sync_only"
+    world = make_world("bag", archive, extra_models=[Archive])
+    client = world.client()
+    client.bulksync_state = 0
+    result = client.do_sync()
+    assert result.status == "complete", result
+    assert values(Archive) == {"a1": {"year": "2020"}}
+    assert "Archive" not in {n.source_name for n in result.notifications}, "protocol.md §7.5: no incremental"
+    queries = archive.calls.count("query")
+    assert client.do_sync().status == "complete"
+    assert archive.calls.count("query") == queries, "incremental sync never asks for it"
