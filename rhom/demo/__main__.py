@@ -9,6 +9,7 @@ SQLite files and syncs over real HTTP.
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -115,6 +116,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", type=Path, help="folder for all databases (default: a temporary one)")
     args = parser.parse_args(argv)
     if args.data:
+        if (args.data / "backend.sqlite").exists():  # the walk-through needs the seed data
+            print(f"error: {args.data} holds an earlier demo run; pass a new folder", file=sys.stderr)
+            raise SystemExit(2)
         args.data.mkdir(parents=True, exist_ok=True)
         run(args.data)
     else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .conftest import rhom, run
+from .conftest import assert_user_error, rhom, run
 
 
 def test_store_client_syncs_and_lists_the_shop(tmp_path: Path, server_url: str) -> None:
@@ -43,3 +43,6 @@ def test_rhom_demo_keeps_its_data_for_rhom_status(tmp_path: Path) -> None:
     assert status.returncode == 0, status.stderr
     assert re.search(r"│ Product +│ user +│ incremental +│ \d{4}-", status.stdout)
     assert re.search(r"│ Note +│ local +│ none +│ never +│ 0 +│ 1 +│", status.stdout)
+
+    again = rhom("demo", "--data", str(tmp_path))  # the walk-through needs the seed data: refused, not a crash
+    assert_user_error(again, 2, f"{tmp_path} holds an earlier demo run")
