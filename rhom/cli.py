@@ -35,8 +35,11 @@ DATA_DIR = click.Path(path_type=Path, file_okay=False)
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    # escape: a path or a server message may hold [brackets]; soft_wrap: one line, even in a pipe
-    err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+    # one line, even for a reply body (a proxy's HTML page) and in a pipe (soft_wrap);
+    # escape: a path or a server message may hold [brackets]
+    line = " ".join(message.split())
+    line = line if len(line) <= 300 else line[:297] + "..."
+    err_console.print(f"[bold red]error:[/] {escape(line)}", soft_wrap=True)
     sys.exit(code)
 
 
@@ -175,7 +178,7 @@ def sync(server_url: str, data_dir: Path, models_module: str, sources: tuple[str
                 password = click.prompt(f"password for {user}", hide_input=True, default="", show_default=False)
             login = client.login(user, password or "")
             if login.error_code:
-                code = EXIT_NETWORK if int(login.error_code) == 1 else EXIT_AUTH
+                code = {1: EXIT_NETWORK, 9: EXIT_AUTH}.get(int(login.error_code), EXIT_ERRORS)  # 2: a 5xx, say
                 fail(f"login failed (error {int(login.error_code)}): {login.error_message}", code)
         elif not client.is_logged_in():
             fail("not logged in: pass --login USER", EXIT_AUTH)

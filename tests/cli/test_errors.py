@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from rhom.server.testing import run_in_thread
 
 from .conftest import MODELS, assert_user_error, rhom, serving
 
@@ -152,3 +155,20 @@ def test_serve_on_a_port_in_use_exits_1(tmp_path: Path, server_url: str) -> None
 def test_reset_of_an_unknown_source_exits_2(synced: Path) -> None:
     result = rhom("reset", "--data", str(synced), "--models", MODELS, "--source", "Nope", "--yes")
     assert_user_error(result, 2, "unknown model 'Nope'")
+
+
+async def bad_gateway(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """A proxy whose upstream is down: 502 and an HTML page for every request."""
+    if scope["type"] != "http":
+        return
+    body = b"<html>\n<head><title>502 Bad Gateway</title></head>\n<body>\n<h1>502 Bad Gateway</h1>\n</body>\n</html>\n"
+    await send({"type": "http.response.start", "status": 502, "headers": [(b"content-type", b"text/html")]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def test_a_proxy_error_page_at_login_is_one_line_and_exits_1(tmp_path: Path) -> None:
+    """Not a refused login (3): the server answered 502, with a page of HTML."""
+    with run_in_thread(bad_gateway) as url:
+        result = rhom("sync", "--server", url, "--data", str(tmp_path / "data"), "--models", MODELS,
+                      "--login", "alice", "--password", "x")  # fmt: skip
+    assert_user_error(result, 1, "login failed (error 2): <html> <head><title>502 Bad Gateway</title>")
