@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from typing import Any
 
 import pytest
+from starlette.types import Receive, Scope, Send
 
 from rhom.server.testing import run_in_thread
 
@@ -157,7 +157,7 @@ def test_reset_of_an_unknown_source_exits_2(synced: Path) -> None:
     assert_user_error(result, 2, "unknown model 'Nope'")
 
 
-async def bad_gateway(scope: dict[str, Any], receive: Any, send: Any) -> None:
+async def bad_gateway(scope: Scope, receive: Receive, send: Send) -> None:
     """A proxy whose upstream is down: 502 and an HTML page for every request."""
     if scope["type"] != "http":
         return
