@@ -1,72 +1,63 @@
 """Bulk sync (protocol.md §7): install a server-built SQLite file per partition, then blobs.
 
-One bulk sync, run by the engine after the session and client id are ready, while the
-setting ``bulksync_state`` is ``0`` (or ``2``, blobs still to fetch):
+Run by the engine once the session and client id are ready, while ``bulksync_state`` is
+0 (or 2: blobs still to fetch):
 
-1. For each partition except ``local`` that holds synced models (``user``, then ``app``):
-   ask ``bulk_data`` with every synced source name (§7.2), polling every
-   ``client.bulksync_timeout`` seconds while the server answers ``wait`` (stoppable);
-   ``nop`` finishes the partition; ``url:""`` is a bulk error.
-2. Download ``<url>.rzip``, or the bare ``<url>`` if that is refused with a 4xx; identify
-   the payload by its signature (ZIP, gzip or SQLite, never by ``Content-Type``), unpack
-   it into a temporary folder next to the databases, and check it is a sound SQLite file
-   with the four tables of §10.1.
-3. Install the file's data (below), in ONE SQLite transaction per partition.
-4. ``bulksync_state = 2``, then the blob phase (§8.3): every blob value holding a URL is
-   downloaded into the blob folder and replaced by the file's name, each in its own small
-   transaction; a failure sends the bulk ``error`` notification and leaves the state at
-   ``2``, so the blob phase runs again at the next sync. Then ``bulksync_state = 1``.
+1. Per partition holding synced models (``user``, then ``app``; never ``local``): ask
+   ``bulk_data`` with every synced source name (§7.2), polling every
+   ``client.bulksync_timeout`` seconds (stoppable) while the server answers ``wait``.
+   ``nop`` ends the partition; ``url:""`` is a bulk error.
+2. Download ``<url>.rzip`` (the bare ``<url>`` if that gets a 4xx), judge the payload by
+   its signature (ZIP, gzip or SQLite; never ``Content-Type``), unpack it into a temporary
+   folder of the data folder and check it is a sound SQLite file with the §10.1 tables.
+3. Install its data in ONE transaction per database (below).
+4. ``bulksync_state = 2``; the blob phase (§8.3) downloads every blob value that is a URL
+   and stores the file's name (one small transaction each); then ``bulksync_state = 1``.
 
-Notifications follow §7.7 (``sync_type="bulk"``): ``start`` (partition ``""``), per
-partition ``start``, ``download``, ``change_db``, ``ok`` (``nop``: ``ok`` with status
-``ok``), ``blobs``, and ``complete`` with status ``ok``. A partition that fails sends
-``bulk_status=""`` with status ``error`` and its ``error_code``, and the run ends in
-error (``bulksync_state`` stays ``0``, so the next sync starts the bulk sync again).
+Notifications (§7.7, ``sync_type="bulk"``): ``start`` (partition ``""``); per partition
+``start``, ``download``, ``change_db``, ``ok`` (``nop``: ``ok`` with status ``ok``);
+``blobs``; ``complete`` with status ``ok``. A failing partition sends ``bulk_status=""``,
+status ``error`` with its ``error_code``, and the run ends in error with
+``bulksync_state`` still 0. A failing blob sends ``error`` (status ``in_progress``, no
+code), leaves the state at 2 and lets the incremental sync go on.
 
-Decisions (where rhom differs from the C++ client, and why)
------------------------------------------------------------
-* **Swap the data, not the file.** The C++ client replaces the partition file by the bulk
-  file and then copies its own state across (``client_info``, the change log with source
-  ids remapped by name, pending changes re-applied) and adopts the server's source ids.
-  rhom does the same thing from the other side: inside one transaction of the live
-  database it deletes the rows of each source the file carries, inserts the file's rows
-  under *rhom's* source ids (matched by source name), re-applies the pending local
-  changes and updates the ``sources`` rows (token 0, metadata, ``source_attribs``,
-  ``backend_refresh_time``). Everything else of the partition stays as it was: rhom's
-  schema and typed columns, triggers, source ids (models keep ``_rhom.source_id``),
-  ``client_info``, settings, the change log. A crash leaves the old data or the new data,
-  never half (SQLite's own atomic commit), and connections of other threads stay valid.
-* **Which sources are swapped.** Those of the partition whose row in the file's
-  ``sources`` table has a ``sync_type`` other than ``none``. Sources the file does not
-  carry keep their data. A source the server files under this partition but the app keeps
-  in another one is installed into its own database (in a transaction of that database):
-  handing the file out already moved the server's state of it to the snapshot (§7.3
-  step 4), so ignoring it would lose its data. A fixed-schema source is read from the file's table named like
-  the source if there is one, else from ``object_values`` (a server that keeps the source
-  as a property bag): either layout fills either kind of model. Attributes a frozen model
-  does not declare are dropped, as in a pull.
-* **Pending local changes survive** (§7.4 step 3): objects with queued creates (the whole
-  local object) and updates (the changed attributes) are upserted over the new data;
-  queued deletes are applied (the object, or the attributes, are removed again). Creates
-  already accepted but not linked yet (``sent`` 2, or in doubt after a crashed push) are
-  kept as well: losing data is worse than a duplicate that the coming link merges.
-* **Local models in a synced partition** (§15 q10): kept. Only synced sources named by the
-  file are touched, so local (``sync_type none``) models of the same file keep their rows.
-* **Blob files** (§15 q15): only the files of the swapped sources whose values are gone
-  are deleted (through the blob trash, after the commit, and only if nothing else still
-  points at them); blobs of other partitions, of other sources and of pending creates stay.
-* **``-rhoblob`` attributes** (§8.3 step 1) are stored under the bare name. Names that the
-  model does not declare as blobs are remembered in the partition's ``_rhom_config``
-  (``bulk_blob_attribs``), in the same transaction, so that a blob phase retried after a
-  restart still knows them.
-* **Blob failures** do not fail the run: the data is installed, the incremental sync goes
-  on, and the notification says ``error`` (§7.7: status ``in_progress``, no error code).
+Decisions
+---------
+* **Swap the data, not the file.** The C++ client swaps the file in, copies its own state
+  across (``client_info``, the change log with source ids remapped by name, pending
+  changes re-applied) and adopts the server's source ids. rhom gets the same result from
+  the other side: in one transaction of the live database it deletes the rows of each
+  source the file carries, inserts the file's rows under *rhom's* source id (matched by
+  name), re-applies pending local changes and updates the ``sources`` row (token 0,
+  metadata, ``source_attribs``, ``backend_refresh_time``). rhom's schema, typed columns,
+  triggers, source ids, ``client_info``, settings and change log stay as they are; a crash
+  leaves the old data or the new, never half; other threads' connections stay valid.
+* **Sources swapped**: those whose row in the file's ``sources`` has a ``sync_type`` other
+  than ``none``; others keep their data. One the server files under this partition but
+  the app keeps in another is installed into its own database: handing the file out moved
+  its server-side state to the snapshot (§7.3 step 4), so skipping it would lose data. A
+  source is read from the file's table named like it if there is one (fixed schema), else
+  from ``object_values``; either fills either layout. Attributes a frozen model does not
+  declare are dropped, as in a pull.
+* **Pending local changes survive** (§7.4 step 3): queued creates (the whole object) and
+  updates (the changed attributes) are upserted over the new data, queued deletes applied
+  again. Creates accepted but not linked yet (``sent`` 2, or in doubt) are kept too: the
+  coming link merges them, whereas dropping them would lose data.
+* **Local models in a synced partition** (§15 q10) keep their rows: only synced sources
+  the file carries are touched.
+* **Blob files** (§15 q15): only files of the swapped sources whose values are gone are
+  deleted (blob trash, after the commit, if nothing still names them); other files stay.
+* **``-rhoblob`` names** (§8.3 step 1) are stored bare. Those the model does not declare
+  as blobs are kept in the partition's ``_rhom_config`` (``bulk_blob_attribs``), in the
+  same transaction, for a blob phase retried after a restart. A blob URL the app set
+  itself and has not pushed is the user's value, not the server's: it is not downloaded.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import enum
 import gzip
 import json
 import logging
@@ -91,14 +82,18 @@ if TYPE_CHECKING:
     from .client import SyncClient
     from .engine import SyncRun
 
-__all__ = ["STATE_BLOBS", "STATE_DONE", "STATE_PENDING", "check_file", "partitions", "run"]
+__all__ = ["BulkState", "check_file", "partitions", "run"]
 
 log = logging.getLogger("rhom.sync")
 
-#: ``bulksync_state`` values (rhom-api §6.6, protocol.md §7.1).
-STATE_PENDING = "0"  # bulk sync at the start of the next run
-STATE_DONE = "1"  # nothing to do
-STATE_BLOBS = "2"  # files installed, blobs still to download
+
+class BulkState(str, enum.Enum):
+    """The ``bulksync_state`` setting (rhom-api §6.6, protocol.md §7.1)."""
+
+    PENDING = "0"  # bulk sync at the start of the next run
+    DONE = "1"  # nothing to do (also when the setting is absent)
+    BLOBS = "2"  # files installed, blobs still to download
+
 
 #: The key in a partition's ``_rhom_config`` naming blob attributes the server marked.
 BLOB_ATTRIBS_KEY = "bulk_blob_attribs"
@@ -127,17 +122,16 @@ def run(client: SyncClient, sync_run: SyncRun) -> None:
         notification); ``bulksync_state`` is then unchanged.
     :raises StopRequested: the application stopped the sync.
     """
-    state = _state.get_config("bulksync_state")
-    if state == STATE_PENDING:
+    if _state.get_config("bulksync_state") == BulkState.PENDING.value:
         _remove_stale_temp_dirs()
-        _emit(client, SyncNotification(status="in_progress", sync_type="bulk", bulk_status="start", partition=""))
+        _phase(client, "start", "")
         for partition in partitions(sync_run.sources):
             _sync_partition(client, sync_run, partition)
-        _state.set_config("bulksync_state", STATE_BLOBS)
+        _state.set_config("bulksync_state", BulkState.BLOBS.value)
     if not _blob_phase(client, sync_run):
         return
-    _state.set_config("bulksync_state", STATE_DONE)
-    _emit(client, SyncNotification(status="ok", sync_type="bulk", bulk_status="complete", partition=""))
+    _state.set_config("bulksync_state", BulkState.DONE.value)
+    _phase(client, "complete", "", status="ok")
 
 
 def partitions(sources: Sequence[SyncSource]) -> list[str]:

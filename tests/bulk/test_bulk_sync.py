@@ -250,7 +250,7 @@ def test_empty_url_is_a_bulk_error_and_changes_nothing(world: World) -> None:
     failure = [n for n in result.notifications if n.sync_type == "bulk" and n.status == "error"]
     assert len(failure) == 1
     assert (failure[0].bulk_status, failure[0].partition) == ("", "user"), "protocol.md §7.7"
-    assert failure[0].error_code != ErrorCode.NONE
+    assert failure[0].error_code == ErrorCode.REMOTE_SERVER, "the server could not build the file"
     assert bulk_notes(result)[:2] == SUCCESS[:2]
     assert values(world.Product) == old
     assert client.bulksync_state == 0
