@@ -1,11 +1,12 @@
 """Fixtures of the end-to-end sync tests: a real rhom.server over HTTP, real SQLite files.
 
-Every test that takes ``world`` runs four times: fixed schema and property bag models
-(rhom-api §12: "every spec runs in both modes"), each with a blocking client
-(``threaded_mode=False``) and a threaded one (calls return Futures, resolved here with a
-30 s timeout). The server is a fresh ``create_app`` with fresh MemoryAdapters per test,
-on 127.0.0.1, keeping its state in a SQLite file under ``tmp_path`` so that a test can stop
-it and start it again on the same port (a server that is down, then back).
+Every test that takes ``world`` runs on fixed schema and property bag models (rhom-api
+§12: "every spec runs in both modes") and with a blocking client (``threaded_mode=False``)
+and a threaded one (calls return Futures, resolved here with a 30 s timeout): pairwise,
+fixed+blocking and bag+threaded, or all four pairs with ``RHOM_E2E_ALL_VARIANTS=1``.
+The server is a fresh ``create_app`` with fresh MemoryAdapters per test, on 127.0.0.1,
+keeping its state in a SQLite file under ``tmp_path`` so that a test can stop it and
+start it again on the same port (a server that is down, then back).
 
 Models are declared per test (:func:`define_models`): rhom's registry maps a source name to
 the latest class declared, so each test's ``Product`` is the one the client resolves.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import socket
 import threading
 import time
@@ -35,6 +37,12 @@ from rhom.sync.notify import SyncResult
 API_TOKEN = "test-api-token"
 LAYOUTS = ("fixed", "bag")
 MODES = ("blocking", "threaded")
+# Pairwise by default: each layout and each client mode runs, in two runs per test
+# instead of four (the suite's time budget); RHOM_E2E_ALL_VARIANTS=1 runs all four.
+if os.environ.get("RHOM_E2E_ALL_VARIANTS"):
+    VARIANTS = [(layout, mode) for layout in LAYOUTS for mode in MODES]
+else:
+    VARIANTS = [("fixed", "blocking"), ("bag", "threaded")]
 
 
 # -- models ------------------------------------------------------------------------------
@@ -243,14 +251,20 @@ def values(model: Any) -> dict[str, dict[str, Any]]:
     return out
 
 
-@pytest.fixture(params=LAYOUTS)
-def layout(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+@pytest.fixture(params=VARIANTS, ids="-".join)
+def variant(request: pytest.FixtureRequest) -> tuple[str, str]:
+    """``(layout, mode)``: see ``VARIANTS``."""
+    return request.param  # type: ignore[no-any-return]
 
 
-@pytest.fixture(params=MODES)
-def threaded(request: pytest.FixtureRequest) -> bool:
-    return bool(request.param == "threaded")
+@pytest.fixture
+def layout(variant: tuple[str, str]) -> str:
+    return variant[0]
+
+
+@pytest.fixture
+def threaded(variant: tuple[str, str]) -> bool:
+    return variant[1] == "threaded"
 
 
 @pytest.fixture
