@@ -315,8 +315,10 @@ def _open_read_only(path: Path) -> sqlite3.Connection:
 class _Pending:
     """A source's unpushed local changes, read before its rows are replaced."""
 
-    #: object -> the attributes changed locally (None: the whole object, a create)
-    edits: dict[str, set[str] | None]
+    #: objects created locally (temporary ids)
+    creates: set[str]
+    #: object -> the attributes edited locally (None: all of them, a full_update marker)
+    updates: dict[str, set[str] | None]
     #: object -> attributes deleted locally
     deletes: dict[str, set[str]]
     #: the current local values of those objects
@@ -372,42 +374,44 @@ def _rows(conn: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> lis
 
 
 def _read_pending(source: SyncSource) -> _Pending:
-    conn = source.db.connection()
-    edits: dict[str, set[str] | None] = {}
-    deletes: dict[str, set[str]] = {}
+    pending = _Pending(set(), {}, {}, {})
     # sent 0/1: not pushed (or in flight); 2 and 5: creates the server may not have linked
-    rows = conn.execute(
+    rows = source.db.connection().execute(
         "SELECT object, attrib, update_type, sent FROM changed_values WHERE source_id = ? "
         "AND object IS NOT NULL AND (sent <= 2 OR sent = 5) ORDER BY id",
         (source.id,),
     )
     for oid, attrib, update_type, sent in rows:
-        if update_type == "create" or (update_type == "update" and attrib == "object"):
-            edits[oid] = None
+        if update_type == "create":
+            pending.creates.add(oid)
         elif update_type == "update" and attrib:
-            current = edits.setdefault(oid, set())
-            if current is not None:
+            current = pending.updates.setdefault(oid, set())
+            if attrib == "object":
+                pending.updates[oid] = None
+            elif current is not None:
                 current.add(attrib)
         elif update_type == "delete" and sent <= 1 and attrib:
-            deletes.setdefault(oid, set()).add(attrib)
-    values = source.read_objects(set(edits) | set(deletes))
-    return _Pending(edits, deletes, values)
+            pending.deletes.setdefault(oid, set()).add(attrib)
+    pending.values = source.read_objects(pending.creates | set(pending.updates) | set(pending.deletes))
+    return pending
 
 
 def _reapply(source: SyncSource, pending: _Pending) -> None:
-    """Put the local changes back over the server's data (§7.4 step 3)."""
-    upserts: dict[str, dict[str, str]] = {}
+    """Put the local changes back over the server's data (§7.4 step 3).
+
+    An object the server no longer has is not brought back by a local *update*: as in a
+    pull, the server's delete wins over the edit (whose changelog rows stay queued).
+    """
+    upserts = {oid: pending.values[oid] for oid in pending.creates if oid in pending.values}
     removed: dict[str, dict[str, str]] = {}
-    for oid, attrs in pending.edits.items():
+    present = source.existing(pending.updates)
+    for oid, attrs in pending.updates.items():
         local = pending.values.get(oid)
-        if local is None:
-            continue  # deleted locally meanwhile: its delete rows say what to do
-        if attrs is None:
-            source.delete_objects([oid])  # a created (or fully updated) object is the local one
-            upserts[oid] = local
+        if oid in upserts or oid not in present or local is None:
             continue
-        upserts[oid] = {a: local[a] for a in attrs if a in local}
-        gone = {a: "" for a in attrs if a not in local and a != "object"}
+        names = set(local) if attrs is None else attrs
+        upserts[oid] = {a: local[a] for a in names if a in local}
+        gone = {a: "" for a in names if a not in local}
         if gone:
             removed[oid] = gone
     if upserts:
@@ -417,10 +421,9 @@ def _reapply(source: SyncSource, pending: _Pending) -> None:
         source.delete_objects(whole)
     for oid, attrs in pending.deletes.items():
         local = pending.values.get(oid)
-        if local is not None:
-            gone = {a: "" for a in attrs if a not in local and a != "object"}
-            if gone:
-                removed.setdefault(oid, {}).update(gone)
+        gone = {a: "" for a in attrs if local is not None and a not in local and a != "object"}
+        if gone:
+            removed.setdefault(oid, {}).update(gone)
     if removed:
         source.delete_attributes(removed)
 

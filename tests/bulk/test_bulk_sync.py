@@ -473,3 +473,24 @@ def test_bulk_sync_only_source_is_filled_by_bulk_and_skipped_after(make_world: C
     queries = archive.calls.count("query")
     assert client.do_sync().status == "complete"
     assert archive.calls.count("query") == queries, "incremental sync never asks for it"
+
+
+def test_swap_keeps_a_cleared_attribute_and_lets_a_server_delete_win_over_an_edit(world: World) -> None:
+    Product = world.Product  # noqa: N806
+    client = world.client()
+    assert client.do_sync().status == "complete"
+    Product.find("1").update_attributes(price=None)
+    Product.find("3").update_attributes(name="Edited offline")
+    del world.products.data["3"]  # deleted on the server meanwhile
+    at_swap: dict[str, Any] = {}
+
+    def snapshot(sender: Any, **kwargs: Any) -> None:
+        if kwargs["bulk_status"] == "complete":
+            at_swap.update(values(Product))
+
+    client.bulksync_state = 0
+    with notify.bulk_progress.connected_to(snapshot):
+        client.do_sync()
+    assert "price" not in at_swap["1"], "the local clearing of an attribute is re-applied"
+    assert at_swap["1"]["name"] == "iPhone"
+    assert "3" not in at_swap, "as in a pull, the server's delete wins over a local update"
