@@ -20,6 +20,7 @@ process under a version stamp that changes on every write, so a page request rea
 
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 import threading
@@ -33,9 +34,11 @@ from rhom.server.store import Store
 Doc = dict[str, dict[str, str]]
 _MAX_PARTS = 16
 PAGE = "_page"  # a state key that client_source_items writes under its own key
+SYNCED = "synced"  # the MD version the CD was last found equal to (no diff needed)
 JsonObject = dict[str, Any]
 
 
+@functools.lru_cache(maxsize=65536)
 def q(part: str) -> str:
     """Quote one key part so that ``:`` and ``/`` never appear inside it."""
     return urllib.parse.quote(part, safe="")
@@ -215,6 +218,7 @@ class State:
         items: dict[str, bytes | None] = {}
         if doc is not None:
             state["cd"] = self._write_doc(items, base, state.get("cd", {}), doc, changed)
+            state.pop(SYNCED, None)
         if PAGE in state:  # the stored page has its own key: only a resend reads it
             page = state.pop(PAGE)
             items[base + "p"] = None if page is None else dumps(page)

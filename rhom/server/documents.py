@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from rhom.server._state import PAGE, Doc, JsonObject, State, changed_ids, partition_key, q
+from rhom.server._state import PAGE, SYNCED, Doc, JsonObject, State, changed_ids, partition_key, q
 from rhom.server.adapters import SourceAdapter, calling_as
 
 __all__ = ["Caller", "Page", "normalize", "query_page", "refresh_master"]
@@ -166,6 +166,7 @@ def query_page(caller: Caller, adapter: SourceAdapter, token: str, p_size: int, 
     state = caller.state
     with state.store.lock(caller.client_lock()):
         cs, cd = state.client_source(caller.client_id, adapter.name)
+        before = dict(cs)
         stored = cs.get("token")
         if stored and token != stored:
             return _resend(caller, adapter, cs)
@@ -178,7 +179,9 @@ def query_page(caller: Caller, adapter: SourceAdapter, token: str, p_size: int, 
         if schema_page is not None:
             return schema_page
         page, new_cd, changed = _build(cs, cd, md, meta, p_size)
-        state.store.set_many(state.client_source_items(caller.client_id, adapter.name, cs, new_cd, changed))
+        if new_cd is not None or cs != before:  # a poll that changes nothing writes nothing
+            items = state.client_source_items(caller.client_id, adapter.name, cs, new_cd, changed)
+            state.store.set_many(items)
         return page
 
 
@@ -235,8 +238,9 @@ def diff(md: Doc, cd: Doc, p_size: int) -> tuple[Doc, Doc, Doc, list[str]]:
     inserts: Doc = {}
     deletes: Doc = {}
     changed: list[str] = []
+    known = cd.get
     for oid, obj in md.items():
-        old = cd.get(oid)
+        old = known(oid)
         if old is obj or old == obj:  # CD entries are usually the MD's own objects
             continue
         changed.append(oid)
@@ -251,7 +255,7 @@ def diff(md: Doc, cd: Doc, p_size: int) -> tuple[Doc, Doc, Doc, list[str]]:
                 deletes[oid] = removed
         if len(changed) >= p_size:
             break
-    gone = [oid for oid in cd if oid not in md][:p_size]
+    gone = sorted(cd.keys() - md.keys())[:p_size] if cd else []
     for oid in gone:
         deletes[oid] = cd[oid]
     if not changed and not gone:
@@ -265,7 +269,12 @@ def diff(md: Doc, cd: Doc, p_size: int) -> tuple[Doc, Doc, Doc, list[str]]:
 
 
 def _build(cs: JsonObject, cd: Doc, md: Doc, meta: JsonObject, p_size: int) -> tuple[Page, Doc | None, list[str]]:
-    inserts, deletes, new_cd, changed = diff(md, cd, p_size)
+    md_version = meta.get("doc", {}).get("v")
+    inserts: Doc = {}
+    deletes: Doc = {}
+    new_cd, changed = cd, list[str]()
+    if md_version is None or cs.get(SYNCED) != md_version:  # else nothing moved since
+        inserts, deletes, new_cd, changed = diff(md, cd, p_size)
     pending_deletes = cs.pop("deletes", None) or {}
     deletes.update(pending_deletes)
     commands: JsonObject = {}
@@ -282,6 +291,8 @@ def _build(cs: JsonObject, cd: Doc, md: Doc, meta: JsonObject, p_size: int) -> t
     if inserts or deletes or "links" in commands:
         token = new_token()
         cs.update({"token": token, PAGE: dict(commands), "page_count": count, "page_total": total})
+    elif not changed and md_version is not None:
+        cs[SYNCED] = md_version
     if meta.get("error"):
         commands["source-error"] = meta["error"]
     return Page(token, count, total, commands), (new_cd if changed else None), changed
