@@ -43,15 +43,19 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return built
 
 
-@pytest.fixture(scope="module")
-def venv(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Path:
-    """A fresh venv with ``rhom[server]`` installed from the wheel; returns its bin folder."""
-    root = tmp_path_factory.mktemp("venv")
+def install(root: Path, requirement: str) -> Path:
+    """A fresh venv at *root* with *requirement* installed; returns its bin folder."""
+    root.mkdir(parents=True, exist_ok=True)
     run(sys.executable, "-m", "venv", root, cwd=root)
     bin_dir = root / ("Scripts" if sys.platform == "win32" else "bin")
-    run(bin_dir / "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check", f"{wheel}[server]",
-        cwd=root)  # fmt: skip
+    run(bin_dir / "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check", requirement, cwd=root)
     return bin_dir
+
+
+@pytest.fixture(scope="module")
+def venv(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Path:
+    """``rhom[server]`` from the wheel in a fresh venv; returns its bin folder."""
+    return install(tmp_path_factory.mktemp("venv"), f"{wheel}[server]")
 
 
 def test_wheel_holds_the_package_and_nothing_else(wheel: Path) -> None:
@@ -86,3 +90,15 @@ def test_installed_rhom_command_runs_help_and_the_demo(venv: Path, tmp_path: Pat
     assert "demo finished" in demo.stdout
     status = run(rhom_command, "status", "--data", tmp_path / "demo" / "device", cwd=tmp_path)
     assert "Product" in status.stdout
+
+
+def test_without_the_server_extra_the_client_works_and_serve_says_what_is_missing(wheel: Path, tmp_path: Path) -> None:
+    bin_dir = install(tmp_path / "venv", str(wheel))
+    check = "import sys, rhom; print(sorted({m.split('.')[0] for m in sys.modules} & {'starlette', 'uvicorn'}))"
+    assert run(bin_dir / "python", "-c", check, cwd=tmp_path).stdout.strip() == "[]"
+    assert run(bin_dir / "rhom", "--help", cwd=tmp_path).stdout.startswith("Usage: rhom ")
+    for command in (["serve", "examples.store.server:app"], ["demo"]):
+        result = subprocess.run([bin_dir / "rhom", *command], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.startswith("error: ") and "pip install 'rhom[server]'" in result.stderr
+        assert "Traceback" not in result.stderr
