@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import httpx
 import pytest
 
 import rhom
@@ -494,3 +495,22 @@ def test_swap_keeps_a_cleared_attribute_and_lets_a_server_delete_win_over_an_edi
     assert "price" not in at_swap["1"], "the local clearing of an attribute is re-applied"
     assert at_swap["1"]["name"] == "iPhone"
     assert "3" not in at_swap, "as in a pull, the server's delete wins over a local update"
+
+
+def test_unknown_client_during_bulk_sync_recovers_and_keeps_local_changes(world: World) -> None:
+    client = world.client()
+    assert client.do_sync().status == "complete"
+    old_id = rhom.client_id()
+    created = world.Product.create(name="Offline", price="3")
+    deleted = httpx.delete(f"{world.url}/rc/v1/clients/{old_id}", headers={"X-RhoConnect-API-TOKEN": "test-api-token"})
+    assert deleted.status_code == 200
+    client.bulksync_state = 0
+    result = client.do_sync()
+    assert result.status == "complete", result
+    assert ("", "user", "error") in bulk_notes(result), "the first attempt failed with Unknown client"
+    assert bulk_notes(result)[-1] == ("complete", "", "ok"), "then the reset client bulk-synced"
+    assert rhom.client_id() not in (None, old_id)
+    assert [o["name"] for o in world.products.data.values()].count("Offline") == 1
+    assert world.Product.find(created.object) is None, "linked to its server id"
+    assert values(world.Product) == expected(world.products.data, world.models.layout, PRODUCT_FIELDS)
+    assert client.bulksync_state == 1
