@@ -6,8 +6,9 @@ Three kinds of checks, in the spirit of sqlite-utils' ``tests/test_docs.py``:
   all fail it);
 * every public name -- ``rhom.__all__``, the members of :class:`rhom.SyncClient`, the Model
   API of spec/rhom-api.md, every ``rhom`` subcommand, every signal and its signal name --
-  appears in ``docs/*.md``, and every dotted ``rhom.x.y`` name the docs mention exists;
-* every ```` ```python ```` block of ``docs/*.md`` runs. The blocks of a page run in order in
+  appears in ``docs/*.md``; and the other way round, every dotted ``rhom.x.y`` name and
+  every ``client.x`` / ``Product.x`` member the docs use exists;
+* every ```` ```python ```` block of ``docs/*.md`` runs (and every ```` ```py ```` block parses). The blocks of a page run in order in
   one namespace, in a fresh working directory. A page that talks to a server gets a real
   one (rhom.server with the demo shop) whose URL replaces ``http://127.0.0.1:9292``, the
   address ``rhom serve`` listens on. Blocks that cannot run here (fragments, a remote
@@ -16,7 +17,6 @@ Three kinds of checks, in the spirit of sqlite-utils' ``tests/test_docs.py``:
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import gc
 import importlib
@@ -312,34 +312,31 @@ def _all_signals() -> list[Any]:
     return [getattr(m, a) for m in SIGNAL_MODULES for a in m.__all__ if hasattr(getattr(m, a), "receivers")]
 
 
-@contextlib.contextmanager
-def shop_server(root: Path) -> Iterator[str]:
-    """rhom.server with the demo shop (what ``rhom serve examples.store.server:app`` runs)."""
+@pytest.fixture
+def shop_url(tmp_path: Path) -> Iterator[str]:
+    """rhom.server with the demo shop (what ``rhom serve examples.store.server:app`` serves)."""
     from rhom.demo.shop import make_app
     from rhom.server import Settings
     from rhom.server.testing import run_in_thread
 
-    with run_in_thread(make_app(root / "backend.sqlite", Settings.for_tests())) as url:
+    with run_in_thread(make_app(tmp_path / "backend.sqlite", Settings.for_tests())) as url:
         yield url
 
 
 @pytest.mark.parametrize("page", runnable_pages())
-def test_python_blocks_run(page: str, doc_sandbox: Path, tmp_path: Path) -> None:
+def test_python_blocks_run(page: str, doc_sandbox: Path, request: pytest.FixtureRequest) -> None:
     blocks = [b for b in code_blocks(DOCS / page) if b.lang == "python"]
+    url = request.getfixturevalue("shop_url") if any(PLACEHOLDER_URL in b.code for b in blocks) else None
     namespace: dict[str, Any] = {"__name__": f"docs_{Path(page).stem.replace('-', '_')}"}
     previous_client = client_module.default_client
-    with contextlib.ExitStack() as stack:
-        url = None
-        if any(PLACEHOLDER_URL in b.code for b in blocks):
-            url = stack.enter_context(shop_server(tmp_path))
-        try:
-            for block in blocks:
-                code = block.code if url is None else block.code.replace(PLACEHOLDER_URL, url)
-                # padded so that a traceback names the page and its line
-                exec(compile("\n" * (block.line - 1) + code, str(DOCS / page), "exec"), namespace)
-        finally:
-            current = client_module.default_client
-            if current is not None and current is not previous_client:
-                current.close()  # while its server still runs
-            namespace.clear()  # break the cycles through the namespace: receivers go now
-            gc.collect()
+    try:
+        for block in blocks:
+            code = block.code if url is None else block.code.replace(PLACEHOLDER_URL, url)
+            # padded so that a traceback names the page and its line
+            exec(compile("\n" * (block.line - 1) + code, str(DOCS / page), "exec"), namespace)
+    finally:
+        current = client_module.default_client
+        if current is not None and current is not previous_client:
+            current.close()  # while its server still runs
+        namespace.clear()  # break the cycles through the namespace: receivers go now
+        gc.collect()
