@@ -88,11 +88,12 @@ def normalize(objects: Mapping[str, Mapping[str, Any]]) -> Doc:
     """Wire form of adapter data: string ids and values, ``None`` → ``""``, no reserved names."""
     doc: Doc = {}
     for oid, obj in objects.items():
-        attrs = dict(obj)
+        attrs = {
+            a if type(a) is str else str(a): v if type(v) is str else "" if v is None else str(v)
+            for a, v in obj.items()
+        }
         for name in RESERVED:
             attrs.pop(name, None)
-        if not all(type(v) is str and type(a) is str for a, v in attrs.items()):
-            attrs = {str(a): "" if v is None else str(v) for a, v in attrs.items()}
         doc[oid if type(oid) is str else str(oid)] = attrs
     return doc
 

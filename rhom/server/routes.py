@@ -57,6 +57,8 @@ def login(call: Call) -> Response:
         verdict: Any = authenticate(name, password) if authenticate else True
     except LoginError as exc:
         return _http.text(401, str(exc))
+    except Exception as exc:  # §2.2 step 3: any other failure is a 500 with its message
+        return _http.text(500, str(exc))
     if not verdict:
         return _http.text(401, f"Unable to authenticate '{name}'")
     user = verdict if isinstance(verdict, str) and verdict else name

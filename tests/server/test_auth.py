@@ -171,3 +171,23 @@ def test_wrong_method_and_unknown_path_are_404(logged_in: RhoClient) -> None:
     for method, path in (("DELETE", "/rc/v1/app/login"), ("GET", "/nothing/here")):
         reply = logged_in.http.request(method, path)
         assert reply.status_code == 404, "protocol.md §1.2: unmatched paths → 404"
+
+
+def test_authenticate_crash_is_500_and_server_keeps_serving(serve: Serve, rho: Callable[[str], RhoClient]) -> None:
+    def authenticate(login: str, password: str) -> bool:
+        if login == "crash":
+            raise RuntimeError("directory unreachable")
+        return True
+
+    with serve([], authenticate=authenticate) as url:
+        client = rho(url)
+        reply = client.login("crash")
+        assert (reply.status_code, reply.text) == (500, "directory unreachable"), "§2.2 step 3"
+        assert client.login("fine").status_code == 200, "the server keeps serving"
+
+
+def test_search_and_bulk_need_a_known_client(logged_in: RhoClient) -> None:
+    headers = {"X-RhoConnect-CLIENT-ID": "nosuchclient"}
+    for path in ("/rc/v1/app/search", "/rc/v1/app/bulk_data"):
+        reply = logged_in.http.post(path, json={"sources": [{"name": "Product"}]}, headers=headers)
+        assert (reply.status_code, reply.text) == (500, "Unknown client"), "§3.6 (live check L.6)"

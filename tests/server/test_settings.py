@@ -49,3 +49,26 @@ def test_bad_source_names_are_refused() -> None:
         create_app([MemoryAdapter("A"), MemoryAdapter("A")], settings=Settings.for_tests())
     with pytest.raises(ConfigurationError):
         create_app([MemoryAdapter("a:b")], settings=Settings.for_tests())
+
+
+def test_cli_refuses_several_workers_on_sqlite(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rhom.server.__main__ import main
+
+    monkeypatch.setenv("RHOM_SERVER_STORE", "sqlite:///x.db")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["some.module:app", "--workers", "2"])
+    assert exit_info.value.code == 2
+
+
+def test_production_disables_empty_admin_password(settings: Settings) -> None:
+    import dataclasses
+
+    import httpx
+
+    from rhom.server.testing import run_in_thread
+
+    production = dataclasses.replace(settings, production=True, api_token="t", session_secret="s")
+    app = create_app([], authenticate=lambda login, password: True, settings=production)
+    with run_in_thread(app) as url:
+        reply = httpx.post(url + "/rc/v1/system/login", json={"login": "rhoadmin", "password": ""})
+        assert reply.status_code == 401, "no API token for an empty admin password in production"
