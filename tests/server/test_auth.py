@@ -191,3 +191,9 @@ def test_search_and_bulk_need_a_known_client(logged_in: RhoClient) -> None:
     for path in ("/rc/v1/app/search", "/rc/v1/app/bulk_data"):
         reply = logged_in.http.post(path, json={"sources": [{"name": "Product"}]}, headers=headers)
         assert (reply.status_code, reply.text) == (500, "Unknown client"), "§3.6 (live check L.6)"
+
+
+def test_form_encoded_login(serve: Serve) -> None:
+    with serve([]) as url:
+        reply = httpx.post(url + "/rc/v1/app/login", data={"login": "formuser", "password": "x"})
+        assert reply.status_code == 200 and "set-cookie" in reply.headers, "§2.1 (live check L.4)"

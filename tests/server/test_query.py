@@ -222,3 +222,19 @@ def test_reset_per_source_touches_only_named_sources(
         client.http.post(reset, json={"sources": [{"name": "Product"}]})
         assert client.sync("Customer") == {}, "protocol.md §3.5 (live check L.9)"
         assert client.sync("Product") == PRODUCTS, "protocol.md §3.5 (live check L.9)"
+
+
+def test_query_hash_reaches_the_adapter(serve: Serve, rho: Callable[[str], RhoClient]) -> None:
+    seen: list[object] = []
+
+    class Filtered(MemoryAdapter):
+        def query(self, params: object) -> dict[str, dict[str, str]]:
+            seen.append(params)
+            return {}
+
+    with serve([Filtered("Filtered")]) as url:
+        client = rho(url)
+        client.login()
+        client.create_client()
+        client.page("Filtered", **{"query[color]": "red", "other": "x"})
+        assert seen == [{"color": "red"}], "protocol.md §4.1: only the query hash"
