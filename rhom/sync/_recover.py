@@ -4,6 +4,14 @@ The documented reaction (protocol.md §3.6) is ``database_client_reset`` and a n
 which deletes every local change not yet pushed. rhom keeps them: the objects with queued
 changes, and the queued rows themselves, are put back after the reset, so the next push
 (under the new client id) still sends them.
+
+Creates the server took (``sent=2``) or may have taken (in doubt after a crash) but never
+linked lose their link with the old client. Their queued edits cannot be sent as updates
+(the server never knew the temporary id: it would create a partial record under it), so
+such an object is queued again as a create when the user edited it since, when a kept
+object refers to it, or when the first push may never have arrived; the server may then
+hold it twice, but nothing the user wrote is lost. An unedited, unreferenced one is
+dropped: the server's copy comes back with the next pull.
 """
 
 from __future__ import annotations
@@ -12,29 +20,52 @@ from typing import Any
 
 from .. import _runtime, maintenance
 from ..changelog import no_changelog
+from ._push import IN_DOUBT
 from .source import SyncSource
 
+Kept = tuple[SyncSource, dict[str, dict[str, str]], list[tuple[Any, ...]], list[str]]
 
-def _snapshot() -> list[tuple[SyncSource, dict[str, dict[str, str]], list[tuple[Any, ...]]]]:
-    kept = []
+
+def _snapshot() -> list[Kept]:
+    """Per source: the objects to restore, the queued rows, the objects to create again."""
+    found = []
+    referenced: set[Any] = set()
     for model in _runtime.current().models:
         if not model._rhom.is_sync:
             continue
         source = SyncSource(model)
-        rows = source.db.connection().execute(
+        conn = source.db.connection()
+        rows = conn.execute(
             "SELECT source_id, attrib, object, value, attrib_type, update_type FROM changed_values "
             "WHERE source_id = ? AND sent <= 1 ORDER BY id", (source.id,)).fetchall()  # fmt: skip
-        live = {r[2] for r in rows if r[5] in ("create", "update")}
-        kept.append((source, source.read_objects(live), rows))
+        unlinked = dict(conn.execute(
+            "SELECT object, MAX(sent) FROM changed_values WHERE source_id = ? AND update_type = 'create' "
+            "AND sent IN (2, 4, ?) GROUP BY object", (source.id, IN_DOUBT)).fetchall())  # fmt: skip
+        if source.belongs_to:
+            live = {r[2] for r in rows if r[5] in ("create", "update")}
+            for attrs in source.read_objects(live).values():
+                referenced.update(attrs.get(attrib) for attrib in source.belongs_to)
+        found.append((source, rows, unlinked))
+    kept: list[Kept] = []
+    for source, rows, unlinked in found:
+        edited = {r[2] for r in rows}
+        again = {oid for oid, sent in unlinked.items() if sent == IN_DOUBT or oid in edited or oid in referenced}
+        rows = [r for r in rows if r[2] not in again]  # the create carries the edits
+        live = {r[2] for r in rows if r[5] in ("create", "update")} | again
+        objects = source.read_objects(live)
+        kept.append((source, objects, rows, sorted(again & objects.keys())))
     return kept
 
 
 def reset_keeping_local_changes() -> None:
     kept = _snapshot()
     maintenance.database_client_reset(reset_local_models=False)
-    for source, objects, rows in kept:
+    for source, objects, rows, again in kept:
         with no_changelog(source.db):
             source.upsert(objects)
             source.db.connection().executemany(
                 "INSERT INTO changed_values (source_id, attrib, object, value, attrib_type, update_type, sent) "
                 "VALUES (?, ?, ?, ?, ?, ?, 0)", rows)  # fmt: skip
+            source.db.connection().executemany(
+                "INSERT INTO changed_values (source_id, attrib, object, update_type, sent) "
+                "VALUES (?, 'object', ?, 'create', 0)", [(source.id, oid) for oid in again])  # fmt: skip
