@@ -130,6 +130,17 @@ def raw_executemany(tmp: Path, n: int, bag: bool) -> float:
 
 
 def rss_mb() -> float:
+    """Peak resident memory of this process in MB.
+
+    VmHWM belongs to the process image, unlike ru_maxrss, which Linux carries over from
+    the parent through fork and exec (the child would report the parent's peak).
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
