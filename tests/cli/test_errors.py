@@ -6,7 +6,11 @@ refused or session expired, 4 server unreachable.
 
 from __future__ import annotations
 
+import signal
 import sqlite3
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -14,7 +18,7 @@ from starlette.types import Receive, Scope, Send
 
 from rhom.server.testing import run_in_thread
 
-from .conftest import MODELS, assert_user_error, rhom, serving
+from .conftest import MODELS, REPO, assert_user_error, rhom, serving
 
 
 def test_server_down_at_login_exits_4(tmp_path: Path, down_url: str) -> None:
@@ -172,3 +176,42 @@ def test_a_proxy_error_page_at_login_is_one_line_and_exits_1(tmp_path: Path) -> 
         result = rhom("sync", "--server", url, "--data", str(tmp_path / "data"), "--models", MODELS,
                       "--login", "alice", "--password", "x")  # fmt: skip
     assert_user_error(result, 1, "login failed (error 2): <html> <head><title>502 Bad Gateway</title>")
+
+
+def test_ctrl_c_during_a_sync_aborts_without_a_traceback(tmp_path: Path) -> None:
+    """Mock server: the login succeeds, then the next request never gets a reply."""
+    in_flight = threading.Event()
+
+    async def stall(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        if scope["path"].endswith("/login"):
+            cookie = (b"set-cookie", b"rhoconnect_session=s; path=/")
+            await send({"type": "http.response.start", "status": 200, "headers": [cookie]})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        in_flight.set()
+        while (await receive())["type"] != "http.disconnect":  # until the client hangs up
+            pass
+
+    data = tmp_path / "data"
+    with run_in_thread(stall) as url:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "rhom.cli", "sync", "--server", url, "--data", str(data), "--models", MODELS,
+             "--login", "alice", "--password", "x"],
+            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            assert in_flight.wait(30), "the sync never reached the server"
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    assert proc.returncode == 1
+    assert err.strip().splitlines()[-1] == "Aborted!"
+    assert "Traceback" not in err
+    status = rhom("status", "--data", str(data))  # the folder is still a readable data folder
+    assert status.returncode == 0, status.stderr
+    assert "logged in: yes" in status.stdout
