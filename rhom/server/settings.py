@@ -38,6 +38,7 @@ class Settings:
     :param default_page_size: objects per page when a query has no ``p_size``.
     :param bulk_sync_poll_interval: seconds a bulk data file stays valid.
     :param redis_prefix: prefix of every Redis key, so that one Redis can host several apps.
+    :param worker_threads: threads that run adapter hooks and storage work at once.
     :param host: address ``python -m rhom.server`` listens on.
     :param port: port ``python -m rhom.server`` listens on.
     """
@@ -52,6 +53,7 @@ class Settings:
     default_page_size: int = 500
     bulk_sync_poll_interval: int = 3600
     redis_prefix: str = "rhom:"
+    worker_threads: int = 40
     host: str = "127.0.0.1"
     port: int = 9292
 
