@@ -56,6 +56,10 @@ def shutdown() -> None:
         return
     for db in runtime.databases.values():
         db.close()
+    # a model left out of the next setup must not write with this setup's source id (its
+    # triggers would be gone: the write would bypass the changelog)
+    for model in runtime.models:
+        model._rhom.source_id = None
     _ids.generator.detach()
     _runtime.install(None)
 

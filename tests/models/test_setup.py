@@ -245,3 +245,16 @@ def test_a_restart_updates_the_source_row_in_place(data_dir: Path) -> None:
         assert (row["source_id"], row["sync_priority"]) == (source_id, 9)
     finally:
         rhom.shutdown()
+
+
+def test_a_model_left_out_of_a_later_setup_refuses_writes(data_dir: Path) -> None:
+    """Its source id and triggers belong to the earlier setup: a write would bypass the
+    changelog (no triggers) or land in another source."""
+    rhom.setup(data_dir, models=[BagSyncProduct, FixedSyncProduct])
+    rhom.setup(data_dir, models=[FixedSyncProduct])
+    try:
+        with pytest.raises(rhom.ConfigurationError, match="BagSyncProduct"):
+            BagSyncProduct.create(name="orphan")
+        assert rhom.get_database("user").execute_sql("SELECT COUNT(*) AS n FROM object_values") == [{"n": 0}]
+    finally:
+        rhom.shutdown()
