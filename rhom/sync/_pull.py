@@ -19,7 +19,7 @@ from typing import Any
 from ..changelog import no_changelog
 from . import protocol
 from ._push import IN_DOUBT
-from .source import BLOB_SUFFIX, SyncSource
+from .source import BLOB_SUFFIX, SyncSource, write_transaction
 
 Download = Callable[[str], str]  # blob URL -> stored blob value
 
@@ -125,7 +125,7 @@ def _commit(source: SyncSource, page: protocol.Page, objects: dict[str, dict[str
     applied = Applied()
     db, sid = source.db, source.id
     other_dbs = {dep.db for dep, _ in dependents if dep.db is not db}
-    with no_changelog(db):
+    with write_transaction(db), no_changelog(db):
         conn = db.connection()
         if page.schema_changed:
             source.set_token(page.token_value)
@@ -136,7 +136,7 @@ def _commit(source: SyncSource, page: protocol.Page, objects: dict[str, dict[str
             source.set_metadata(page.metadata)
         if page.links:
             for dep_db in other_dbs:  # committed first: re-applying a link is harmless
-                with no_changelog(dep_db):
+                with write_transaction(dep_db), no_changelog(dep_db):
                     _rewrite_dependents(page.links, [d for d in dependents if d[0].db is dep_db])
             _rewrite_dependents(page.links, [d for d in dependents if d[0].db is db])
             for temp, real in page.links.items():

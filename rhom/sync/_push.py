@@ -23,7 +23,7 @@ from typing import Any
 from .. import blobs
 from ..changelog import BLOB_ATTRIB_TYPE
 from . import protocol
-from .source import SyncSource
+from .source import SyncSource, write_transaction
 
 #: Rows of a crashed push are re-marked with this state while their fate is unknown.
 IN_DOUBT = 5
@@ -62,7 +62,7 @@ def _ids(rows: Iterable[Any]) -> str:
 def prepare(source: SyncSource, owners: dict[str, SyncSource]) -> PushBatch:
     """Collect the rows to push and mark them in flight, in one transaction."""
     db, sid = source.db, source.id
-    with db.atomic():
+    with write_transaction(db):
         conn = db.connection()
         # A push that died in flight: its creates are in doubt (see module doc).
         conn.execute(
@@ -203,7 +203,7 @@ def settle_success(source: SyncSource, batch: PushBatch) -> None:
     """The server took the push: creates await their link, the rest is done."""
     db = source.db
     ids = json.dumps(batch.row_ids + batch.marker_ids)
-    with db.atomic():
+    with write_transaction(db):
         conn = db.connection()
         creates_to = "DELETE FROM changed_values" if source.pass_through else "UPDATE changed_values SET sent = 2"
         conn.execute(
@@ -221,7 +221,7 @@ def settle_failure(source: SyncSource, batch: PushBatch) -> None:
     """The push failed: put every row back in the queue, as protocol.md §5.6 says."""
     db, sid = source.db, source.id
     ids = json.dumps(batch.row_ids)
-    with db.atomic():
+    with write_transaction(db):
         conn = db.connection()
         created = [r[0] for r in conn.execute(
             "SELECT DISTINCT object FROM changed_values WHERE sent = 1 AND update_type = 'create' "
@@ -253,7 +253,7 @@ def settle_failure(source: SyncSource, batch: PushBatch) -> None:
 def requeue_lost_creates(source: SyncSource) -> int:
     """After a complete pull: in-doubt creates that got no link never reached the server."""
     db, sid = source.db, source.id
-    with db.atomic():
+    with write_transaction(db):
         conn = db.connection()
         rows = conn.execute(
             "SELECT DISTINCT object FROM changed_values WHERE source_id = ? AND sent = ?", (sid, IN_DOUBT)

@@ -21,7 +21,7 @@ from typing import Any
 from .. import _runtime, maintenance
 from ..changelog import no_changelog
 from ._push import IN_DOUBT
-from .source import SyncSource
+from .source import SyncSource, write_transaction
 
 Kept = tuple[SyncSource, dict[str, dict[str, str]], list[tuple[Any, ...]], list[str]]
 
@@ -61,7 +61,7 @@ def reset_keeping_local_changes() -> None:
     kept = _snapshot()
     maintenance.database_client_reset(reset_local_models=False)
     for source, objects, rows, again in kept:
-        with no_changelog(source.db):
+        with write_transaction(source.db), no_changelog(source.db):
             source.upsert(objects)
             source.db.connection().executemany(
                 "INSERT INTO changed_values (source_id, attrib, object, value, attrib_type, update_type, sent) "

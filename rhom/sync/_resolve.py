@@ -7,7 +7,7 @@ from typing import Any
 
 from ..changelog import BLOB_ATTRIB_TYPE, no_changelog
 from ..exceptions import ValidationError
-from .source import SyncSource
+from .source import SyncSource, write_transaction
 
 
 def _ids(objects: Any) -> list[str]:
@@ -47,7 +47,7 @@ def on_create_error(model: Any, objects: Any, action: str) -> None:
         return
     source = SyncSource(model)
     ids = _ids(objects)
-    with no_changelog(source.db):
+    with write_transaction(source.db), no_changelog(source.db):
         conn = source.db.connection()
         for oid in ids:
             deleted = conn.execute(
@@ -68,7 +68,7 @@ def on_create_error(model: Any, objects: Any, action: str) -> None:
 def _queue(model: Any, objects: Any, update_type: str) -> None:
     source = SyncSource(model)
     rows = []
-    with source.db.atomic():
+    with write_transaction(source.db):
         conn = source.db.connection()
         for oid, attrs in _attributes(objects).items():
             for attrib, value in attrs.items():
@@ -98,7 +98,7 @@ def on_update_error(model: Any, objects: Any, action: str, rollback_objects: Any
     if rollback_objects is None:
         raise ValidationError(f"{where}: 'rollback' needs rollback_objects (server_errors['update-rollback'])")
     source = SyncSource(model)
-    with no_changelog(source.db):
+    with write_transaction(source.db), no_changelog(source.db):
         values = {oid: {a: v for a, v in attrs.items() if source.accepts(a)}
                   for oid, attrs in _attributes(rollback_objects).items()}  # fmt: skip
         source.write_values(values)

@@ -21,6 +21,18 @@ Objects = Mapping[str, Mapping[str, str]]
 BLOB_SUFFIX = "-rhoblob"
 
 
+def write_transaction(db: Database) -> Any:
+    """A transaction of *db* that takes the write lock when it begins (``BEGIN IMMEDIATE``).
+
+    The engine's transactions read before they write. A deferred transaction that has read
+    cannot take the write lock once another connection -- the application writing while
+    the sync thread works -- has committed since: SQLite answers "database is locked" at
+    once (SQLITE_BUSY_SNAPSHOT), without waiting. Taking the lock first makes it wait for
+    the other writer (``busy_timeout``) instead. Nested in a transaction, it is a savepoint.
+    """
+    return db.peewee.atomic("IMMEDIATE")
+
+
 class SyncSource:
     """The sync view of one model class."""
 

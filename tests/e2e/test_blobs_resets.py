@@ -72,6 +72,19 @@ def test_bulk_sync_fills_the_models(world: World) -> None:
     assert values(world.Product)["1"]["name"] == "p1 changed"
 
 
+def test_bulk_sync_downloads_remote_blobs(world: World) -> None:
+    _, server_id = push_pictured(world)
+    world.switch_device("other")
+    client = world.logged_in(bulksync_timeout=0.05)
+    client.bulksync_state = 0
+    result = sync(client)
+    assert result.status == "complete", result
+    assert client.bulksync_state == 1
+    (obj,) = world.Product.find("all")
+    assert obj.object == server_id and "://" not in obj.photo
+    assert obj.blob_path("photo").read_bytes() == PHOTO
+
+
 def test_client_reset_then_sync_gets_a_new_client_id_and_the_data(world: World) -> None:
     world.products.replace({"1": {"name": "Phone"}})
     client = world.logged_in(bulksync_timeout=0.05)  # resets start a bulk sync: poll often

@@ -144,3 +144,19 @@ def test_full_update_edit_during_the_push_survives(world: World) -> None:
         assert sync(client).status == "complete"
     assert seen[0]["body"]["update"] == {oid: {"name": "Phone 2", "price": "9", "quantity": "1"}}
     assert world.products.data[oid] == {"name": "Phone 2", "price": "9", "quantity": "1"}
+
+
+def test_edit_of_a_new_object_during_its_create_push_goes_out_after_the_link(world: World) -> None:
+    client = world.logged_in()
+    phone = world.Product.create(name="Phone", price="1")
+    with during_push(world.Product, lambda: world.Product.find(phone.object).update_attributes(price="2")):
+        assert sync(client).status == "complete"
+    ((server_id, remote),) = world.products.data.items()
+    assert remote == {"name": "Phone", "price": "1"}
+    # the edit followed the object to its server id and waits in the queue
+    assert row_values(world.Product) == [(server_id, "price", "update", 0, "2")]
+    assert values(world.Product) == {server_id: {"name": "Phone", "price": "2"}}
+    assert sync(client).status == "complete"
+    assert world.products.data == {server_id: {"name": "Phone", "price": "2"}}
+    assert world.products.calls.count("create") == 1
+    assert rows(world.Product) == []
