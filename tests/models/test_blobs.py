@@ -244,3 +244,14 @@ def test_a_rolled_back_savepoint_keeps_the_file_when_the_outer_transaction_commi
     assert product.count() == 2
     assert product.find(obj.object).blob_path("photo") == path
     assert path.read_bytes() == b"old"
+
+
+def test_server_writes_inside_no_changelog_also_delete_replaced_files(sync_product: Any) -> None:
+    obj = sync_product.create(name="x", photo=b"old")
+    mark_sent(sync_product)
+    old = obj.blob_path("photo")
+    with rhom.no_changelog(sync_product._rhom.database):
+        obj.update_attributes(photo=b"from the server")
+        assert old.exists()
+    assert not old.exists()
+    assert log(sync_product) == []

@@ -347,3 +347,30 @@ def test_client_and_full_resets_stop_syncing_first(filled: dict[str, Any], reset
     finally:
         rhom.maintenance.before_reset.remove(stop_sync)
     assert seen == ([1] if stops_sync else [])
+
+
+def test_import_into_a_device_whose_source_ids_differ(tmp_path: Path) -> None:
+    """Source ids depend on the order models were first registered; an archive from another
+    device brings its own ids, and the models follow them."""
+    device_a, device_b = tmp_path / "a", tmp_path / "b"
+    rhom.setup(device_a, models=[FixedSyncProduct])
+    rhom.setup(device_a, models=[FixedSyncProduct, BagSyncProduct])
+    ids_a = (FixedSyncProduct.get_source_id(), BagSyncProduct.get_source_id())
+    fixed = FixedSyncProduct.create(name="fixed from a")
+    bag = BagSyncProduct.create(name="bag from a", photo=b"a photo")
+    archive = rhom.database_export("user")
+    rhom.setup(device_b, models=[BagSyncProduct, FixedSyncProduct])
+    try:
+        assert (FixedSyncProduct.get_source_id(), BagSyncProduct.get_source_id()) != ids_a
+        BagSyncProduct.create(name="bag from b")
+        rhom.database_import("user", archive)
+        assert (FixedSyncProduct.get_source_id(), BagSyncProduct.get_source_id()) == ids_a
+        assert [o.name for o in BagSyncProduct.find_all()] == ["bag from a"]
+        assert BagSyncProduct.find(bag.object).blob_path("photo").read_bytes() == b"a photo"
+        assert FixedSyncProduct.find(fixed.object).name == "fixed from a"
+        assert kinds(BagSyncProduct) == [("create", "object")]
+        BagSyncProduct.find(bag.object).update_attributes(name="edited on b")  # triggers follow the ids
+        assert kinds(BagSyncProduct) == [("create", "object")]
+        assert BagSyncProduct.find(bag.object).name == "edited on b"
+    finally:
+        rhom.shutdown()
