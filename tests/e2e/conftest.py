@@ -194,6 +194,8 @@ class World:
     def client(self, url: str | None = None, **options: Any) -> SyncClient:
         options.setdefault("threaded_mode", self.threaded)
         options.setdefault("poll_interval", 0)
+        # resets turn bulk sync on; poll the server's bulk file build every 50 ms, not 5 s
+        options.setdefault("bulksync_timeout", 0.05)
         client = SyncClient(url or self.url, **options)
         self.clients.append(client)
         return client
