@@ -174,6 +174,8 @@ def sync(server_url: str, data_dir: Path, models_module: str, sources: tuple[str
         fail(str(exc))
     try:
         if user is not None:
+            if password is None and not sys.stdin.isatty():
+                fail(f"no password for {user}: pass --password or set RHOM_PASSWORD")
             if password is None:
                 password = click.prompt(f"password for {user}", hide_input=True, default="", show_default=False)
             login = client.login(user, password or "")
