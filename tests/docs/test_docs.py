@@ -5,14 +5,16 @@ Three kinds of checks, in the spirit of sqlite-utils' ``tests/test_docs.py``:
 * ``mkdocs build --strict`` succeeds (broken links, pages missing from the nav, bad anchors
   all fail it);
 * every public name -- ``rhom.__all__``, the members of :class:`rhom.SyncClient`, the Model
-  API of spec/rhom-api.md, every ``rhom`` subcommand, every signal and its signal name --
+  API of spec/rhom-api.md, ``rhom.server.__all__`` and every server setting, every ``rhom``
+  subcommand, every signal and its signal name --
   appears in ``docs/*.md``; and the other way round, every dotted ``rhom.x.y`` name and
   every ``client.x`` / ``Product.x`` member the docs use exists;
-* every ```` ```python ```` block of ``docs/*.md`` runs (and every ```` ```py ```` block parses). The blocks of a page run in order in
-  one namespace, in a fresh working directory. A page that talks to a server gets a real
-  one (rhom.server with the demo shop) whose URL replaces ``http://127.0.0.1:9292``, the
-  address ``rhom serve`` listens on. Blocks that cannot run here (fragments, a remote
-  server, Redis) are fenced ```` ```py ````, which renders the same.
+* every ```` ```python ```` block of ``docs/*.md`` runs (and every ```` ```py ```` block
+  parses). The blocks of a page run in order in one namespace, in a fresh working
+  directory. A page that talks to a server gets a real one (rhom.server with the demo
+  shop) whose URL replaces ``http://127.0.0.1:9292``, the address ``rhom serve`` listens
+  on. Blocks that cannot run here (fragments, a remote server, Redis) are fenced
+  ```` ```py ````, which renders the same.
 """
 
 from __future__ import annotations
@@ -152,6 +154,18 @@ def test_every_page_is_in_the_nav() -> None:
 def test_every_public_name_is_documented() -> None:
     undocumented = missing(list(rhom.__all__), code_text())
     assert undocumented == [], f"rhom.__all__ names missing from docs/*.md: {undocumented}"
+
+
+def test_the_server_api_and_every_setting_are_documented() -> None:
+    import rhom.server
+
+    text = code_text()
+    undocumented = missing(list(rhom.server.__all__), text)
+    for field in dataclasses.fields(rhom.server.Settings):
+        env = f"RHOM_SERVER_{field.name.upper()}"
+        if missing([field.name], text) and missing([env], text):
+            undocumented.append(f"Settings.{field.name} ({env})")
+    assert undocumented == [], f"rhom.server names missing from docs/*.md: {undocumented}"
 
 
 def syncclient_members(tmp_path: Path) -> list[str]:
