@@ -230,6 +230,14 @@ class State:
         page: JsonObject = loads(self.store.get(f"cx:{q(cid)}:{q(source)}:p"), {})
         return page
 
+    def client_and_master(self, cid: str, source: str, pkey: str) -> tuple[JsonObject, Doc, JsonObject, Doc]:
+        """The client/source state, the CD, the master state and the MD, in one read."""
+        raw_state, raw_meta = self.store.get_many([f"cx:{q(cid)}:{q(source)}:s", f"m:{pkey}:{q(source)}:s"])
+        state: JsonObject = loads(raw_state, {})
+        meta: JsonObject = loads(raw_meta, {})
+        cd = self._read_doc(f"cx:{q(cid)}:{q(source)}:", state.get("cd", {}))
+        return state, cd, meta, self._read_doc(f"m:{pkey}:{q(source)}:", meta.get("doc", {}))
+
     # -- master documents --------------------------------------------------------------
     def master(self, pkey: str, source: str) -> tuple[JsonObject, Doc]:
         """Read the master document's state and the master document (MD)."""

@@ -116,15 +116,22 @@ def _due(meta: JsonObject, poll_interval: int, now: float) -> bool:
 
 
 def refresh_master(
-    caller: Caller, adapter: SourceAdapter, params: Any = None, *, force: bool = False
+    caller: Caller,
+    adapter: SourceAdapter,
+    params: Any = None,
+    *,
+    force: bool = False,
+    known: tuple[JsonObject, Doc] | None = None,
 ) -> tuple[JsonObject, Doc]:
     """Return the MD, first replaced by the adapter's data if its poll interval elapsed.
 
     ``login``, ``query`` and ``logoff`` failures become the source's error document,
     sent as ``source-error`` on every page until a refresh succeeds (§5.8).
+
+    :param known: the master state and MD the caller has just read.
     """
     state, pkey = caller.state, caller.pkey(adapter)
-    meta, old = state.master(pkey, adapter.name)
+    meta, old = known or state.master(pkey, adapter.name)
     if not force and not _due(meta, adapter.poll_interval, time.time()):
         return meta, old  # the common case needs no lock
     with state.store.lock(f"m:{pkey}:{q(adapter.name)}"):
@@ -166,16 +173,16 @@ def query_page(caller: Caller, adapter: SourceAdapter, token: str, p_size: int, 
         return _pass_through_page(caller, adapter, params)
     state = caller.state
     with state.store.lock(caller.client_lock()):
-        cs, cd = state.client_source(caller.client_id, adapter.name)
+        cs, cd, meta, md = state.client_and_master(caller.client_id, adapter.name, caller.pkey(adapter))
         before = dict(cs)
         stored = cs.get("token")
         if stored and token != stored:
-            return _resend(caller, adapter, cs)
+            return _resend(caller, adapter, cs, meta)
         if stored:
             for key in ("token", "page_count", "page_total"):
                 cs.pop(key, None)
             cs[PAGE] = None
-        meta, md = refresh_master(caller, adapter, params)
+        meta, md = refresh_master(caller, adapter, params, known=(meta, md))
         schema_page = _schema_check(caller, adapter, cs)
         if schema_page is not None:
             return schema_page
@@ -186,14 +193,13 @@ def query_page(caller: Caller, adapter: SourceAdapter, token: str, p_size: int, 
         return page
 
 
-def _resend(caller: Caller, adapter: SourceAdapter, cs: JsonObject) -> Page:
+def _resend(caller: Caller, adapter: SourceAdapter, cs: JsonObject, meta: JsonObject) -> Page:
     """The stored page again, same token, with pending links and errors folded in."""
     commands = caller.state.stored_page(caller.client_id, adapter.name)
     if _take_pending(cs, commands):
         cs[PAGE] = commands
         state = caller.state
         state.store.set_many(state.client_source_items(caller.client_id, adapter.name, cs, None))
-    meta, _ = caller.state.master(caller.pkey(adapter), adapter.name)
     out = dict(commands)
     if meta.get("error"):
         out["source-error"] = meta["error"]
