@@ -60,6 +60,7 @@ class Database:
         self.partition = partition
         self.peewee = peewee.SqliteDatabase(str(self.path), pragmas=PRAGMAS, timeout=10)
         self._lock = threading.RLock()
+        self._blocks = threading.local()  # this thread's begin() blocks
 
     def __repr__(self) -> str:
         return f"<rhom.Database {self.partition} {self.path}>"
@@ -83,14 +84,36 @@ class Database:
     def in_transaction(self) -> bool:
         return bool(self.peewee.in_transaction())
 
+    # begin/commit/rollback (Rhodes' start_transaction...) open an atomic() block by hand, so
+    # that rhom's own writes inside nest as savepoints and blob sweeps wait for the commit; a
+    # bare BEGIN made every property-bag write fail ("cannot start a transaction within a
+    # transaction").
+
+    def _open_blocks(self) -> list[Any]:
+        blocks: list[Any] = self._blocks.__dict__.setdefault("stack", [])
+        return blocks
+
     def begin(self) -> None:
-        self.peewee.begin()
+        """Start a transaction (a savepoint when nested); end it with commit() or rollback()."""
+        block = self.peewee.atomic()
+        block.__enter__()
+        self._open_blocks().append(block)
 
     def commit(self) -> None:
-        self.peewee.commit()
+        """Commit the transaction begin() started (or peewee's current one)."""
+        blocks = self._open_blocks()
+        if blocks:
+            blocks.pop().__exit__(None, None, None)
+        else:
+            self.peewee.commit()
 
     def rollback(self) -> None:
-        self.peewee.rollback()
+        """Roll back the transaction begin() started (or peewee's current one)."""
+        blocks = self._open_blocks()
+        if blocks:
+            blocks.pop().__exit__(RuntimeError, RuntimeError("rollback"), None)
+        else:
+            self.peewee.rollback()
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[Database]:
