@@ -123,7 +123,8 @@ def cpu_seconds(pid: int) -> float:
 @contextlib.contextmanager
 def server_process(store: str) -> Iterator[tuple[str, int]]:
     port = free_port()
-    env = {**os.environ, "RHOM_SERVER_STORE": store, "PYTHONPATH": str(ROOT)}
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    env = {**os.environ, "RHOM_SERVER_STORE": store, "PYTHONPATH": path}
     command = [sys.executable, "-m", "rhom.server", "benchmarks._server_app:make_app"]
     command += ["--factory", "--port", str(port), "--log-level", "warning"]
     process = subprocess.Popen(command, cwd=ROOT, env=env)
