@@ -123,6 +123,7 @@ class State:
             self.delete_client(cid)
         self.store.delete_prefix("m:u/" + q(user) + ":")
         self.store.delete_prefix("mc:u/" + q(user) + ":")
+        self.store.delete_prefix(f"bf:/data/application/{q(user)}/")
         self.store.set_many({"u:" + q(user): None, "b:u/" + q(user): None})
 
     def user_and_client(self, user: str, cid: str | None) -> tuple[bool, JsonObject | None]:
