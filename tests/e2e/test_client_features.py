@@ -8,14 +8,17 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 import rhom
 from rhom.server import MemoryAdapter
 
-from .conftest import Server, World, sync, values, wait
+from .conftest import LAYOUTS, Server, World, sync, values, wait
 
 
-def test_threaded_client_polls_while_logged_in(make_world: Callable[..., World], layout: str) -> None:
-    world = make_world(layout, True)
+@pytest.mark.parametrize("model_layout", LAYOUTS)
+def test_threaded_client_polls_while_logged_in(make_world: Callable[..., World], model_layout: str) -> None:
+    world = make_world(model_layout, True)
     world.products.replace({"1": {"name": "Phone"}})
     client = world.logged_in(poll_interval=0.2)
     deadline = time.monotonic() + 10
