@@ -42,6 +42,7 @@ PAGE_SIZE = 200
 @dataclass
 class Stats:
     latencies: list[float] = field(default_factory=list)
+    kinds: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
     async def call(self, http: LightClient, method: str, path: str, **kw: Any) -> Any:
@@ -53,6 +54,7 @@ class Stats:
             return None
         finally:
             self.latencies.append(time.perf_counter() - started)
+            self.kinds.append(f"{method} {path}")
         if reply.status_code != 200:
             self.errors.append(f"{method} {path}: {reply.status_code} {reply.text[:80]}")
             return None
@@ -167,7 +169,19 @@ def run(store_name: str, store: str, clients: int) -> dict[str, Any]:
         "errors": len(stats.errors),
         "cpu_ms_per_req": cpu / requests * 1000,
         "first_error": stats.errors[0] if stats.errors else "",
+        "slowest": _slowest_kinds(stats),
+        "load": os.getloadavg()[0],
     }
+
+
+def _slowest_kinds(stats: Stats) -> str:
+    """Which requests make up the slowest 1 %: "GET /app/v1/Product 8, ..."."""
+    ranked = sorted(zip(stats.latencies, stats.kinds, strict=True), reverse=True)
+    top = ranked[: max(1, len(ranked) // 100)]
+    counts: dict[str, int] = {}
+    for _, kind in top:
+        counts[kind] = counts.get(kind, 0) + 1
+    return ", ".join(f"{k} {n}" for k, n in sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
 def report(rows: list[dict[str, Any]]) -> None:
@@ -179,6 +193,7 @@ def report(rows: list[dict[str, Any]]) -> None:
             f"{r['store']:7} {r['clients']:>7} {r['requests']:>8} {r['req_per_s']:>8.1f}"
             f" {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['errors']:>6} {r['cpu_ms_per_req']:>10.2f}"
         )
+        print(f"        slowest 1%: {r['slowest']}; load average {r['load']:.1f}")
         if r["first_error"]:
             print(f"        first error: {r['first_error']}")
     for r in rows:

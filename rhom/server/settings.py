@@ -53,7 +53,7 @@ class Settings:
     default_page_size: int = 500
     bulk_sync_poll_interval: int = 3600
     redis_prefix: str = "rhom:"
-    worker_threads: int = 40
+    worker_threads: int = 8
     host: str = "127.0.0.1"
     port: int = 9292
 
