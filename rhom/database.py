@@ -58,7 +58,11 @@ class Database:
             raise ConfigurationError(f"unknown partition {partition!r}")
         self.path = Path(path)
         self.partition = partition
-        self.peewee = peewee.SqliteDatabase(str(self.path), pragmas=PRAGMAS, timeout=10)
+        # BEGIN IMMEDIATE: a transaction takes the write lock when it starts. Rhom's writes
+        # read before they write; a deferred transaction that read cannot get the lock once
+        # another connection (the sync thread, another process) committed meanwhile, and
+        # SQLite then fails at once instead of waiting for busy_timeout.
+        self.peewee = peewee.SqliteDatabase(str(self.path), pragmas=PRAGMAS, timeout=10, lock_type="IMMEDIATE")
         self._lock = threading.RLock()
         self._blocks = threading.local()  # this thread's begin() blocks
 

@@ -61,6 +61,11 @@ def _attrs(op: str, obj: Any) -> dict[str, str]:
     return attrs
 
 
+#: Temporary ids of a client's creates remembered per source, so that a create pushed twice
+#: (the first reply lost) makes one backend record. Client temporary ids never repeat.
+_CREATED_KEPT = 10_000
+
+
 def _stored(attrs: Mapping[str, str]) -> dict[str, str]:
     return {a: v for a, v in attrs.items() if a not in RESERVED}
 
@@ -153,6 +158,12 @@ def _create(
     uploads: Mapping[str, Upload],
     outcome: _Outcome,
 ) -> None:
+    created = outcome.cs.setdefault("created", {})
+    if oid in created:
+        # The same create again: its push reached us before (a client that died or lost the
+        # reply sends it once more). Repeat the link instead of creating a second record.
+        outcome.cs.setdefault("links", {})[oid] = {"l": created[oid]}
+        return
     try:
         attrs = _with_blobs(adapter, oid, attrs, blob_fields, uploads)
         new_id = adapter.create(dict(attrs))
@@ -163,6 +174,9 @@ def _create(
         outcome.cs.setdefault("deletes", {})[oid] = _stored(attrs)
         return
     server_id = str(new_id)
+    created[oid] = server_id
+    while len(created) > _CREATED_KEPT:  # oldest first: dicts keep insertion order
+        del created[next(iter(created))]
     outcome.cs.setdefault("links", {})[oid] = {"l": server_id}
     outcome.cd[server_id] = _stored(attrs)
     outcome.md_add[server_id] = _stored(attrs)

@@ -168,7 +168,7 @@ class SyncClient:
 
     @property
     def bulksync_state(self) -> int:
-        """0: bulk sync at the next run; 1: done (the default)."""
+        """0: bulk sync at the next run; 2: files installed, blobs still to fetch; 1: done (default)."""
         return int(_state.get_config("bulksync_state", "1") or 1)
 
     @bulksync_state.setter
@@ -395,6 +395,8 @@ class SyncClient:
         if note.source_name is not None:
             model = _registry.get(note.source_name)
             notify.source_notification.send(model, notification=note)
+        elif note.sync_type == "bulk":
+            notify.bulk_progress.send(self, notification=note, bulk_status=note.bulk_status, partition=note.partition)
         else:
             notify.sync_finished.send(self, notification=note)
         target = note.source_name if note.source_name in self._callbacks else "*"
@@ -487,7 +489,7 @@ class SyncClient:
     def _run_bulk_if_needed(self, sync_run: engine.SyncRun) -> None:
         for source in sync_run.sources:
             source.properties.update(self._source_props.get(source.name, {}))
-        if _state.get_config("bulksync_state") == "0":
+        if _state.get_config("bulksync_state") in ("0", "2"):  # 2: the blob phase is left
             from . import _bulk
 
             _bulk.run(self, sync_run)

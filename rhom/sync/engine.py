@@ -4,7 +4,7 @@
    sources that ``belongs_to`` them.
 2. No session: error 7, nothing is sent.
 3. Get a client id (and reset the client on the server when a local reset asked for it).
-4. Bulk sync when ``bulksync_state`` is 0.
+4. Bulk sync when ``bulksync_state`` is 0 (or only its blob phase when it is 2).
 5. Per source: push its changelog (§5), then pull pages until the token is empty (§4),
    each page applied in one transaction with its token (see ``_pull``).
 6. Send ``complete`` unless the run was stopped or the server changed a schema.

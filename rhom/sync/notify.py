@@ -59,8 +59,8 @@ bulk_progress = _signals.signal(
     "bulk-progress",
     doc="""\
 Sent by the client at each bulk sync phase. Keyword arguments: ``notification``,
-``bulk_status`` (``start``, ``download``, ``change_db``, ``blobs``, ``ok``, ``complete``)
-and ``partition``.""",
+``bulk_status`` (``start``, ``download``, ``change_db``, ``blobs``, ``ok``, ``complete``;
+``error`` when a blob download failed, ``""`` when a partition failed) and ``partition``.""",
 )
 
 objects_changed = _signals.signal(

@@ -2,32 +2,14 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
-
-import peewee
-import pytest
 
 import rhom
 
 from .conftest import World, rows, sync, values, wait
 
 
-def test_app_writes_while_the_sync_thread_pulls_and_pushes(
-    make_world: Callable[..., World], layout: str, request: pytest.FixtureRequest
-) -> None:
-    if layout == "bag":
-        # PropertyBagModel.save (rhom/bag.py) reads object_values, then writes, in one
-        # deferred transaction: once the sync thread commits in between, SQLite refuses
-        # the write at once ("database is locked", no busy wait). The engine's own
-        # transactions take the write lock first (rhom.sync.source.write_transaction).
-        request.applymarker(
-            pytest.mark.xfail(
-                raises=(sqlite3.OperationalError, peewee.OperationalError),
-                strict=False,
-                reason="bag save() upgrades a read transaction to a write: database is locked",
-            )
-        )
+def test_app_writes_while_the_sync_thread_pulls_and_pushes(make_world: Callable[..., World], layout: str) -> None:
     world = make_world(layout, True)
     world.products.replace({str(i): {"name": f"server-{i}", "price": str(i)} for i in range(1, 301)})
     client = world.logged_in(page_size=25)
