@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from rhom.exceptions import ConfigurationError
@@ -72,3 +74,32 @@ def test_production_disables_empty_admin_password(settings: Settings) -> None:
     with run_in_thread(app) as url:
         reply = httpx.post(url + "/rc/v1/system/login", json={"login": "rhoadmin", "password": ""})
         assert reply.status_code == 401, "no API token for an empty admin password in production"
+
+
+def test_python_m_rhom_server_serves_an_app(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from rhom.server.testing import free_port
+
+    root = Path(__file__).resolve().parents[2]
+    port = free_port()
+    env = {**os.environ, "RHOM_SERVER_STORE": "sqlite://", "RHOM_SERVER_PORT": str(port)}
+    env["PYTHONPATH"] = str(root)
+    command = [sys.executable, "-m", "rhom.server", "tests.server._plain_app:app"]
+    process = subprocess.Popen(command + ["--log-level", "warning"], cwd=tmp_path, env=env)
+    try:
+        for _ in range(500):
+            try:
+                reply = httpx.post(f"http://127.0.0.1:{port}/rc/v1/app/login", json={"login": "a", "password": ""})
+                break
+            except httpx.TransportError:
+                time.sleep(0.02)
+        assert reply.status_code == 200, "python -m rhom.server module:app listens on 127.0.0.1"
+    finally:
+        process.terminate()
+        process.wait(10)
