@@ -104,3 +104,27 @@ def test_links_rewrite_a_dependent_in_another_partition(tmp_path: Path, threaded
             client.close()
         rhom.shutdown()
         server.stop()
+
+
+class WithMetadata(MemoryAdapter):
+    """A source that describes itself (protocol.md §9.1)."""
+
+    meta = '{"title": "Products", "version": 1}'
+
+    def metadata(self) -> str | None:
+        return self.meta
+
+
+def test_metadata_is_stored_and_follows_changes(world: World) -> None:
+    world.server.stop()
+    described = WithMetadata("Product", {"1": {"name": "Phone"}})
+    world.server.adapters[0] = world.products = described
+    world.server.start()
+    client = world.logged_in()
+    assert world.Product.metadata() is None
+    assert sync(client).status == "complete"
+    assert world.Product.metadata() == {"title": "Products", "version": 1}
+    described.meta = '{"title": "Products", "version": 2}'
+    assert sync(client).status == "complete"
+    assert world.Product.metadata() == {"title": "Products", "version": 2}
+    assert set(values(world.Product)) == {"1"}
