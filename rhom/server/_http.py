@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import secrets
+import threading
 import time
+from collections import OrderedDict
 from email.utils import formatdate
 from typing import Any
 
@@ -24,14 +26,21 @@ JSON = "application/json"
 UNKNOWN_CLIENT = "Unknown client"
 NOT_AUTHENTICATED = "Not authenticated"
 BAD_BODY = "Server error while processing client data"
+_VERIFIED_SESSIONS = 10_000
 
 
 class Sessions:
-    """Signs and verifies session cookie values."""
+    """Signs and verifies session cookie values.
+
+    A session sends the same value on every request, so verified values are remembered
+    (with their expiry): checking a signature costs more than the rest of a small request.
+    """
 
     def __init__(self, secret: str, max_age: int) -> None:
         self._serializer = URLSafeTimedSerializer(secret, salt="rhom.server.session")
         self.max_age = max_age
+        self._verified: OrderedDict[str, tuple[str | None, float]] = OrderedDict()
+        self._lock = threading.Lock()
 
     def issue(self, login: str | None) -> str:
         """A new session value; ``login=None`` makes an anonymous session."""
@@ -42,12 +51,23 @@ class Sessions:
 
     def login_of(self, value: str) -> str | None:
         """The user a cookie value names, or ``None`` when it does not verify."""
+        now = time.time()
+        with self._lock:
+            known = self._verified.get(value)
+            if known is not None and known[1] > now:
+                self._verified.move_to_end(value)
+                return known[0]
         try:
-            data = self._serializer.loads(value, max_age=self.max_age)
+            data, signed_at = self._serializer.loads(value, max_age=self.max_age, return_timestamp=True)
         except BadSignature:
             return None
         login = data.get("login") if isinstance(data, dict) else None
-        return login if isinstance(login, str) and login else None
+        login = login if isinstance(login, str) and login else None
+        with self._lock:
+            self._verified[value] = (login, signed_at.timestamp() + self.max_age)
+            while len(self._verified) > _VERIFIED_SESSIONS:
+                self._verified.popitem(last=False)
+        return login
 
     def set_cookie(self, response: Response, value: str) -> None:
         expires = formatdate(time.time() + self.max_age, usegmt=True)
