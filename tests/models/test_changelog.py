@@ -291,3 +291,17 @@ def test_an_edit_of_an_object_whose_create_is_in_flight_is_queued_as_an_update(s
     obj.update_attributes(name="typed during the push")
     rows = sorted((e.sent, e.update_type, e.attrib) for e in log(sync_product, obj))
     assert rows == [(0, "update", "name"), (1, "create", "object")]
+
+
+@pytest.mark.parametrize("model_name", ["AppCatalog", "AppFixedCatalog"])
+def test_app_partition_models_log_in_the_app_database(rhom_setup: Any, model_name: str) -> None:
+    from . import models
+
+    model: Any = getattr(models, model_name)
+    obj = model.create(title="shared")
+    assert model._rhom.database is rhom.get_database("app")
+    assert [(e.update_type, e.object) for e in rhom.changelog.entries(rhom.get_database("app"))] == [
+        ("create", obj.object)
+    ]
+    assert rhom.changelog.entries(rhom.get_database("user")) == []
+    assert rhom.have_local_changes() is True
