@@ -90,3 +90,29 @@ def test_a_migrate_source_receiver_can_handle_the_migration(first_run: Path) -> 
         rhom.setup(first_run, models=[v3])
     assert seen == ["Gadget 1.0->3.0"]
     assert v3.find("g1").name == "kept?"
+
+
+def test_indexes_are_created_and_unique_ones_enforced(data_dir: Path) -> None:
+    class Indexed(rhom.Model):
+        sku = rhom.CharField()
+        name = rhom.CharField()
+
+        class Meta:
+            sync = True
+            indexes = {"indexed_by_name": ["name"]}
+            unique_indexes = {"indexed_by_sku": "sku"}
+
+    rhom.setup(data_dir, models=[Indexed])
+    try:
+        db = rhom.get_database("user")
+        found = {
+            r["name"]: r["sql"] for r in db.execute_sql("SELECT name, sql FROM sqlite_master WHERE type = 'index'")
+        }
+        assert "UNIQUE" in found["indexed_by_sku"] and "UNIQUE" not in found["indexed_by_name"]
+        first = Indexed.create(sku="1", name="a")
+        with pytest.raises(rhom.IntegrityError):
+            Indexed.create(sku="1", name="b")
+        assert [o.object for o in Indexed.find_all()] == [first.object]
+        assert [e.object for e in rhom.changelog.entries(db)] == [first.object]
+    finally:
+        rhom.shutdown()
