@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..changelog import no_changelog
+from ..exceptions import ServerError
 from . import protocol
 from ._push import IN_DOUBT
 from .source import BLOB_SUFFIX, SyncSource, write_transaction
@@ -32,6 +33,8 @@ class Applied:
     existed: int = 0  # how many of them were already here (updates)
     deleted: list[str] = dataclasses.field(default_factory=list)  # objects the page removed
     linked: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: blob downloads the server refused for good (4xx): those attributes were skipped
+    blob_errors: list[ServerError] = dataclasses.field(default_factory=list)
 
 
 def _split_blobs(source: SyncSource, insert: Mapping[str, Mapping[str, str]]) -> dict[str, dict[str, str]]:
@@ -102,12 +105,24 @@ def apply_page(
     objects = _split_blobs(source, page.insert)
     downloads = _blob_work(source, objects, page.insert, page.delete) if download else []
     fetched: list[str] = []
+    refused: list[ServerError] = []
     try:
         for oid, attrib, url in downloads:
-            value = download(url)  # type: ignore[misc]
+            try:
+                value = download(url)  # type: ignore[misc]
+            except ServerError as exc:
+                if not _gone(exc):
+                    raise  # a 5xx: fail the page, the next run gets it again
+                # The file is gone for good: skip the attribute and apply the rest of the
+                # page (protocol.md §8.2 step 4). Failing the page would stop the source at
+                # this page on every run, so no later object would ever arrive.
+                objects[oid] = {a: v for a, v in objects[oid].items() if a != attrib}
+                refused.append(exc)
+                continue
             fetched.append(value)
             objects[oid][attrib] = value
         applied = _commit(source, page, objects, dependents, search)
+        applied.blob_errors = refused
     except BaseException:
         from .. import blobs
 
@@ -118,6 +133,11 @@ def apply_page(
                 pass
         raise
     return applied
+
+
+def _gone(exc: ServerError) -> bool:
+    """A 4xx answer to a blob download (not 401, 408, 429: those may pass)."""
+    return exc.status_code is not None and 400 <= exc.status_code < 500 and exc.status_code not in (401, 408, 429)
 
 
 def _commit(source: SyncSource, page: protocol.Page, objects: dict[str, dict[str, str]],

@@ -140,6 +140,7 @@ class SyncRun:
         start = time.monotonic()
         inserted = updated = deleted = 0
         total = cumulative = 0
+        blob_errors: list[SyncError] = []
         try:
             if source.token() == 0:
                 source.set_token(protocol.RUN_STARTED_TOKEN)
@@ -155,6 +156,7 @@ class SyncRun:
                 inserted += len(applied.inserted) - applied.existed
                 updated += applied.existed
                 deleted += len(applied.deleted)
+                blob_errors += applied.blob_errors
                 cumulative += page.count
                 total = page.total_count if page.total_count is not None else total
                 self.after_page(source, page, applied, total, cumulative)
@@ -164,6 +166,8 @@ class SyncRun:
                 if page.is_last or source.pass_through:
                     _push.requeue_lost_creates(source)
                     break
+            if blob_errors:  # every page applied; the source still ends with the error
+                raise blob_errors[0]
         except StopRequested:
             raise
         except (AuthError, UnknownClientError, SyncVersionError) as exc:
