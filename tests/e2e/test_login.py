@@ -146,3 +146,10 @@ def test_401_mid_session_drops_the_session(world: World) -> None:
     assert not client.is_logged_in()
     assert rows(world.Product) == [(draft.object, "object", "create", 0)]  # nothing lost
     assert sync(client).error_code == ErrorCode.CLIENT_IS_NOT_LOGGED_IN
+    # logged in again, the server no longer knows the client (its user was deleted):
+    # the run recovers with a new client id and still pushes the draft, once
+    assert wait(client.login("alice", "secret")).error_code == 0
+    assert sync(client).status == "complete"
+    assert [o["name"] for o in world.products.data.values()] == ["draft"]
+    assert list(values(world.Product).values()) == [{"name": "draft"}]
+    assert not rhom.have_local_changes()
