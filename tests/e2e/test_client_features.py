@@ -128,3 +128,33 @@ def test_metadata_is_stored_and_follows_changes(world: World) -> None:
     assert sync(client).status == "complete"
     assert world.Product.metadata() == {"title": "Products", "version": 2}
     assert set(values(world.Product)) == {"1"}
+
+
+def test_bulk_only_source_is_left_to_bulk_sync(tmp_path: Path, threaded: bool) -> None:
+    """rhom-api §5.5: incremental runs skip it; a single-source sync still syncs it."""
+
+    class Archive(rhom.PropertyBagModel, sync=True, sync_type="bulk_only"):  # type: ignore[call-arg]
+        pass
+
+    class Note(rhom.PropertyBagModel, sync=True):  # type: ignore[call-arg]
+        pass
+
+    archives = MemoryAdapter("Archive", {"1": {"title": "old"}})
+    notes = MemoryAdapter("Note", {"1": {"text": "hi"}})
+    rhom.setup(tmp_path / "device", models=[Archive, Note])
+    server = Server([archives, notes], store=f"sqlite:///{tmp_path}/server.db")
+    server.start()
+    client = rhom.SyncClient(server.url, threaded_mode=threaded, poll_interval=0)
+    try:
+        assert wait(client.login("alice", "secret")).error_code == 0
+        result = wait(client.do_sync())
+        assert result.status == "complete"
+        assert "Archive" not in {n.source_name for n in result.notifications}
+        assert "query" not in archives.calls
+        assert [n.text for n in Note.find("all")] == ["hi"]
+        assert wait(client.do_sync_source(Archive)).status == "ok"
+        assert [a.title for a in Archive.find("all")] == ["old"]
+    finally:
+        client.close()
+        rhom.shutdown()
+        server.stop()
