@@ -69,22 +69,22 @@ def define_models(layout: str, **product_options: Any) -> Models:
     """Declare fresh ``Product`` and ``Customer`` classes of *layout* ("fixed" or "bag")."""
     if layout == "fixed":
 
-        class Product(rhom.Model, sync=True, sync_priority=2, **product_options):  # type: ignore[call-arg]
+        class Product(rhom.Model, sync=True, sync_priority=2, **product_options):
             name = rhom.CharField()
             price = rhom.CharField()
             quantity = rhom.CharField()
             photo = rhom.BlobField()
 
-        class Customer(rhom.Model, sync=True, sync_priority=1):  # type: ignore[call-arg]
+        class Customer(rhom.Model, sync=True, sync_priority=1):
             name = rhom.CharField()
             product = rhom.BelongsTo("Product")
 
     else:
 
-        class Product(rhom.PropertyBagModel, sync=True, sync_priority=2, **product_options):  # type: ignore[no-redef,call-arg]
+        class Product(rhom.PropertyBagModel, sync=True, sync_priority=2, **product_options):  # type: ignore[no-redef]
             photo = rhom.BlobField()
 
-        class Customer(rhom.PropertyBagModel, sync=True, sync_priority=1):  # type: ignore[no-redef,call-arg]
+        class Customer(rhom.PropertyBagModel, sync=True, sync_priority=1):  # type: ignore[no-redef]
             product = rhom.BelongsTo("Product")
 
     return Models(layout, Product, Customer)

@@ -36,7 +36,7 @@ def push_then_outage(world: World, client: Any, model: Any) -> None:
 
 
 def names(world: World) -> Counter[str]:
-    return Counter(o.get("name") for o in world.products.data.values())
+    return Counter(o.get("name", "") for o in world.products.data.values())
 
 
 def test_edit_while_waiting_reaches_the_server_object(world: World) -> None:

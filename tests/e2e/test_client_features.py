@@ -74,10 +74,10 @@ def test_links_rewrite_a_dependent_in_another_partition(tmp_path: Path, threaded
     """The owner lives in the app partition, its dependent in the user partition: the
     rewrite crosses two SQLite files."""
 
-    class Catalog(rhom.PropertyBagModel, sync=True, sync_priority=5, partition="app"):  # type: ignore[call-arg]
+    class Catalog(rhom.PropertyBagModel, sync=True, sync_priority=5, partition="app"):
         pass
 
-    class Entry(rhom.Model, sync=True, sync_priority=1):  # type: ignore[call-arg]
+    class Entry(rhom.Model, sync=True, sync_priority=1):
         title = rhom.CharField()
         catalog = rhom.BelongsTo("Catalog")
 
@@ -133,10 +133,10 @@ def test_metadata_is_stored_and_follows_changes(world: World) -> None:
 def test_bulk_only_source_is_left_to_bulk_sync(tmp_path: Path, threaded: bool) -> None:
     """rhom-api §5.5: incremental runs skip it; a single-source sync still syncs it."""
 
-    class Archive(rhom.PropertyBagModel, sync=True, sync_type="bulk_only"):  # type: ignore[call-arg]
+    class Archive(rhom.PropertyBagModel, sync=True, sync_type="bulk_only"):
         pass
 
-    class Note(rhom.PropertyBagModel, sync=True):  # type: ignore[call-arg]
+    class Note(rhom.PropertyBagModel, sync=True):
         pass
 
     archives = MemoryAdapter("Archive", {"1": {"title": "old"}})

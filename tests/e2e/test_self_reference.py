@@ -15,7 +15,7 @@ from .conftest import Server, wait
 
 
 def test_a_new_tree_reaches_the_server_with_server_ids(tmp_path: Path, threaded: bool) -> None:
-    class Folder(rhom.Model, sync=True):  # type: ignore[call-arg]
+    class Folder(rhom.Model, sync=True):
         name = rhom.CharField()
         parent = rhom.BelongsTo("Folder")
 
