@@ -45,7 +45,7 @@ class Stats:
     kinds: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
-    async def call(self, http: LightClient, method: str, path: str, **kw: Any) -> Any:
+    async def call(self, http: LightClient, method: str, path: str, *, label: str = "", **kw: Any) -> Any:
         started = time.perf_counter()
         try:
             reply = await http.request(method, path, **kw)
@@ -54,7 +54,7 @@ class Stats:
             return None
         finally:
             self.latencies.append(time.perf_counter() - started)
-            self.kinds.append(f"{method} {path}")
+            self.kinds.append(label or f"{method} {path}")
         if reply.status_code != 200:
             self.errors.append(f"{method} {path}: {reply.status_code} {reply.text[:80]}")
             return None
@@ -101,7 +101,8 @@ async def pull(
     links: dict[str, str] = {}
     params: dict[str, Any] = {"p_size": PAGE_SIZE, "version": 3}
     for _ in range(100):
-        reply = await stats.call(http, "GET", "/app/v1/Product", params=params, headers=headers)
+        label = "query without token" if "token" not in params else "query acknowledging a page"
+        reply = await stats.call(http, "GET", "/app/v1/Product", params=dict(params), headers=headers, label=label)
         if reply is None:
             return links
         page = reply.json()

@@ -262,6 +262,8 @@ class State:
 
 def changed_ids(old: Doc, new: Doc) -> list[str]:
     """Ids whose object differs between two documents (added, changed or removed)."""
+    if not old:
+        return list(new)
     ids = [oid for oid, obj in new.items() if old.get(oid) != obj]
     ids.extend(oid for oid in old if oid not in new)
     return ids

@@ -88,12 +88,15 @@ def normalize(objects: Mapping[str, Mapping[str, Any]]) -> Doc:
     """Wire form of adapter data: string ids and values, ``None`` → ``""``, no reserved names."""
     doc: Doc = {}
     for oid, obj in objects.items():
-        attrs = {
-            a if type(a) is str else str(a): v if type(v) is str else "" if v is None else str(v)
-            for a, v in obj.items()
-        }
-        for name in RESERVED:
-            attrs.pop(name, None)
+        attrs = dict(obj)
+        for name, value in attrs.items():  # the common case: all strings already
+            if type(value) is not str or type(name) is not str:
+                attrs = {str(a): "" if v is None else str(v) for a, v in attrs.items()}
+                break
+        if "id" in attrs:
+            del attrs["id"]
+        if "attrib_type" in attrs:
+            del attrs["attrib_type"]
         doc[oid if type(oid) is str else str(oid)] = attrs
     return doc
 
