@@ -6,6 +6,7 @@ Each layout supplies a few storage hooks (``_rhom_get``, ``_rhom_select``, ``_rh
 
 from __future__ import annotations
 
+import datetime
 import functools
 import json
 from collections.abc import Callable, Mapping
@@ -173,9 +174,23 @@ class RhomAPI:
     def update_attributes(self, attrs: Mapping[str, Any] | None = None, /, **kwargs: Any) -> bool:
         """Set and save the given attributes in one transaction; only these are written."""
         values = clean_attrs(type(self), attrs, kwargs)
-        for key, value in values.items():
-            setattr(self, key, value)
-        return self._rhom_save(list(values))
+        before = {key: getattr(self, key) for key in values}
+        dirty = set(getattr(self, "_dirty", ()))
+        try:
+            for key, value in values.items():
+                setattr(self, key, value)
+            return self._rhom_save(list(values))
+        except BaseException:
+            # nothing was written: the object in memory must not claim otherwise
+            for key, value in before.items():
+                try:
+                    setattr(self, key, value)
+                except Exception:  # a value this object never held cannot be restored
+                    pass
+            if hasattr(self, "_dirty"):
+                self._dirty.clear()
+                self._dirty.update(dirty)
+            raise
 
     def _rhom_save(self, only: list[str] | None) -> bool:
         raise NotImplementedError
@@ -240,6 +255,15 @@ class RhomAPI:
         )
         text = rows[0]["metadata"] if rows else None
         return json.loads(text) if text else None
+
+    @classmethod
+    def backend_refresh_time(cls) -> Any:
+        """When the server last refreshed this source's data from its backend, or None."""
+        rows = cls._rhom.database.execute_sql(
+            "SELECT backend_refresh_time FROM sources WHERE source_id = ?", (cls.get_source_id(),)
+        )
+        value = rows[0]["backend_refresh_time"] if rows else None
+        return datetime.datetime.fromtimestamp(int(value), datetime.timezone.utc) if value else None
 
     @classmethod
     def set_metadata(cls, value: Any) -> None:

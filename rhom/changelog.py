@@ -64,6 +64,7 @@ class Sent(enum.IntEnum):
     AWAITING_LINK = 2  # create accepted by the server, waiting for its link or insert
     CONFIRMED = 3  # create linked, or the object deleted by the server; purged at token 0
     CONFLICT = 4  # the server sent a value over a still unconfirmed created attribute
+    IN_DOUBT = 5  # a create in flight when the process died: held until a pull settles it
 
 
 @dataclasses.dataclass(frozen=True)

@@ -97,7 +97,10 @@ def main() -> None:
 @click.option("--factory", is_flag=True, help="APP names a function that returns the app.")
 @click.option("--workers", type=int, default=1, show_default=True)
 def serve(app: str, host: str | None, port: int | None, store: str | None, factory: bool, workers: int) -> None:
-    """Run a rhom.server app (module:attribute), as in ``rhom serve examples.store.server:app``."""
+    """Run a rhom.server app given as module:attribute.
+
+    Example: rhom serve examples.store.server:app --port 9292
+    """
     if ":" not in app:
         fail(f"APP must look like module:attribute, got {app!r}")
     if store:
@@ -194,9 +197,10 @@ def sync(server_url: str, data_dir: Path, models_module: str, sources: tuple[str
             display = _SyncDisplay(progress)
             with notify.source_notification.connected_to(display):
                 results = [client.do_sync_source(name) for name in sources] if sources else [client.do_sync()]
-        _summary(client, [m for m in models if m._rhom.is_sync and (not sources or m._rhom.source_name in sources)],
-                 display, time.monotonic() - started)  # fmt: skip
         final = results[-1]
+        if not (final.error_code and not final.source_name):  # a run that never started has no summary
+            chosen = [m for m in models if m._rhom.is_sync and (not sources or m._rhom.source_name in sources)]
+            _summary(client, chosen, display, time.monotonic() - started)
         if final.error_code and not final.source_name:
             code = {1: EXIT_NETWORK, 7: EXIT_AUTH, 9: EXIT_AUTH}.get(int(final.error_code), EXIT_ERRORS)
             fail(f"sync failed (error {int(final.error_code)}): {final.error_message}", code)

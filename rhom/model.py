@@ -66,7 +66,10 @@ class _FixedSchemaMeta(peewee.ModelBase):
         peewee_meta.setdefault("table_name", raw.get("source_name", name))
         if not isinstance(opts_partition, str):
             raise ConfigurationError(f"{name}.Meta.partition: expected a string, got {opts_partition!r}")
-        peewee_meta.setdefault("database", partition_proxy(opts_partition))
+        try:
+            peewee_meta.setdefault("database", partition_proxy(opts_partition))
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"{name}.Meta.partition: {exc}") from None
         peewee_meta.setdefault("only_save_dirty", True)
         attrs["Meta"] = type("Meta", (), peewee_meta)
         cls: Any = super().__new__(mcs, name, bases, attrs)  # type: ignore[no-untyped-call]

@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from .. import blobs
-from ..changelog import BLOB_ATTRIB_TYPE
+from ..changelog import BLOB_ATTRIB_TYPE, Sent
 from . import protocol
 from .source import SyncSource, write_transaction
 
 #: Rows of a crashed push are re-marked with this state while their fate is unknown.
-IN_DOUBT = 5
+IN_DOUBT = int(Sent.IN_DOUBT)
 
 
 @dataclasses.dataclass
