@@ -22,7 +22,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from rhom.server._state import PAGE, SYNCED, Doc, JsonObject, State, changed_ids, partition_key, q
+from rhom.server._state import (
+    PAGE,
+    SYNCED,
+    Doc,
+    JsonObject,
+    State,
+    changed_ids,
+    loads,
+    partition_key,
+    q,
+)
 from rhom.server.adapters import SourceAdapter, calling_as
 
 __all__ = ["Caller", "Page", "normalize", "query_page", "refresh_master"]
@@ -152,7 +162,8 @@ def refresh_master(
             doc = None  # unchanged data: only the refresh time is written
         items = state.master_items(pkey, adapter.name, meta, doc, changed)
         state.store.set_many(items)
-    return state.master(pkey, adapter.name)
+    written: JsonObject = loads(items[f"m:{pkey}:{q(adapter.name)}:s"])
+    return written, old if doc is None else doc
 
 
 def _run_query(caller: Caller, adapter: SourceAdapter, params: Any) -> tuple[Doc | None, JsonObject | None, str | None]:
