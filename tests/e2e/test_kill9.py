@@ -222,7 +222,7 @@ def test_killed_at_random_moments_of_syncs_converges(world: World) -> None:
         time.sleep(delay)
         kill(proc)
         restart(world)  # checks the files; the next child then takes over
-    names = Counter(attrs.get("name") for attrs in values(world.Product).values())
+    names = Counter(str(attrs.get("name")) for attrs in values(world.Product).values())
     client = world.client(page_size=4)
     sync_until_settled(world, client)
     # every object the device holds reached the server once, with its latest name

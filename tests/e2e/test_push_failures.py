@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import pytest
 
+from rhom.sync.client import SyncClient
+
 from .conftest import World, rows, sync, values
 from .helpers import FAILURE_CODES, FAILURES, during_push, failing, notes, pushes, row_values
 
 
-def synced_phone(world: World) -> tuple[object, str]:
+def synced_phone(world: World) -> tuple[SyncClient, str]:
     """A product created, pushed and linked: ``(client, server id)``."""
     client = world.logged_in()
     world.Product.create(name="Phone", price="1", quantity="1")
