@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -54,7 +54,6 @@ class Call:
     client_id: str | None = None
     client: JsonObject | None = None
     new_cookie: str | None = None
-    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def state(self) -> State:
