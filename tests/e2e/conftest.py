@@ -93,6 +93,19 @@ def define_models(layout: str, **product_options: Any) -> Models:
 # -- the server ----------------------------------------------------------------------------
 
 
+#: servers stopped without waiting: ``(thread, socket)``, joined at the end of the session
+_stopping: list[tuple[threading.Thread, socket.socket]] = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _join_stopped_servers() -> Iterator[None]:
+    yield
+    while _stopping:
+        thread, sock = _stopping.pop()
+        thread.join(30)
+        sock.close()
+
+
 class Server:
     """rhom.server in a thread on a fixed 127.0.0.1 port, restartable with its state.
 
@@ -143,13 +156,18 @@ class Server:
         self._server, self._thread, self._sock = server, thread, sock
         return self.url
 
-    def stop(self) -> None:
+    def stop(self, *, wait: bool = True) -> None:
+        """Stop serving; without *wait*, let uvicorn finish (~0.1 s) while the next test
+        runs (the thread is joined at the end of the session)."""
         if self._server is None:
             return
         self._server.should_exit = True
         assert self._thread is not None
-        self._thread.join(30)
-        self._sock.close()
+        if wait:
+            self._thread.join(30)
+            self._sock.close()
+        else:
+            _stopping.append((self._thread, self._sock))
         self._server = self._thread = None
 
     def admin(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -288,7 +306,7 @@ def make_world(tmp_path: Path) -> Iterator[Callable[..., World]]:
     for world in made:
         world.close_clients()
         rhom.shutdown()
-        world.server.stop()
+        world.server.stop(wait=False)
 
 
 @pytest.fixture
