@@ -11,6 +11,7 @@ from rhom.server.store import Store, iter_chunks, prefix_upper_bound
 
 __all__ = ["SqliteStore"]
 
+_STRIPES = 1024
 _SCHEMA = "CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID"
 
 
@@ -28,7 +29,7 @@ class SqliteStore(Store):
         self.path = path
         self._conn: sqlite3.Connection | None = None
         self._db_lock = threading.RLock()
-        self._locks: dict[str, threading.Lock] = {}
+        self._locks: dict[str, list[threading.Lock]] = {}
         self._locks_guard = threading.Lock()
 
     def _connection(self) -> sqlite3.Connection:
@@ -90,9 +91,16 @@ class SqliteStore(Store):
             return cursor.rowcount
 
     def lock(self, name: str) -> AbstractContextManager[None]:
+        # A fixed set of locks per kind of name ("c:" clients, "m:" master documents...),
+        # so that memory does not grow with every client ever seen. The server never holds
+        # two locks of one kind at once and always takes "c:" before "m:", so sharing a
+        # lock between two names can delay a request but never deadlock.
+        kind = name.split(":", 1)[0]
         with self._locks_guard:
-            lock = self._locks.setdefault(name, threading.Lock())
-        return _held(lock)
+            pool = self._locks.get(kind)
+            if pool is None:
+                pool = self._locks[kind] = [threading.Lock() for _ in range(_STRIPES)]
+        return _held(pool[hash(name) % _STRIPES])
 
     def flush(self) -> None:
         with self._db_lock:

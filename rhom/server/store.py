@@ -54,7 +54,11 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def lock(self, name: str) -> AbstractContextManager[None]:
-        """A mutual-exclusion lock called ``name`` (held for seconds at most)."""
+        """A mutual-exclusion lock called ``name`` (held for seconds at most).
+
+        Names of one kind (the text before the first ``:``) may share a lock: never hold
+        two locks of one kind at once.
+        """
 
     @abc.abstractmethod
     def flush(self) -> None:
