@@ -22,6 +22,7 @@ import zipfile
 from email.utils import formatdate
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -170,7 +171,8 @@ def _hand_out(call: Call, pkey: str, requested: list[SourceAdapter]) -> None:
 async def download(request: Request) -> Response:
     """``GET /data/...``: a bulk file as SQLite, ``.rzip`` or ``.gzip`` (§7.4)."""
     server: Server = request.app.state.rhom
-    path = request.url.path
+    raw_path = request.scope.get("raw_path")  # the url as issued: user names stay quoted
+    path = raw_path.decode("latin-1") if raw_path else request.url.path
     base, variant = path, ""
     for suffix in (".rzip", ".gzip"):
         if path.endswith(suffix):
@@ -182,7 +184,7 @@ async def download(request: Request) -> Response:
     segments = base.split("/")
     if len(segments) == 5 and urllib.parse.unquote(segments[3]) != user:
         return _http.text(404, "<h1>Not Found</h1>")
-    data = server.state.store.get("bf:" + base)
+    data = await run_in_threadpool(server.state.store.get, "bf:" + base)
     if data is None:
         return _http.text(404, "<h1>Not Found</h1>")
     name = segments[-1]

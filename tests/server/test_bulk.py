@@ -124,3 +124,16 @@ def test_adapter_error_gives_empty_url(logged_in: RhoClient, products: MemoryAda
     products.fail("query")
     result = _bulk(logged_in, {"partition": "user", "sources": ["Product"]})
     assert result == {"result": "url", "url": ""}, "protocol.md §7.3: url '' after an error"
+
+
+def test_bulk_file_of_a_user_name_that_needs_quoting(
+    serve: Serve, products: MemoryAdapter, rho: Callable[[str], RhoClient]
+) -> None:
+    with serve([products]) as url:
+        client = rho(url)
+        client.login("Bob Smith/ü")
+        client.create_client()
+        path = _bulk(client, {"partition": "user", "sources": ["Product"]})["url"]
+        assert "Bob%20Smith%2F%C3%BC" in path, "protocol.md §7.3: the user name, URL-quoted"
+        reply = client.http.get(path + ".gzip")
+        assert reply.status_code == 200, "protocol.md §7.4: served to its user"
