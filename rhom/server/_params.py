@@ -139,6 +139,9 @@ async def read_params(request: Request, limit: int) -> Params:
     elif ctype.startswith("application/x-www-form-urlencoded"):
         text = body.decode("utf-8", "replace")
         params.values.update(parse_nested(urllib.parse.parse_qsl(text, True)))
+        cud = params.values.pop("cud", None)
+        if isinstance(cud, str):  # older clients post the push as a form field (§5.1)
+            params.values.update(_json_object(cud.encode()))
     elif ctype.startswith("multipart/form-data"):
         await _read_multipart(request, params, limit)
     return params

@@ -273,3 +273,12 @@ def test_json_with_charset_is_json(logged_in: RhoClient, products: MemoryAdapter
 def test_client_id_from_body_without_header(logged_in: RhoClient) -> None:
     reply = logged_in.http.post("/app/v1/Product", json={"client_id": logged_in.client_id, "create": {"t": {"a": "1"}}})
     assert reply.status_code == 200, "protocol.md §1.4: client_id parameter fallback (B.69)"
+
+
+def test_push_as_form_field_cud(logged_in: RhoClient, products: MemoryAdapter) -> None:
+    reply = logged_in.http.post(
+        "/app/v1/Product",
+        data={"cud": '{"create":{"t1":{"name":"Form"}}}'},
+        headers=logged_in.headers,
+    )
+    assert reply.status_code == 200 and products.data["6"] == {"name": "Form"}, "protocol.md §5.1"
