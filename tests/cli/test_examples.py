@@ -46,3 +46,17 @@ def test_rhom_demo_keeps_its_data_for_rhom_status(tmp_path: Path) -> None:
 
     again = rhom("demo", "--data", str(tmp_path))  # the walk-through needs the seed data: refused, not a crash
     assert_user_error(again, 2, f"{tmp_path} holds an earlier demo run")
+
+
+def test_asyncio_app_reacts_to_signals_while_it_keeps_running() -> None:
+    result = run("examples.asyncio_app")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "logged in: True" in out
+    # the handlers ran on the event loop, in order, for every source and the run's end
+    events = [line.split("event: ", 1)[1] for line in out.splitlines() if "event: " in line]
+    assert events[-1] == "sync complete"
+    assert "Product: ok 5/5" in events and "Customer: ok 3/3" in events
+    ticks = int(re.search(r"the app ticked (\d+) times", out).group(1))  # type: ignore[union-attr]
+    assert ticks > 0, "the event loop must keep running during the sync"
+    assert "sync complete: 5 products, 3 customers" in out
