@@ -78,6 +78,7 @@ class RoundRobin(RhoClient):
         self.turn += 1
 
 
+@pytest.mark.redis
 def test_two_processes_on_one_redis_converge(two_servers: list[str]) -> None:
     alice, bob = RoundRobin(two_servers), RoundRobin(list(reversed(two_servers)))
     try:
