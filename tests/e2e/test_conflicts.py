@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import pytest
+
 import rhom
 from rhom.server import MemoryAdapter
 
@@ -77,3 +79,20 @@ def test_server_deletes_what_the_device_did_not_touch(world: World) -> None:
     assert set(values(world.Product)) == {"1"}
     assert world.customers.data["7"] == {"name": "Anne", "product": "1"}
     assert values(world.Customer) == world.customers.data
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="rhom.server MemoryAdapter.update() setdefault()s a missing object: an update of an object "
+    "the backend deleted meanwhile makes a partial record instead of an update-error",
+)
+def test_update_of_an_object_the_backend_deleted_is_an_update_error(world: World) -> None:
+    world.products.replace({"1": {"name": "Phone", "price": "1"}})
+    client = world.logged_in()
+    assert sync(client).status == "complete"
+    world.Product.find("1").update_attributes(price="2")
+    del world.products.data["1"]  # the backend deleted it meanwhile
+    result = sync(client)
+    errors = [n.server_errors for n in result.notifications if n.server_errors]
+    assert world.products.data == {}, world.products.data  # no partial {"price": "2"} record
+    assert errors and "1" in errors[0]["update-error"]
