@@ -169,6 +169,8 @@ class State:
     # that is always read and written with the document.
     def _read_doc(self, base: str, info: JsonObject) -> Doc:
         version = info.get("v")
+        if version is None:
+            return {}  # never written: nothing to read
         cached = self.cache.get(base, version)
         if cached is not None:
             return cached
@@ -180,8 +182,7 @@ class State:
             doc.update(delta.get("set", {}))
             for oid in delta.get("del", []):
                 doc.pop(oid, None)
-        if version is not None:
-            self.cache.put(base, version, doc)
+        self.cache.put(base, version, doc)
         return doc
 
     def _write_doc(
