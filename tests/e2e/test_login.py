@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import rhom
+from rhom.server import MemoryAdapter
 from rhom.server.testing import free_port
 from rhom.sync.errors import ErrorCode
 
@@ -153,3 +154,44 @@ def test_401_mid_session_drops_the_session(world: World) -> None:
     assert [o["name"] for o in world.products.data.values()] == ["draft"]
     assert list(values(world.Product).values()) == [{"name": "draft"}]
     assert not rhom.have_local_changes()
+
+
+class PerUser(MemoryAdapter):
+    """A backend that keeps one data set per user (``current_user``)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.by_user: dict[str, dict[str, dict[str, str]]] = {}
+
+    def query(self, params: Any) -> Any:
+        self._enter("query")
+        return {k: dict(v) for k, v in self.by_user.get(self.current_user, {}).items()}
+
+    def create(self, attrs: Any) -> str | None:
+        new_id = super().create(attrs)
+        assert new_id is not None
+        self.by_user.setdefault(self.current_user, {})[new_id] = self.data.pop(new_id)
+        return new_id
+
+
+def test_each_user_sees_only_their_data(world: World) -> None:
+    world.server.stop()
+    per_user = PerUser("Product")
+    world.server.adapters[0] = world.products = per_user
+    world.server.start()
+    client = world.logged_in("alice")
+    world.Product.create(name="alice's")
+    assert sync(client).status == "complete"
+    world.Product.create(name="alice's unsent draft")
+    assert wait(client.login("bob", "secret")).error_code == 0
+    assert values(world.Product) == {}
+    world.Product.create(name="bob's")
+    assert sync(client).status == "complete"
+    assert [o["name"] for o in values(world.Product).values()] == ["bob's"]
+    assert {u: [o["name"] for o in d.values()] for u, d in per_user.by_user.items()} == {
+        "alice": ["alice's"],
+        "bob": ["bob's"],
+    }
+    assert wait(client.login("alice", "secret")).error_code == 0
+    assert sync(client).status == "complete"
+    assert [o["name"] for o in values(world.Product).values()] == ["alice's"]
