@@ -112,8 +112,7 @@ class State:
         return self.store.get("u:" + q(user)) is not None
 
     def add_user(self, user: str) -> None:
-        if not self.user_exists(user):
-            self.store.set("u:" + q(user), dumps({"login": user}))
+        self.store.set("u:" + q(user), dumps({"login": user}))  # the same record every time
 
     def users(self) -> list[str]:
         return [urllib.parse.unquote(k[2:]) for k in self.store.keys("u:")]
