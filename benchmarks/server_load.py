@@ -149,6 +149,7 @@ def run(store_name: str, store: str, clients: int) -> dict[str, Any]:
     with server_process(store) as (url, pid):
         stats = Stats()
         cpu_before = cpu_seconds(pid)
+        own_before = time.process_time()
         started = time.perf_counter()
 
         async def main() -> None:
@@ -158,6 +159,7 @@ def run(store_name: str, store: str, clients: int) -> dict[str, Any]:
         asyncio.run(main())
         wall = time.perf_counter() - started
         cpu = cpu_seconds(pid) - cpu_before
+        own = time.process_time() - own_before
     requests = len(stats.latencies)
     ordered = sorted(stats.latencies)
     return {
@@ -171,6 +173,7 @@ def run(store_name: str, store: str, clients: int) -> dict[str, Any]:
         "cpu_ms_per_req": cpu / requests * 1000,
         "first_error": stats.errors[0] if stats.errors else "",
         "slowest": _slowest_kinds(stats),
+        "client_cpu_ms_per_req": own / requests * 1000,
         "load": os.getloadavg()[0],
     }
 
@@ -194,7 +197,10 @@ def report(rows: list[dict[str, Any]]) -> None:
             f"{r['store']:7} {r['clients']:>7} {r['requests']:>8} {r['req_per_s']:>8.1f}"
             f" {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['errors']:>6} {r['cpu_ms_per_req']:>10.2f}"
         )
-        print(f"        slowest 1%: {r['slowest']}; load average {r['load']:.1f}")
+        print(
+            f"        slowest 1%: {r['slowest']}; load average {r['load']:.1f};"
+            f" load generator CPU {r['client_cpu_ms_per_req']:.2f} ms/request"
+        )
         if len(r.get("runs", [])) > 1:
             print(f"        p99 of each run (ms): {r['runs']}; errors counted over all runs")
         if r["first_error"]:
