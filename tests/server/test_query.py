@@ -238,3 +238,21 @@ def test_query_hash_reaches_the_adapter(serve: Serve, rho: Callable[[str], RhoCl
         client.create_client()
         client.page("Filtered", **{"query[color]": "red", "other": "x"})
         assert seen == [{"color": "red"}], "protocol.md §4.1: only the query hash"
+
+
+def test_concurrent_requests_of_one_client_stay_consistent(
+    serve: Serve, rho: Callable[[str], RhoClient]
+) -> None:
+    import concurrent.futures
+
+    many = MemoryAdapter("Many", {str(i): {"n": str(i)} for i in range(300)})
+    with serve([many]) as url:
+        client = rho(url)
+        client.login()
+        client.create_client()
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            replies = list(pool.map(lambda _: client.query("Many", p_size=7), range(24)))
+        assert all(r.status_code == 200 for r in replies), "protocol.md §4: no request failed"
+        tokens = {parse_page(r.json())["token"] for r in replies}
+        assert len(tokens) == 1, "protocol.md §4.4: one outstanding page, resent to the others"
+        assert client.sync("Many", p_size=50) == many.data, "protocol.md §4.5: nothing lost"
