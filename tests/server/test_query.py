@@ -240,9 +240,7 @@ def test_query_hash_reaches_the_adapter(serve: Serve, rho: Callable[[str], RhoCl
         assert seen == [{"color": "red"}], "protocol.md §4.1: only the query hash"
 
 
-def test_concurrent_requests_of_one_client_stay_consistent(
-    serve: Serve, rho: Callable[[str], RhoClient]
-) -> None:
+def test_concurrent_requests_of_one_client_stay_consistent(serve: Serve, rho: Callable[[str], RhoClient]) -> None:
     import concurrent.futures
 
     many = MemoryAdapter("Many", {str(i): {"n": str(i)} for i in range(300)})
