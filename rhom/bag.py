@@ -221,7 +221,7 @@ class PropertyBagModel(RhomAPI, metaclass=_PropertyBagMeta):
         ids = [r[0] for r in conn.execute(ids_sql, ids_params)]
         if not ids:
             return []
-        sql = ("SELECT object, attrib, value FROM object_values WHERE source_id = ? "
+        sql = ("SELECT object, attrib, value FROM object_values WHERE +source_id = ? "
                "AND object IN (SELECT value FROM json_each(?))")  # fmt: skip
         params = [sid, json.dumps(ids)]
         if select is not None:
@@ -244,7 +244,7 @@ class PropertyBagModel(RhomAPI, metaclass=_PropertyBagMeta):
         conn = cls._rhom.database.connection()
         ids = [r[0] for r in conn.execute(sql, params)]
         conn.execute(
-            "DELETE FROM object_values WHERE source_id = ? AND object IN (SELECT value FROM json_each(?))",
+            "DELETE FROM object_values WHERE +source_id = ? AND object IN (SELECT value FROM json_each(?))",
             (cls.get_source_id(), json.dumps(ids)),
         )
         return len(ids)

@@ -122,7 +122,7 @@ class SyncSource:
             for row in conn.execute(sql, (json.dumps(ids),)):
                 out[row[0]] = {c: _text(v) for c, v in zip(cols, row[1:], strict=True) if v is not None}
             return out
-        sql = ("SELECT object, attrib, value FROM object_values WHERE source_id = ? "
+        sql = ("SELECT object, attrib, value FROM object_values WHERE +source_id = ? "
                "AND object IN (SELECT value FROM json_each(?)) AND value IS NOT NULL ORDER BY rowid")  # fmt: skip
         for oid, attrib, value in conn.execute(sql, (self.id, json.dumps(ids))):
             out.setdefault(oid, {})[attrib] = value
@@ -137,7 +137,7 @@ class SyncSource:
             )
         else:
             rows = conn.execute(
-                "SELECT DISTINCT object FROM object_values WHERE source_id = ? "
+                "SELECT DISTINCT object FROM object_values WHERE +source_id = ? "
                 "AND object IN (SELECT value FROM json_each(?))", (self.id, ids))  # fmt: skip
         return {r[0] for r in rows}
 
@@ -216,7 +216,7 @@ class SyncSource:
             conn.execute(f"DELETE FROM {self.table} WHERE object IN (SELECT value FROM json_each(?))", (ids,))
         else:
             conn.execute(
-                "DELETE FROM object_values WHERE source_id = ? AND object IN (SELECT value FROM json_each(?))",
+                "DELETE FROM object_values WHERE +source_id = ? AND object IN (SELECT value FROM json_each(?))",
                 (self.id, ids),
             )
 
