@@ -261,9 +261,12 @@ class MemoryAdapter(SourceAdapter):
         return new_id
 
     def update(self, attrs: Mapping[str, str]) -> None:
+        """Update an existing object; an unknown id raises (the client gets an update-error)."""
         self._enter("update")
         with self._lock:
-            obj = self.data.setdefault(attrs["id"], {})
+            obj = self.data.get(attrs["id"])
+            if obj is None:
+                raise KeyError(f"{self.name} {attrs['id']} does not exist")
             obj.update({a: v for a, v in attrs.items() if a != "id"})
 
     def delete(self, attrs: Mapping[str, str]) -> None:

@@ -282,3 +282,14 @@ def test_push_as_form_field_cud(logged_in: RhoClient, products: MemoryAdapter) -
         headers=logged_in.headers,
     )
     assert reply.status_code == 200 and products.data["6"] == {"name": "Form"}, "protocol.md §5.1"
+
+
+def test_update_of_an_object_the_backend_lost_is_an_update_error(
+    logged_in: RhoClient, products: MemoryAdapter
+) -> None:
+    logged_in.sync("Product")
+    del products.data["1"]
+    logged_in.push("Product", {"update": {"1": {"price": "2"}}})
+    commands = logged_in.page("Product")["commands"]
+    assert "1-error" in commands["update-error"], "protocol.md §5.8: update of a missing object"
+    assert "1" not in products.data, "no partial record is made"
