@@ -73,9 +73,11 @@ def _stored(attrs: Mapping[str, str]) -> dict[str, str]:
 class _Outcome:
     """What one push changes: client state, CD, MD additions and removals."""
 
-    def __init__(self, cs: JsonObject, cd: Doc) -> None:
+    def __init__(self, cs: JsonObject, cd: Doc, created: dict[str, str]) -> None:
         self.cs = cs
         self.cd = dict(cd)
+        self.created = created
+        self.created_changed = False
         self.md_add: Doc = {}
         self.md_remove: list[str] = []
 
@@ -101,11 +103,15 @@ def process_push(
     state = caller.state
     with state.store.lock(caller.client_lock()):
         cs, cd = state.client_source(caller.client_id, adapter.name)
-        outcome = _Outcome(cs, cd)
+        created = state.created_ids(caller.client_id, adapter.name) if "create" in push else {}
+        outcome = _Outcome(cs, cd, created)
         with calling_as(caller.user, caller.base_url, state.store):
             _run(adapter, push, blob_fields, uploads, outcome)
         changed = [*outcome.md_add, *outcome.md_remove]
-        state.store.set_many(state.client_source_items(caller.client_id, adapter.name, outcome.cs, outcome.cd, changed))
+        items = state.client_source_items(caller.client_id, adapter.name, outcome.cs, outcome.cd, changed)
+        if outcome.created_changed:
+            items.update(state.created_ids_item(caller.client_id, adapter.name, outcome.created))
+        state.store.set_many(items)
         if outcome.md_add or outcome.md_remove:
             _update_master(caller, adapter, outcome)
 
@@ -158,7 +164,7 @@ def _create(
     uploads: Mapping[str, Upload],
     outcome: _Outcome,
 ) -> None:
-    created = outcome.cs.setdefault("created", {})
+    created = outcome.created
     if oid in created:
         # The same create again: its push reached us before (a client that died or lost the
         # reply sends it once more). Repeat the link instead of creating a second record.
@@ -175,6 +181,7 @@ def _create(
         return
     server_id = str(new_id)
     created[oid] = server_id
+    outcome.created_changed = True
     while len(created) > _CREATED_KEPT:  # oldest first: dicts keep insertion order
         del created[next(iter(created))]
     outcome.cs.setdefault("links", {})[oid] = {"l": server_id}

@@ -6,7 +6,7 @@ key ``u/<user>`` or ``app``, ``{s}`` a source name)::
     u:{u}            user record               uc:{u}:{c}       the user's client ids
     c:{c}            client record (user, device fields)
     cx:{c}:{s}:s     client/source state: page token, pending links and errors
-    cx:{c}:{s}:p     the unacknowledged page
+    cx:{c}:{s}:p     the unacknowledged page   cx:{c}:{s}:k   temporary ids already created
     cx:{c}:{s}:d     client document (CD), plus deltas cx:{c}:{s}:d.1, d.2 ...
     m:{p}:{s}:s      master document state: version, refresh time, source error, metadata
     m:{p}:{s}:d      master document (MD), plus deltas; mc:{p}:{s} its bulk snapshot
@@ -225,6 +225,15 @@ class State:
             items[base + "p"] = None if page is None else dumps(page)
         items[base + "s"] = dumps(state)
         return items
+
+    def created_ids(self, cid: str, source: str) -> dict[str, str]:
+        """Temporary id → server id of the creates ``cid`` pushed to ``source``."""
+        created: dict[str, str] = loads(self.store.get(f"cx:{q(cid)}:{q(source)}:k"), {})
+        return created
+
+    def created_ids_item(self, cid: str, source: str, created: dict[str, str]) -> dict[str, bytes | None]:
+        """The store item that writes :meth:`created_ids` (kept apart: only pushes read it)."""
+        return {f"cx:{q(cid)}:{q(source)}:k": dumps(created)}
 
     def stored_page(self, cid: str, source: str) -> JsonObject:
         """The unacknowledged page of ``cid`` for ``source`` (its command object)."""
