@@ -284,9 +284,7 @@ def test_push_as_form_field_cud(logged_in: RhoClient, products: MemoryAdapter) -
     assert reply.status_code == 200 and products.data["6"] == {"name": "Form"}, "protocol.md §5.1"
 
 
-def test_update_of_an_object_the_backend_lost_is_an_update_error(
-    logged_in: RhoClient, products: MemoryAdapter
-) -> None:
+def test_update_of_an_object_the_backend_lost_is_an_update_error(logged_in: RhoClient, products: MemoryAdapter) -> None:
     logged_in.sync("Product")
     del products.data["1"]
     logged_in.push("Product", {"update": {"1": {"price": "2"}}})
