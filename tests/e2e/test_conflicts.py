@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import pytest
-
 import rhom
 from rhom.server import MemoryAdapter
 
@@ -81,11 +79,6 @@ def test_server_deletes_what_the_device_did_not_touch(world: World) -> None:
     assert values(world.Customer) == world.customers.data
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="rhom.server MemoryAdapter.update() setdefault()s a missing object: an update of an object "
-    "the backend deleted meanwhile makes a partial record instead of an update-error",
-)
 def test_update_of_an_object_the_backend_deleted_is_an_update_error(world: World) -> None:
     world.products.replace({"1": {"name": "Phone", "price": "1"}})
     client = world.logged_in()
