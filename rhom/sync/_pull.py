@@ -184,8 +184,11 @@ def _commit(source: SyncSource, page: protocol.Page, objects: dict[str, dict[str
             kept = {oid for oid in gone if oid in objects}
         if objects:
             _mark_conflicts(conn, sid, objects)
-            applied.existed = len(source.existing(objects) | kept)
-            source.upsert(objects)
+            if kept or not source.fixed:
+                applied.existed = len(source.existing(objects) | kept)
+                source.upsert(objects)
+            else:  # the common page: inserts only; the insert itself tells what was new
+                applied.existed = source.upsert(objects)
             applied.inserted = list(objects)
         if changed:
             applied.inserted.extend(changed)

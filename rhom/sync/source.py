@@ -147,14 +147,15 @@ class SyncSource:
 
     # -- writing server data (the caller holds a no_changelog transaction) -------------------
 
-    def upsert(self, objects: Objects) -> None:
+    def upsert(self, objects: Objects) -> int:
+        """Insert or update objects; return how many existed before (fixed schema; 0 for bags)."""
         conn = self.db.connection()
         if not self.fixed:
             values = [(self.id, a, oid, v) for oid, attrs in objects.items() for a, v in attrs.items()]
             conn.executemany(
                 "INSERT INTO object_values (source_id, attrib, object, value) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT(object, attrib, source_id) DO UPDATE SET value = excluded.value", values)  # fmt: skip
-            return
+            return 0
         groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
         plans: dict[tuple[str, ...], tuple[tuple[str, ...], bool]] = {}
         fields, convert = self._fields, self._convert
@@ -173,14 +174,23 @@ class SyncSource:
             if rows is None:
                 rows = groups[cols] = []
             rows.append(row)
+        existed = 0
         for cols, rows in groups.items():
             names = ", ".join(("object", *(_sql.quote(c) for c in cols)))
             marks = ", ".join("?" * (len(cols) + 1))
-            update = ", ".join(f"{_sql.quote(c)} = excluded.{_sql.quote(c)}" for c in cols)
-            conflict = f"DO UPDATE SET {update}" if cols else "DO NOTHING"
-            conn.executemany(
-                f"INSERT INTO {self.table} ({names}) VALUES ({marks}) ON CONFLICT(object) {conflict}", rows
-            )
+            # New objects first: a plain insert is the cheapest write, and its row count says
+            # how many objects were already here; only those need the update pass.
+            added = conn.executemany(f"INSERT OR IGNORE INTO {self.table} ({names}) VALUES ({marks})", rows).rowcount
+            if added < len(rows):
+                existed += len(rows) - added
+                if cols:
+                    update = ", ".join(f"{_sql.quote(c)} = excluded.{_sql.quote(c)}" for c in cols)
+                    conn.executemany(
+                        f"INSERT INTO {self.table} ({names}) VALUES ({marks}) "
+                        f"ON CONFLICT(object) DO UPDATE SET {update}",
+                        rows,
+                    )
+        return existed
 
     def _to_column(self, column: str, text: str) -> Any:
         field = self._fields[column]
