@@ -153,30 +153,8 @@ class FloatField(Field):
         return None if value is None or value == "" else self.to_python(value)
 
 
-class DateField(Field):
-    """A date, stored as integer epoch seconds of its midnight (UTC); reads as ``date``."""
-
-    field_type = "INTEGER"
-
-    def to_python(self, value: Any) -> Any:
-        if isinstance(value, _dt.datetime):
-            return _epoch(value)
-        if isinstance(value, _dt.date):
-            return (value - _EPOCH_DATE).days * 86400
-        return _epoch_number(self, value)
-
-    def python_value(self, value: Any) -> Any:
-        if value is None or value == "":
-            return None
-        seconds = _epoch_number(self, value)
-        return _dt.datetime.fromtimestamp(seconds, _dt.timezone.utc).date()
-
-
-class TimeField(Field):
-    """A point in time, stored as integer epoch seconds; reads as an aware UTC ``datetime``.
-
-    Naive datetimes are taken as UTC.
-    """
+class _EpochField(Field):
+    """Integer epoch seconds in the table; accepts dates, datetimes and numbers."""
 
     field_type = "INTEGER"
 
@@ -191,6 +169,21 @@ class TimeField(Field):
         if value is None or value == "":
             return None
         return _dt.datetime.fromtimestamp(_epoch_number(self, value), _dt.timezone.utc)
+
+
+class DateField(_EpochField):
+    """A date, stored as integer epoch seconds of its midnight (UTC); reads as ``date``."""
+
+    def python_value(self, value: Any) -> Any:
+        moment = super().python_value(value)
+        return None if moment is None else moment.date()
+
+
+class TimeField(_EpochField):
+    """A point in time, stored as integer epoch seconds; reads as an aware UTC ``datetime``.
+
+    Naive datetimes are taken as UTC.
+    """
 
 
 def _epoch(value: _dt.datetime) -> int:
