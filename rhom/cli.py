@@ -259,6 +259,8 @@ def outbox(data_dir: Path, source: str | None) -> None:
     """List the changes waiting to be pushed (and creates awaiting confirmation)."""
     data_folder(data_dir)
     try:
+        if source is not None and source not in {s.name for s in _inspect.sources(data_dir)}:
+            fail(f"unknown source {source!r} in {data_dir}")
         rows = [r for r in _inspect.outbox(data_dir) if source is None or r["source"] == source]
     except sqlite3.Error as exc:
         fail(f"cannot read {data_dir}: {exc}")

@@ -215,3 +215,8 @@ def test_ctrl_c_during_a_sync_aborts_without_a_traceback(tmp_path: Path) -> None
     status = rhom("status", "--data", str(data))  # the folder is still a readable data folder
     assert status.returncode == 0, status.stderr
     assert "logged in: yes" in status.stdout
+
+
+def test_outbox_of_an_unknown_source_is_a_user_error(synced: Path) -> None:
+    result = rhom("outbox", "--data", str(synced), "--source", "Nope")
+    assert_user_error(result, 2, "unknown source 'Nope'")
