@@ -43,16 +43,21 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     sys.exit(code)
 
 
-def load_models(module_name: str) -> list[Any]:
-    """Import *module_name* (from the current folder too) and return the rhom models it declares."""
+def _import(module_name: str, what: str) -> Any:
+    """Import a user's module (from the current folder too); a failure is one error line."""
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
-        module = importlib.import_module(module_name)
+        return importlib.import_module(module_name)
     except ImportError as exc:
-        fail(f"cannot import model module {module_name!r}: {exc}")
+        fail(f"cannot import {what} module {module_name!r}: {exc}")
     except Exception as exc:  # the module itself is broken: say where, briefly
-        fail(f"model module {module_name!r} failed to import: {type(exc).__name__}: {exc}")
+        fail(f"{what} module {module_name!r} failed to import: {type(exc).__name__}: {exc}")
+
+
+def load_models(module_name: str) -> list[Any]:
+    """Import *module_name* (from the current folder too) and return the rhom models it declares."""
+    module = _import(module_name, "model")
     prefix = module.__name__
     models = [m for m in _registry.all_models() if m.__module__ == prefix or m.__module__.startswith(prefix + ".")]
     if not models:
@@ -71,14 +76,7 @@ def data_folder(path: Path) -> Path:
 def check_app(app: str) -> None:
     """Import ``module:attribute`` here, so that a bad APP is one line, not uvicorn's traceback."""
     module_name, _, attribute = app.partition(":")
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        fail(f"cannot import app module {module_name!r}: {exc}")
-    except Exception as exc:  # the module itself is broken: say where, briefly
-        fail(f"app module {module_name!r} failed to import: {type(exc).__name__}: {exc}")
+    module = _import(module_name, "app")
     if not hasattr(module, attribute):
         fail(f"app module {module_name!r} has no attribute {attribute!r}")
 
