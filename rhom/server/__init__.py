@@ -15,9 +15,11 @@ from __future__ import annotations
 from rhom.server.adapters import LoginError, MemoryAdapter, SourceAdapter, Upload
 from rhom.server.app import create_app
 from rhom.server.settings import Settings
-from rhom.server.store import Store, open_store
+from rhom.server.store import LogEntry, LogInfo, Store, open_store
 
 __all__ = [
+    "LogEntry",
+    "LogInfo",
     "LoginError",
     "MemoryAdapter",
     "Settings",

@@ -21,7 +21,7 @@ from rhom.server import _http
 from rhom.server._params import BadBody, BodyTooLarge, Params, read_params
 from rhom.server._state import JsonObject, State
 from rhom.server.adapters import SourceAdapter
-from rhom.server.documents import Caller
+from rhom.server.pages import Caller
 from rhom.server.settings import Settings
 
 __all__ = ["Call", "Server", "endpoint"]

@@ -10,12 +10,14 @@ pushed attributes and no ``id``. A failing entry does not hold back the entries 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
-from rhom.server._state import Doc, JsonObject, q
+from rhom.server._log import Held, read_held, write_objects
+from rhom.server._state import Doc, JsonObject
 from rhom.server.adapters import SourceAdapter, Upload, calling_as
-from rhom.server.documents import RESERVED, Caller
+from rhom.server.pages import RESERVED, Caller
 
 __all__ = ["InvalidPush", "Push", "parse_push", "process_push"]
 
@@ -71,22 +73,21 @@ def _stored(attrs: Mapping[str, str]) -> dict[str, str]:
 
 
 class _Outcome:
-    """What one push changes: client state, CD, MD additions and removals."""
+    """What one push changes: the client state and the objects to write to the log."""
 
-    def __init__(self, cs: JsonObject, cd: Doc, created: dict[str, str]) -> None:
+    def __init__(self, cs: JsonObject, created: dict[str, str]) -> None:
         self.cs = cs
-        self.cd = dict(cd)
         self.created = created
         self.created_changed = False
-        self.md_add: Doc = {}
-        self.md_remove: list[str] = []
+        self.log_changes: list[tuple[str, dict[str, str] | None]] = []
+        self.failed_updates: list[str] = []
 
     def error(self, op: str, oid: str, attrs: Mapping[str, str], message: str) -> None:
         errors = self.cs.setdefault("errors", {}).setdefault(op + "-error", {})
         errors[oid] = _stored(attrs)
         errors[oid + "-error"] = {"message": message}
-        if op == "update" and oid in self.cd:
-            self.cs["errors"].setdefault("update-rollback", {})[oid] = self.cd[oid]
+        if op == "update":
+            self.failed_updates.append(oid)
 
 
 def process_push(
@@ -96,24 +97,35 @@ def process_push(
     blob_fields: list[str],
     uploads: Mapping[str, Upload],
 ) -> None:
-    """Run a validated push against ``adapter`` and record its results for the client."""
+    """Run a validated push against ``adapter`` and record its results for the client.
+
+    Created and deleted objects go to the change log at once, marked as held by this
+    client, so its next page does not echo its own push.
+    """
     if adapter.pass_through:
         _pass_through(caller, adapter, push)
         return
-    state = caller.state
+    state, log = caller.state, caller.log(adapter)
     with state.store.lock(caller.client_lock()):
-        cs, cd = state.client_source(caller.client_id, adapter.name)
+        cs = state.client_state(caller.client_id, adapter.name)
         created = state.created_ids(caller.client_id, adapter.name) if "create" in push else {}
-        outcome = _Outcome(cs, cd, created)
+        outcome = _Outcome(cs, created)
         with calling_as(caller.user, caller.base_url, state.store):
             _run(adapter, push, blob_fields, uploads, outcome)
-        changed = [*outcome.md_add, *outcome.md_remove]
-        items = state.client_source_items(caller.client_id, adapter.name, outcome.cs, outcome.cd, changed)
+        if outcome.failed_updates:  # the server's version of what the client holds
+            held = read_held(state, log, cs, outcome.failed_updates)
+            if held:
+                cs["errors"].setdefault("update-rollback", {}).update(held)
+        if outcome.log_changes:
+            with state.store.lock(f"m:{log}"):
+                seqs = write_objects(state, log, outcome.log_changes, time.time())
+            marks = Held(cs)
+            for (oid, _), seq in zip(outcome.log_changes, seqs, strict=True):
+                marks.mark(cs, oid, seq)
+        items = state.client_state_items(caller.client_id, adapter.name, cs)
         if outcome.created_changed:
             items.update(state.created_ids_item(caller.client_id, adapter.name, outcome.created))
         state.store.set_many(items)
-        if outcome.md_add or outcome.md_remove:
-            _update_master(caller, adapter, outcome)
 
 
 def _run(
@@ -185,8 +197,7 @@ def _create(
     while len(created) > _CREATED_KEPT:  # oldest first: dicts keep insertion order
         del created[next(iter(created))]
     outcome.cs.setdefault("links", {})[oid] = {"l": server_id}
-    outcome.cd[server_id] = _stored(attrs)
-    outcome.md_add[server_id] = _stored(attrs)
+    outcome.log_changes.append((server_id, _stored(attrs)))
 
 
 def _update(
@@ -211,20 +222,7 @@ def _delete(adapter: SourceAdapter, oid: str, attrs: dict[str, str], outcome: _O
         outcome.error("delete", oid, attrs, str(exc))
         return
     # removed by id, whatever attributes were pushed: an echo would tell the client nothing
-    outcome.cd.pop(oid, None)
-    outcome.md_remove.append(oid)
-
-
-def _update_master(caller: Caller, adapter: SourceAdapter, outcome: _Outcome) -> None:
-    state, pkey = caller.state, caller.pkey(adapter)
-    with state.store.lock(f"m:{pkey}:{q(adapter.name)}"):
-        meta, md = state.master(pkey, adapter.name)
-        new_md = dict(md)
-        new_md.update(outcome.md_add)
-        for oid in outcome.md_remove:
-            new_md.pop(oid, None)
-        changed = [*outcome.md_add, *outcome.md_remove]
-        state.store.set_many(state.master_items(pkey, adapter.name, meta, new_md, changed))
+    outcome.log_changes.append((oid, None))
 
 
 def _pass_through(caller: Caller, adapter: SourceAdapter, push: Push) -> None:

@@ -1,14 +1,113 @@
-"""The shared store: Redis, for several server processes behind a load balancer."""
+"""The shared store: Redis, for several server processes behind a load balancer.
+
+A change log ``L`` is a handful of Redis keys sharing the hash tag ``{L}`` (so a Redis
+Cluster keeps them on one node and its scripts can touch them together)::
+
+    lg:{L}:z   ZSET  entry seq by seq: the log order
+    lg:{L}:e   HASH  seq -> "prev|oid" of each entry
+    lg:{L}:v   HASH  seq -> canonical JSON (absent: the entry is a deletion)
+    lg:{L}:c   HASH  oid -> "seq|digest" of the object's latest entry (digest empty: deleted)
+    lg:{L}:r   ZSET  "seq|replacing seq" of replaced entries, by the time they were replaced
+    lg:{L}:g   ZSET  seq of deletions still latest, by the time of the deletion
+    lg:{L}:m   HASH  last, count, floor
+
+Writes, reads and compactions run as Lua scripts, so each is atomic and sequence numbers
+are taken in the same step that writes them: a reader never sees a number before its
+entry, nor an entry without its value.
+"""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from typing import Any
 
 import redis
 
-from rhom.server.store import Store, iter_chunks
+from rhom.server.store import LogChange, LogEntry, LogInfo, Store, iter_chunks
+
+_LOG_KEYS = ("z", "e", "v", "c", "r", "g", "m")
+
+# KEYS: the seven log keys; ARGV: now, then (oid, digest, value or "" to delete) triples.
+_WRITE = """
+local z, e, v, c, r, g, m = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local now = ARGV[1]
+local last = tonumber(redis.call('HGET', m, 'last') or '0')
+local count = tonumber(redis.call('HGET', m, 'count') or '0')
+local out = {}
+for i = 2, #ARGV, 3 do
+  local oid, dg, val = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local cur = redis.call('HGET', c, oid)
+  local prev, cdg = 0, ''
+  if cur then
+    local a, b = string.match(cur, '^(%d+)|(.*)$')
+    prev, cdg = tonumber(a), b
+  end
+  local live = cdg ~= ''
+  if (val == '' and not live) or (val ~= '' and cdg == dg) then
+    out[#out + 1] = prev
+  else
+    last = last + 1
+    redis.call('ZADD', z, last, last)
+    redis.call('HSET', e, last, prev .. '|' .. oid)
+    if prev > 0 then
+      redis.call('ZADD', r, now, prev .. '|' .. last)
+      if not live then redis.call('ZREM', g, prev) end
+    end
+    if val == '' then
+      redis.call('ZADD', g, now, last)
+      redis.call('HSET', c, oid, last .. '|')
+      count = count - 1
+    else
+      redis.call('HSET', v, last, val)
+      redis.call('HSET', c, oid, last .. '|' .. dg)
+      if not live then count = count + 1 end
+    end
+    out[#out + 1] = last
+  end
+end
+redis.call('HSET', m, 'last', last, 'count', count)
+return out
+"""
+
+# KEYS: z, e, v; ARGV: after, limit. Returns (seq, "prev|oid", value or false) triples.
+_READ = """
+local seqs = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf', 'LIMIT', 0, tonumber(ARGV[2]))
+local out = {}
+for _, seq in ipairs(seqs) do
+  out[#out + 1] = seq
+  out[#out + 1] = redis.call('HGET', KEYS[2], seq)
+  out[#out + 1] = redis.call('HGET', KEYS[3], seq)
+end
+return out
+"""
+
+# KEYS: the seven log keys; ARGV: before. Returns the new floor.
+_COMPACT = """
+local z, e, v, c, r, g, m = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local floor = tonumber(redis.call('HGET', m, 'floor') or '0')
+local function drop(seq)
+  redis.call('ZREM', z, seq)
+  redis.call('HDEL', e, seq)
+  redis.call('HDEL', v, seq)
+end
+for _, pair in ipairs(redis.call('ZRANGEBYSCORE', r, '-inf', ARGV[1])) do
+  local seq, by = string.match(pair, '^(%d+)|(%d+)$')
+  drop(seq)
+  if tonumber(by) > floor then floor = tonumber(by) end
+  redis.call('ZREM', r, pair)
+end
+for _, seq in ipairs(redis.call('ZRANGEBYSCORE', g, '-inf', ARGV[1])) do
+  local head = redis.call('HGET', e, seq)
+  redis.call('HDEL', c, string.match(head, '^%d+|(.*)$'))
+  drop(seq)
+  if tonumber(seq) > floor then floor = tonumber(seq) end
+  redis.call('ZREM', g, seq)
+end
+redis.call('HSET', m, 'floor', floor)
+return floor
+"""
 
 __all__ = ["RedisStore"]
 
@@ -93,6 +192,75 @@ class RedisStore(Store):
             except redis.exceptions.LockError:  # expired while held: nothing left to free
                 pass
 
+    # -- change logs ------------------------------------------------------------------
+    def _log_keys(self, log: str) -> list[str]:
+        base = f"{self.prefix}lg:{{{log}}}:"
+        return [base + kind for kind in _LOG_KEYS]
+
+    def log_write(self, log: str, changes: Sequence[LogChange], now: float) -> list[int]:
+        if not changes:
+            return []
+        args: list[Any] = [repr(now)]
+        for oid, digest, value in changes:
+            args.extend((oid, digest if value is not None else "", "" if value is None else value))
+        result = self._redis().eval(_WRITE, len(_LOG_KEYS), *self._log_keys(log), *args)
+        return [int(seq) for seq in result]
+
+    def log_read(self, log: str, after: int, limit: int) -> list[LogEntry]:
+        z, e, v, *_ = self._log_keys(log)
+        flat = self._redis().eval(_READ, 3, z, e, v, str(after), str(limit))
+        return [_entry(flat[i], flat[i + 1], flat[i + 2]) for i in range(0, len(flat), 3)]
+
+    def log_entries(self, log: str, seqs: Iterable[int]) -> dict[int, LogEntry]:
+        _, e, v, *_ = self._log_keys(log)
+        found: dict[int, LogEntry] = {}
+        for chunk in iter_chunks(list(seqs), 1000):
+            with self._redis().pipeline(transaction=True) as pipe:
+                pipe.hmget(e, chunk)
+                pipe.hmget(v, chunk)
+                heads, values = pipe.execute()
+            for seq, head, value in zip(chunk, heads, values, strict=True):
+                if head is not None:
+                    found[seq] = _entry(seq, head, value)
+        return found
+
+    def log_current(self, log: str, oids: Iterable[str]) -> dict[str, LogEntry]:
+        latest = {oid: int(head.split("|", 1)[0]) for oid, head in self._heads(log, oids).items()}
+        entries = self.log_entries(log, latest.values())
+        return {oid: entries[seq] for oid, seq in latest.items() if seq in entries}
+
+    def _heads(self, log: str, oids: Iterable[str]) -> dict[str, str]:
+        c = self._log_keys(log)[3]
+        found: dict[str, str] = {}
+        for chunk in iter_chunks(list(oids), 1000):
+            for oid, head in zip(chunk, self._redis().hmget(c, chunk), strict=True):
+                if head is not None:
+                    found[oid] = _text(head)
+        return found
+
+    def log_digests(self, log: str, oids: Iterable[str]) -> dict[str, str]:
+        heads = self._heads(log, oids)
+        return {oid: digest for oid, head in heads.items() if (digest := head.split("|", 1)[1])}
+
+    def log_ids(self, log: str) -> Iterator[str]:
+        c = self._log_keys(log)[3]
+        for oid, head in self._redis().hscan_iter(c, count=1000):
+            if not _text(head).endswith("|"):  # deleted objects have no digest
+                yield _text(oid)
+
+    def log_info(self, log: str) -> LogInfo:
+        last, count, floor = self._redis().hmget(self._log_keys(log)[6], ["last", "count", "floor"])
+        return LogInfo(int(last or 0), int(count or 0), int(floor or 0))
+
+    def log_compact(self, log: str, before: float) -> int:
+        return int(self._redis().eval(_COMPACT, len(_LOG_KEYS), *self._log_keys(log), repr(before)))
+
+    def log_drop(self, prefix: str) -> None:
+        pattern = _glob_escape(f"{self.prefix}lg:{{{prefix}") + "*"
+        found = list(self._redis().scan_iter(match=pattern, count=1000))
+        for chunk in iter_chunks(found, 500):
+            self._redis().delete(*chunk)
+
     def flush(self) -> None:
         self.delete_prefix("")
 
@@ -102,6 +270,15 @@ class RedisStore(Store):
                 self._client.close()
                 self._client.connection_pool.disconnect()
                 self._client = None
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _entry(seq: Any, head: Any, value: Any) -> LogEntry:
+    prev, oid = _text(head).split("|", 1)
+    return LogEntry(int(seq), oid, None if value is None else _text(value), int(prev))
 
 
 def _as_bytes(value: bytes | str) -> bytes:

@@ -3,21 +3,23 @@
 Per (client, source) the state keeps the search result, its token and the last page. A
 request without a token runs the adapter's ``search``; one with the search token pages
 on; a wrong token drops the search with ``Search error - invalid token``; ``resend``
-repeats the last page. Sent objects join the client document and the master document,
-so the next incremental query treats them as known.
+repeats the last page. Sent objects are written to the source's change log and marked as
+held by the client, so the next incremental query treats them as known.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from starlette.responses import Response
 
 from rhom.server import _http
 from rhom.server._call import Call
-from rhom.server._state import Doc, JsonObject, q
+from rhom.server._log import Held, read_held, write_objects
+from rhom.server._state import Doc, JsonObject
 from rhom.server.adapters import SourceAdapter, calling_as
-from rhom.server.documents import Caller, new_token, normalize
+from rhom.server.pages import Caller, new_token, normalize
 
 __all__ = ["search"]
 
@@ -95,57 +97,55 @@ def _one(caller: Caller, adapter: SourceAdapter, token: str, resend: bool, p_siz
             return []
         found = _run_search(caller, adapter, terms)
         return found if isinstance(found, list) else _page(adapter.name, new_token(), found)
-    state = caller.state
+    state, log = caller.state, caller.log(adapter)
     with state.store.lock(caller.client_lock()):
-        cs, cd = state.client_source(caller.client_id, adapter.name)
-        element, new_cd = _step(caller, adapter, cs, cd, token, resend, p_size, terms)
-        changed = list(element[4]["insert"]) if new_cd is not None else None
-        state.store.set_many(state.client_source_items(caller.client_id, adapter.name, cs, new_cd, changed))
-    if new_cd is not None and len(element) == 5:
-        _add_to_master(caller, adapter, element[4]["insert"])
+        cs = state.client_state(caller.client_id, adapter.name)
+        element, sent = _step(caller, adapter, log, cs, token, resend, p_size, terms)
+        if sent:
+            changes = list(sent.items())
+            with state.store.lock(f"m:{log}"):
+                seqs = write_objects(state, log, changes, time.time())
+            marks = Held(cs)
+            for (oid, _), seq in zip(changes, seqs, strict=True):
+                marks.mark(cs, oid, seq)
+        state.store.set_many(state.client_state_items(caller.client_id, adapter.name, cs))
     return element
 
 
 def _step(
     caller: Caller,
     adapter: SourceAdapter,
+    log: str,
     cs: JsonObject,
-    cd: Doc,
     token: str,
     resend: bool,
     p_size: int,
     terms: JsonObject,
-) -> tuple[Element, Doc | None]:
+) -> tuple[Element, Doc]:
+    """The element to answer and the objects of a new page (empty for anything else)."""
     current: JsonObject = cs.pop("search", None) or {}
     if token and resend:
         if current.get("page"):
             cs["search"] = current
-            return _page(adapter.name, current["token"], current["page"]), None
-        return [], None
+            return _page(adapter.name, current["token"], current["page"]), {}
+        return [], {}
     if token and token != current.get("token"):
-        return _error(adapter.name, "search-error", "Search error - invalid token"), None
+        return _error(adapter.name, "search-error", "Search error - invalid token"), {}
     if not token:
         found = _run_search(caller, adapter, terms)
         if isinstance(found, list):
-            return found, None
+            return found, {}
         current = {"token": new_token(), "result": found}
     result: Doc = current["result"]
+    held = read_held(caller.state, log, cs, result)
     page: Doc = {}
     for oid, obj in result.items():
-        if cd.get(oid) != obj:
+        if held.get(oid) != obj:
             page[oid] = obj
             if len(page) >= p_size:
                 break
     if not page:
-        return [], None
+        return [], {}
     current["page"] = page
     cs["search"] = current
-    return _page(adapter.name, current["token"], page), {**cd, **page}
-
-
-def _add_to_master(caller: Caller, adapter: SourceAdapter, objects: Doc) -> None:
-    state, pkey = caller.state, caller.pkey(adapter)
-    with state.store.lock(f"m:{pkey}:{q(adapter.name)}"):
-        meta, md = state.master(pkey, adapter.name)
-        new_md = {**md, **objects}
-        state.store.set_many(state.master_items(pkey, adapter.name, meta, new_md, list(objects)))
+    return _page(adapter.name, current["token"], page), page

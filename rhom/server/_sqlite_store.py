@@ -4,15 +4,34 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from typing import Any
 
-from rhom.server.store import Store, iter_chunks, prefix_upper_bound
+from rhom.server.store import LogChange, LogEntry, LogInfo, Store, iter_chunks, prefix_upper_bound
 
 __all__ = ["SqliteStore"]
 
 _STRIPES = 1024
-_SCHEMA = "CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID"
+# kv: the key-value part. log_entry: the change logs, one row per version (v NULL: a
+# deletion; sup/sup_at: the entry that replaced it, and when). log_cur: each object's
+# latest entry and its digest ('' once deleted). log_meta: per log the newest sequence
+# number, the live count and the compaction floor.
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS log_entry (
+    log TEXT NOT NULL, seq INTEGER NOT NULL, oid TEXT NOT NULL, prev INTEGER NOT NULL,
+    v TEXT, at REAL NOT NULL, sup INTEGER, sup_at REAL, PRIMARY KEY (log, seq)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS log_entry_replaced ON log_entry (log, sup_at) WHERE sup_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS log_entry_deleted ON log_entry (log, at) WHERE v IS NULL AND sup IS NULL;
+CREATE TABLE IF NOT EXISTS log_cur (
+    log TEXT NOT NULL, oid TEXT NOT NULL, seq INTEGER NOT NULL, h TEXT NOT NULL,
+    PRIMARY KEY (log, oid)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS log_meta (
+    log TEXT PRIMARY KEY, last INTEGER NOT NULL, count INTEGER NOT NULL, floor INTEGER NOT NULL
+) WITHOUT ROWID;
+"""
+_LOG_TABLES = ("log_entry", "log_cur", "log_meta")
 
 
 class SqliteStore(Store):
@@ -39,7 +58,7 @@ class SqliteStore(Store):
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=10000")
-            conn.execute(_SCHEMA)
+            conn.executescript(_SCHEMA)
             self._conn = conn
         return self._conn
 
@@ -62,18 +81,11 @@ class SqliteStore(Store):
     def set_many(self, items: Mapping[str, bytes | None]) -> None:
         upserts = [(k, v) for k, v in items.items() if v is not None]
         deletes = [(k,) for k, v in items.items() if v is None]
-        with self._db_lock:
-            conn = self._connection()
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                if upserts:
-                    conn.executemany("INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)", upserts)
-                if deletes:
-                    conn.executemany("DELETE FROM kv WHERE k = ?", deletes)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+        with self._transaction() as conn:
+            if upserts:
+                conn.executemany("INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)", upserts)
+            if deletes:
+                conn.executemany("DELETE FROM kv WHERE k = ?", deletes)
 
     def keys(self, prefix: str) -> list[str]:
         with self._db_lock:
@@ -90,6 +102,140 @@ class SqliteStore(Store):
             )
             return cursor.rowcount
 
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._db_lock:
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    # -- change logs ------------------------------------------------------------------
+    def log_write(self, log: str, changes: Sequence[LogChange], now: float) -> list[int]:
+        if not changes:
+            return []
+        with self._transaction() as conn:
+            info = self._info(conn, log)
+            last, count = info.last, info.count
+            sql = "SELECT oid, seq, h FROM log_cur WHERE log = ? AND oid IN ({marks})"
+            rows = self._select_in(sql, log, (oid for oid, _, _ in changes))
+            current: dict[str, tuple[int, str]] = {oid: (seq, h) for oid, seq, h in rows}
+            seqs: list[int] = []
+            entries: list[tuple[object, ...]] = []
+            replaced: list[tuple[object, ...]] = []
+            latest: dict[str, tuple[int, str]] = {}
+            for oid, digest, value in changes:
+                prev, old_digest = current.get(oid, (0, ""))
+                live = old_digest != ""
+                if (value is None and not live) or (value is not None and old_digest == digest):
+                    seqs.append(prev)
+                    continue
+                last += 1
+                entries.append((log, last, oid, prev, value, now))
+                if prev:
+                    replaced.append((last, now, log, prev))
+                count += (value is not None) - live
+                current[oid] = latest[oid] = (last, "" if value is None else digest)
+                seqs.append(last)
+            if entries:
+                conn.executemany(
+                    "INSERT INTO log_entry (log, seq, oid, prev, v, at) VALUES (?, ?, ?, ?, ?, ?)", entries
+                )
+                conn.executemany("UPDATE log_entry SET sup = ?, sup_at = ? WHERE log = ? AND seq = ?", replaced)
+                conn.executemany(
+                    "INSERT OR REPLACE INTO log_cur (log, oid, seq, h) VALUES (?, ?, ?, ?)",
+                    [(log, oid, seq, h) for oid, (seq, h) in latest.items()],
+                )
+                conn.execute(
+                    "INSERT OR REPLACE INTO log_meta (log, last, count, floor) VALUES (?, ?, ?, ?)",
+                    (log, last, count, info.floor),
+                )
+        return seqs
+
+    def log_read(self, log: str, after: int, limit: int) -> list[LogEntry]:
+        with self._db_lock:
+            rows = self._connection().execute(
+                "SELECT seq, oid, v, prev FROM log_entry WHERE log = ? AND seq > ? ORDER BY seq LIMIT ?",
+                (log, after, limit),
+            )
+            return [LogEntry(*row) for row in rows]
+
+    def _select_in(self, sql: str, log: str, keys: Iterable[object]) -> list[tuple[Any, ...]]:
+        """Rows of ``sql`` (with ``{marks}`` for the key list) for ``keys``, 500 at a time."""
+        rows: list[tuple[Any, ...]] = []
+        with self._db_lock:
+            conn = self._connection()
+            for chunk in iter_chunks(list(keys), 500):
+                rows.extend(conn.execute(sql.format(marks=",".join("?" * len(chunk))), [log, *chunk]))
+        return rows
+
+    def log_entries(self, log: str, seqs: Iterable[int]) -> dict[int, LogEntry]:
+        sql = "SELECT seq, oid, v, prev FROM log_entry WHERE log = ? AND seq IN ({marks})"
+        return {row[0]: LogEntry(*row) for row in self._select_in(sql, log, seqs)}
+
+    def log_current(self, log: str, oids: Iterable[str]) -> dict[str, LogEntry]:
+        sql = (
+            "SELECT e.seq, e.oid, e.v, e.prev FROM log_cur c JOIN log_entry e ON e.log = c.log AND e.seq = c.seq "
+            "WHERE c.log = ? AND c.oid IN ({marks})"
+        )
+        return {row[1]: LogEntry(*row) for row in self._select_in(sql, log, oids)}
+
+    def log_digests(self, log: str, oids: Iterable[str]) -> dict[str, str]:
+        sql = "SELECT oid, h FROM log_cur WHERE log = ? AND oid IN ({marks}) AND h != ''"
+        return dict(self._select_in(sql, log, oids))
+
+    def log_ids(self, log: str) -> Iterator[str]:
+        after = ""
+        while True:
+            with self._db_lock:
+                rows = (
+                    self._connection()
+                    .execute(
+                        "SELECT oid FROM log_cur WHERE log = ? AND oid > ? AND h != '' ORDER BY oid LIMIT 5000",
+                        (log, after),
+                    )
+                    .fetchall()
+                )
+            if not rows:
+                return
+            yield from (row[0] for row in rows)
+            after = rows[-1][0]
+
+    def log_info(self, log: str) -> LogInfo:
+        with self._db_lock:
+            return self._info(self._connection(), log)
+
+    @staticmethod
+    def _info(conn: sqlite3.Connection, log: str) -> LogInfo:
+        row = conn.execute("SELECT last, count, floor FROM log_meta WHERE log = ?", (log,)).fetchone()
+        return LogInfo() if row is None else LogInfo(*row)
+
+    def log_compact(self, log: str, before: float) -> int:
+        with self._transaction() as conn:
+            info = self._info(conn, log)
+            replaced = "FROM log_entry WHERE log = ? AND sup_at IS NOT NULL AND sup_at <= ?"
+            deleted = "FROM log_entry WHERE log = ? AND v IS NULL AND sup IS NULL AND at <= ?"
+            (top_replaced,) = conn.execute(f"SELECT MAX(sup) {replaced}", (log, before)).fetchone()
+            (top_deleted,) = conn.execute(f"SELECT MAX(seq) {deleted}", (log, before)).fetchone()
+            if top_replaced is None and top_deleted is None:
+                return info.floor
+            conn.execute(f"DELETE {replaced}", (log, before))
+            conn.execute(f"DELETE FROM log_cur WHERE log = ? AND seq IN (SELECT seq {deleted})", (log, log, before))
+            conn.execute(f"DELETE {deleted}", (log, before))
+            floor = max(info.floor, top_replaced or 0, top_deleted or 0)
+            conn.execute("UPDATE log_meta SET floor = ? WHERE log = ?", (floor, log))
+            return floor
+
+    def log_drop(self, prefix: str) -> None:
+        bounds = (prefix, prefix_upper_bound(prefix))
+        with self._transaction() as conn:
+            for table in _LOG_TABLES:
+                conn.execute(f"DELETE FROM {table} WHERE log >= ? AND log < ?", bounds)
+
     def lock(self, name: str) -> AbstractContextManager[None]:
         # A fixed set of locks per kind of name ("c:" clients, "m:" master documents...),
         # so that memory does not grow with every client ever seen. The server never holds
@@ -103,8 +249,9 @@ class SqliteStore(Store):
         return _held(pool[hash(name) % _STRIPES])
 
     def flush(self) -> None:
-        with self._db_lock:
-            self._connection().execute("DELETE FROM kv")
+        with self._transaction() as conn:
+            for table in ("kv", *_LOG_TABLES):
+                conn.execute(f"DELETE FROM {table}")
 
     def close(self) -> None:
         with self._db_lock:

@@ -1,40 +1,35 @@
-"""Typed access to the server's state: key layout, JSON coding, document caching.
+"""Typed access to the server's state: key layout, JSON coding, the log cache.
 
 Key layout (``{u}`` a quoted user name, ``{c}`` a quoted client id, ``{p}`` a partition
 key ``u/<user>`` or ``app``, ``{s}`` a source name)::
 
     u:{u}            user record               uc:{u}:{c}       the user's client ids
     c:{c}            client record (user, device fields)
-    cx:{c}:{s}:s     client/source state: page token, pending links and errors
+    cx:{c}:{s}:s     client/source state: cursor, objects held ahead, page token,
+                     pending links and errors
     cx:{c}:{s}:p     the unacknowledged page   cx:{c}:{s}:k   temporary ids already created
-    cx:{c}:{s}:d     client document (CD), plus deltas cx:{c}:{s}:d.1, d.2 ...
-    m:{p}:{s}:s      master document state: version, refresh time, source error, metadata
-    m:{p}:{s}:d      master document (MD), plus deltas; mc:{p}:{s} its bulk snapshot
+    m:{p}:{s}:s      master state: refresh time, source error, metadata
     b:{p}            bulk data record           bf:{path}       bulk file bytes
     blob:{name}      uploaded blob
 
-Documents are JSON objects ``{id: {attr: value}}``. Parsed documents are cached per
-process under a version stamp that changes on every write, so a page request reads a
-1 000-object document only when another process changed it.
+The objects themselves live in the store's change log ``{p}:{s}`` (``Store.log_*``).
+Small logs are also kept parsed per process, under their newest sequence number, so a
+refresh of a 1 000-object source compares in memory.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-import secrets
 import threading
 import urllib.parse
 from collections import OrderedDict
-from collections.abc import Iterable
 from typing import Any
 
 from rhom.server.store import Store
 
 Doc = dict[str, dict[str, str]]
-_MAX_PARTS = 16
 PAGE = "_page"  # a state key that client_source_items writes under its own key
-SYNCED = "synced"  # the MD version the CD was last found equal to (no diff needed)
 JsonObject = dict[str, Any]
 
 
@@ -56,15 +51,11 @@ def loads(raw: bytes | None, default: Any = None) -> Any:
     return default if raw is None else json.loads(raw)
 
 
-def new_version() -> str:
-    return secrets.token_hex(8)
-
-
 class DocCache:
-    """An LRU of parsed documents keyed by (store key, version stamp).
+    """An LRU of parsed logs keyed by (log name, newest sequence number).
 
-    Bounded by the number of objects it holds, not of documents: one master document
-    of 100 000 objects weighs as much as a hundred small client documents.
+    Bounded by the number of objects it holds, not of logs: one log of 100 000 objects
+    weighs as much as a hundred small ones.
     """
 
     def __init__(self, max_objects: int = 1_000_000) -> None:
@@ -82,6 +73,17 @@ class DocCache:
                 return None
             self._items.move_to_end(key)
             return hit[1]
+
+    def peek(self, key: str) -> tuple[str, Doc] | None:
+        """The held version and objects of ``key``, whatever the version."""
+        with self._lock:
+            return self._items.get(key)
+
+    def drop(self, key: str) -> None:
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self._held -= len(old[1]) + 1
 
     def put(self, key: str, version: str, doc: Doc) -> None:
         with self._lock:
@@ -103,9 +105,25 @@ class DocCache:
 class State:
     """The server's view of its store. Documents returned here must not be mutated."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, retention: float = 30 * 86400, compact_every: float = 60.0) -> None:
         self.store = store
-        self.cache = DocCache()
+        self.cache = DocCache(200_000)
+        self.retention = retention
+        self.compact_every = compact_every
+        self._compacted: dict[str, float] = {}
+
+    def compact(self, log: str, now: float) -> None:
+        """Compact ``log`` when this process has not done so for ``compact_every`` seconds.
+
+        History and tombstones older than ``retention`` seconds are dropped; clients
+        whose cursor is older are then forgotten at their next query (pages.StaleClient).
+        """
+        if now - self._compacted.get(log, 0.0) < self.compact_every:
+            return
+        self._compacted[log] = now
+        if len(self._compacted) > 100_000:
+            self._compacted.clear()
+        self.store.log_compact(log, now - self.retention)
 
     # -- users and clients ---------------------------------------------------------
     def user_exists(self, user: str) -> bool:
@@ -121,7 +139,8 @@ class State:
         for cid in self.client_ids(user):
             self.delete_client(cid)
         self.store.delete_prefix("m:u/" + q(user) + ":")
-        self.store.delete_prefix("mc:u/" + q(user) + ":")
+        self.store.log_drop("u/" + q(user) + ":")
+        self.cache.clear()
         self.store.delete_prefix(f"bf:/data/application/{q(user)}/")
         self.store.set_many({"u:" + q(user): None, "b:u/" + q(user): None})
 
@@ -160,66 +179,16 @@ class State:
         for source in sources:
             self.store.delete_prefix(f"cx:{q(cid)}:{q(source)}:")
 
-    # -- documents -----------------------------------------------------------------
-    # A document is a base blob ``<base>d`` plus up to _MAX_PARTS delta blobs
-    # ``<base>d.1``...: a page changes a few hundred objects of a document that may hold
-    # thousands, so appending the change costs what the change costs, not what the
-    # document costs. ``info`` (``{"v": version, "n": parts}``) lives in the state blob
-    # that is always read and written with the document.
-    def _read_doc(self, base: str, info: JsonObject) -> Doc:
-        version = info.get("v")
-        if version is None:
-            return {}  # never written: nothing to read
-        cached = self.cache.get(base, version)
-        if cached is not None:
-            return cached
-        parts = int(info.get("n", 0))
-        raws = self.store.get_many([base + "d", *(f"{base}d.{i}" for i in range(1, parts + 1))])
-        doc: Doc = loads(raws[0], {})
-        for raw in raws[1:]:
-            delta: JsonObject = loads(raw, {})
-            doc.update(delta.get("set", {}))
-            for oid in delta.get("del", []):
-                doc.pop(oid, None)
-        self.cache.put(base, version, doc)
-        return doc
+    # -- client sources and masters -------------------------------------------------------
+    def client_state(self, cid: str, source: str) -> JsonObject:
+        """The client/source state: cursor, objects ahead, page token, pending results."""
+        state: JsonObject = loads(self.store.get(f"cx:{q(cid)}:{q(source)}:s"), {})
+        return state
 
-    def _write_doc(
-        self, items: dict[str, bytes | None], base: str, info: JsonObject, doc: Doc, changed: Iterable[str] | None
-    ) -> JsonObject:
-        parts = int(info.get("n", 0))
-        ids = None if changed is None else set(changed)
-        if ids is not None and parts < _MAX_PARTS and len(ids) < len(doc):
-            delta = {"set": {i: doc[i] for i in ids if i in doc}, "del": [i for i in ids if i not in doc]}
-            items[f"{base}d.{parts + 1}"] = dumps(delta)
-            new_info: JsonObject = {"v": new_version(), "n": parts + 1}
-        else:
-            items[base + "d"] = dumps(doc)
-            for index in range(1, parts + 1):
-                items[f"{base}d.{index}"] = None
-            new_info = {"v": new_version(), "n": 0}
-        self.cache.put(base, new_info["v"], doc)
-        return new_info
-
-    # -- client documents ------------------------------------------------------------
-    def client_source(self, cid: str, source: str) -> tuple[JsonObject, Doc]:
-        """Read the client/source state and the client document (CD)."""
-        base = f"cx:{q(cid)}:{q(source)}:"
-        state: JsonObject = loads(self.store.get(base + "s"), {})
-        return state, self._read_doc(base, state.get("cd", {}))
-
-    def client_source_items(
-        self, cid: str, source: str, state: JsonObject, doc: Doc | None, changed: Iterable[str] | None = None
-    ) -> dict[str, bytes | None]:
-        """Store items writing the state and, when given, the new CD.
-
-        :param changed: ids whose CD entry changed; ``None`` rewrites the whole CD.
-        """
+    def client_state_items(self, cid: str, source: str, state: JsonObject) -> dict[str, bytes | None]:
+        """Store items writing the client/source state (and its stored page, if set)."""
         base = f"cx:{q(cid)}:{q(source)}:"
         items: dict[str, bytes | None] = {}
-        if doc is not None:
-            state["cd"] = self._write_doc(items, base, state.get("cd", {}), doc, changed)
-            state.pop(SYNCED, None)
         if PAGE in state:  # the stored page has its own key: only a resend reads it
             page = state.pop(PAGE)
             items[base + "p"] = None if page is None else dumps(page)
@@ -240,39 +209,16 @@ class State:
         page: JsonObject = loads(self.store.get(f"cx:{q(cid)}:{q(source)}:p"), {})
         return page
 
-    def client_and_master(self, cid: str, source: str, pkey: str) -> tuple[JsonObject, Doc, JsonObject, Doc]:
-        """The client/source state, the CD, the master state and the MD, in one read."""
-        raw_state, raw_meta = self.store.get_many([f"cx:{q(cid)}:{q(source)}:s", f"m:{pkey}:{q(source)}:s"])
-        state: JsonObject = loads(raw_state, {})
-        meta: JsonObject = loads(raw_meta, {})
-        cd = self._read_doc(f"cx:{q(cid)}:{q(source)}:", state.get("cd", {}))
-        return state, cd, meta, self._read_doc(f"m:{pkey}:{q(source)}:", meta.get("doc", {}))
+    def client_and_master(self, cid: str, source: str, log: str) -> tuple[JsonObject, JsonObject]:
+        """The client/source state and the master state, in one read."""
+        raw_state, raw_meta = self.store.get_many([f"cx:{q(cid)}:{q(source)}:s", f"m:{log}:s"])
+        return loads(raw_state, {}), loads(raw_meta, {})
 
-    # -- master documents --------------------------------------------------------------
-    def master(self, pkey: str, source: str) -> tuple[JsonObject, Doc]:
-        """Read the master document's state and the master document (MD)."""
-        base = f"m:{pkey}:{q(source)}:"
-        meta: JsonObject = loads(self.store.get(base + "s"), {})
-        return meta, self._read_doc(base, meta.get("doc", {}))
+    def master(self, log: str) -> JsonObject:
+        """The master state of ``log``: refresh time, source error, metadata."""
+        meta: JsonObject = loads(self.store.get(f"m:{log}:s"), {})
+        return meta
 
-    def master_items(
-        self, pkey: str, source: str, meta: JsonObject, doc: Doc | None, changed: Iterable[str] | None = None
-    ) -> dict[str, bytes | None]:
-        """Store items writing the master state and, when given, the new MD."""
-        base = f"m:{pkey}:{q(source)}:"
-        meta = dict(meta)
-        items: dict[str, bytes | None] = {}
-        if doc is not None:
-            meta["doc"] = self._write_doc(items, base, meta.get("doc", {}), doc, changed)
-            meta["count"] = len(doc)
-        items[base + "s"] = dumps(meta)
-        return items
-
-
-def changed_ids(old: Doc, new: Doc) -> list[str]:
-    """Ids whose object differs between two documents (added, changed or removed)."""
-    if not old:
-        return list(new)
-    ids = [oid for oid, obj in new.items() if old.get(oid) != obj]
-    ids.extend(oid for oid in old if oid not in new)
-    return ids
+    def master_item(self, log: str, meta: JsonObject) -> dict[str, bytes | None]:
+        """The store item writing the master state of ``log``."""
+        return {f"m:{log}:s": dumps(meta)}

@@ -53,7 +53,11 @@ def create_app(
     if settings.production and authenticate is None:
         raise ConfigurationError("rhom.server: production mode needs an authenticate callable")
     by_name = _adapters(adapters)
-    state = State(store or open_store(settings.store, redis_prefix=settings.redis_prefix))
+    state = State(
+        store or open_store(settings.store, redis_prefix=settings.redis_prefix),
+        retention=settings.log_retention,
+        compact_every=settings.log_compact_interval,
+    )
     server = Server(
         settings=settings,
         state=state,

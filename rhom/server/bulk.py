@@ -2,12 +2,13 @@
 
 The first request for a partition starts a build in a background thread and answers
 ``{"result":"wait"}``; the client polls until ``{"result":"url","url":...}``. A build
-refreshes every requested source, snapshots its master document and writes the file of
-§7.6 into the store, so any server process sharing the store can hand it out. Handing it
-out sets the client's documents to the snapshot, so the next query pages only later
-changes (§7.5). Files are served as ``<url>`` (SQLite), ``<url>.rzip`` (ZIP) and
-``<url>.gzip``, only to the session of the file's user (a deliberate difference: the real
-server serves them to anyone, protocol.md §14 #16).
+refreshes every requested source, reads its change log to the end (the sequence number
+it reached is the file's snapshot point) and writes the file of §7.6 into the store, so
+any server process sharing the store can hand it out. Handing it out sets the client's
+cursors to the snapshot points, so the next query pages only later changes (§7.5).
+Files are served as ``<url>`` (SQLite), ``<url>.rzip`` (ZIP) and ``<url>.gzip``, only to
+the session of the file's user (a deliberate difference: the real server serves them to
+anyone, protocol.md §14 #16).
 """
 
 from __future__ import annotations
@@ -29,9 +30,10 @@ from starlette.responses import Response
 from rhom.server import _http
 from rhom.server._bulk_file import write_bulk_file
 from rhom.server._call import Call, Server
+from rhom.server._log import Held, log_name, read_all
 from rhom.server._state import PAGE, Doc, JsonObject, State, dumps, loads, partition_key, q
 from rhom.server.adapters import SourceAdapter
-from rhom.server.documents import Caller, refresh_master, schema_sha1
+from rhom.server.pages import Caller, refresh_master, schema_sha1
 
 __all__ = ["bulk_data", "download", "wait_for_builds"]
 
@@ -82,7 +84,7 @@ def bulk_data(call: Call) -> Response:
     if any(record["errors"].get(n) for n in names):
         state.store.set_many({"bf:" + record["url"]: None, "b:" + pkey: None})
         return _http.json_reply({"result": "url", "url": ""})
-    _hand_out(call, pkey, requested)
+    _hand_out(call, record, requested)
     return _http.json_reply({"result": "url", "url": record["url"]})
 
 
@@ -116,9 +118,11 @@ def _build(server: Server, caller: Caller, kind: str, pkey: str, names: list[str
         sources = sorted((a for a in server.adapters.values() if a.partition == kind), key=lambda a: a.priority)
         docs: dict[str, Doc] = {}
         metas: dict[str, JsonObject] = {}
+        seqs: dict[str, int] = {}
         for adapter in sources:
             if adapter.name in names:
-                metas[adapter.name], docs[adapter.name] = refresh_master(caller, adapter)
+                metas[adapter.name] = refresh_master(caller, adapter)
+                docs[adapter.name], seqs[adapter.name] = read_all(state.store, log_name(pkey, adapter.name))
         data = write_bulk_file(sources, docs, metas)
         built = int(time.time())
         if kind == "app":
@@ -134,11 +138,9 @@ def _build(server: Server, caller: Caller, kind: str, pkey: str, names: list[str
             "built": built,
             "expires": built + server.settings.bulk_sync_poll_interval,
             "errors": errors,
+            "seqs": seqs,
         }
-        items: dict[str, bytes | None] = {"bf:" + url: data, "b:" + pkey: dumps(record)}
-        for name, doc in docs.items():
-            items[f"mc:{pkey}:{q(name)}"] = dumps(doc)
-        state.store.set_many(items)
+        state.store.set_many({"bf:" + url: data, "b:" + pkey: dumps(record)})
     except Exception:  # the next request sees "failed" and starts over
         logger.exception("rhom.server: bulk data build failed")
         state.store.set("b:" + pkey, dumps({"state": "failed", "sources": names}))
@@ -147,24 +149,26 @@ def _build(server: Server, caller: Caller, kind: str, pkey: str, names: list[str
             _builds.discard(threading.current_thread())
 
 
-def _hand_out(call: Call, pkey: str, requested: list[SourceAdapter]) -> None:
-    """Set the client's documents to the snapshot the file was built from (§7.3 step 4)."""
+def _hand_out(call: Call, record: JsonObject, requested: list[SourceAdapter]) -> None:
+    """Move the client's cursors to the points the file was built at (§7.3 step 4)."""
     assert call.client_id is not None
     state = call.state
     items: dict[str, bytes | None] = {}
+    seqs: dict[str, int] = record.get("seqs", {})
     with state.store.lock("c:" + q(call.client_id)):
         for adapter in requested:
             if adapter.sync_type == "bulk_sync_only":
                 continue
-            snapshot: Doc = loads(state.store.get(f"mc:{pkey}:{q(adapter.name)}"), {})
-            cs, _ = state.client_source(call.client_id, adapter.name)
-            for key in ("token", "page_count", "page_total"):
+            cs = state.client_state(call.client_id, adapter.name)
+            for key in ("token", "page_count", "page_total", "ahead"):
                 cs.pop(key, None)
             cs[PAGE] = None
+            cs["cursor"] = 0  # held as of the snapshot, nothing ahead of it
+            Held(cs).advance(cs, int(seqs.get(adapter.name, 0)))
             sha = schema_sha1(adapter)
             if sha is not None:
                 cs["schema_sha1"] = sha
-            items.update(state.client_source_items(call.client_id, adapter.name, cs, snapshot))
+            items.update(state.client_state_items(call.client_id, adapter.name, cs))
         state.store.set_many(items)
 
 

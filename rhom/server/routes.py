@@ -14,9 +14,10 @@ from starlette.responses import Response
 from rhom.server import _http
 from rhom.server._call import Call
 from rhom.server._cud import InvalidPush, parse_push, process_push
+from rhom.server._log import read_held
 from rhom.server._state import q
 from rhom.server.adapters import LoginError, blob_key
-from rhom.server.documents import Page, query_page
+from rhom.server.pages import Page, StaleClient, query_page
 
 __all__ = [
     "blob",
@@ -131,7 +132,10 @@ def query(call: Call) -> Response:
     else:
         p_size = max(1, call.params.number("p_size", call.server.settings.default_page_size))
         token = call.params.text("token")
-        page = query_page(call.caller(), adapter, token, p_size, call.params.values.get("query"))
+        try:
+            page = query_page(call.caller(), adapter, token, p_size, call.params.values.get("query"))
+        except StaleClient:  # offline longer than the log keeps history: start over
+            return _http.text(500, _http.UNKNOWN_CLIENT)
     return _http.json_reply(page.body(), page.headers())
 
 
@@ -163,15 +167,17 @@ def update_object(call: Call) -> Response:
 
 
 def delete_object(call: Call) -> Response:
-    """``DELETE /app/v1/{Source}/{id}`` (§5.5): delete with the client document's values."""
+    """``DELETE /app/v1/{Source}/{id}`` (§5.5): delete with the values the client holds."""
     adapter = call.adapter(_source_name(call))
     if adapter is None:
         return _http.text(500, UNKNOWN_SOURCE)
     assert call.client_id is not None
     object_id = str(call.request.path_params["object_id"])
-    _, cd = call.state.client_source(call.client_id, adapter.name)
-    body = {"delete": {object_id: dict(cd.get(object_id, {}))}}
-    process_push(call.caller(), adapter, body, [], {})
+    caller = call.caller()
+    cs = call.state.client_state(call.client_id, adapter.name)
+    held = read_held(call.state, caller.log(adapter), cs, [object_id])
+    body = {"delete": {object_id: held.get(object_id, {})}}
+    process_push(caller, adapter, body, [], {})
     return _http.empty()
 
 

@@ -39,6 +39,9 @@ class Settings:
     :param bulk_sync_poll_interval: seconds a bulk data file stays valid.
     :param redis_prefix: prefix of every Redis key, so that one Redis can host several apps.
     :param worker_threads: threads that run adapter hooks and storage work at once.
+    :param log_retention: seconds the change log keeps replaced versions and deletions
+        (30 days). A client that has not synced for longer starts over (docs/server.md).
+    :param log_compact_interval: least seconds between two compactions of one log.
     :param host: address ``python -m rhom.server`` listens on.
     :param port: port ``python -m rhom.server`` listens on.
     """
@@ -54,6 +57,8 @@ class Settings:
     bulk_sync_poll_interval: int = 3600
     redis_prefix: str = "rhom:"
     worker_threads: int = 8
+    log_retention: int = 30 * 86400
+    log_compact_interval: int = 60
     host: str = "127.0.0.1"
     port: int = 9292
 
@@ -91,6 +96,8 @@ class Settings:
             raise ConfigurationError("rhom.server: session_secret must not be empty")
         if self.max_body_size <= 0 or self.default_page_size <= 0 or self.cookie_expire <= 0:
             raise ConfigurationError("rhom.server: max_body_size, default_page_size and cookie_expire must be > 0")
+        if self.log_retention < 0 or self.log_compact_interval < 0:
+            raise ConfigurationError("rhom.server: log_retention and log_compact_interval must be >= 0")
 
 
 def _parse(name: str, kind: object, raw: str) -> object:

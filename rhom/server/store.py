@@ -9,20 +9,63 @@ small so that both stores stay obviously equivalent and one test suite covers bo
 * :class:`RedisStore` (``redis://host:port/db``): for several server processes behind a
   load balancer.
 
-``set_many`` is atomic (one SQLite transaction, one Redis ``MULTI``), which is how the
-server keeps a page, its token and the client document consistent. ``lock`` serialises
-work on one client or one master document; the SQLite lock only spans one process.
+Beside the key-value part, a store keeps **change logs** (one per partition and source,
+see docs/server.md "The change log"): an append-only sequence of object versions, each
+under an increasing sequence number, plus each object's latest entry. A page is an
+indexed range read of the log after a client's cursor, so it costs what it sends,
+whatever the size of the source. Compaction drops the entries that newer ones replaced
+(and deletions) once they are older than the retention window.
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import TypeVar
 
 from rhom.exceptions import ConfigurationError
 
-__all__ = ["Store", "open_store"]
+__all__ = ["LogEntry", "LogInfo", "Store", "open_store"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One entry of a change log: a version of one object.
+
+    :param seq: the entry's sequence number (increasing within one log).
+    :param oid: the object id.
+    :param value: the object's attributes as canonical JSON, or ``None``: deleted.
+    :param prev: the sequence number of the object's previous entry (0: none).
+    """
+
+    seq: int
+    oid: str
+    value: str | None
+    prev: int
+
+
+@dataclass(frozen=True)
+class LogInfo:
+    """The counters of one change log.
+
+    :param last: the newest sequence number (0: nothing written yet).
+    :param count: how many objects are live (not deleted).
+    :param floor: entries at or below it may have been compacted away: a client whose
+        cursor is below it can no longer be brought up to date from the log.
+    """
+
+    last: int = 0
+    count: int = 0
+    floor: int = 0
+
+
+#: One change for :meth:`Store.log_write`: object id, digest of the value, and the value
+#: (canonical JSON) or ``None`` to delete.
+LogChange = tuple[str, str, str | None]
 
 
 class Store(abc.ABC):
@@ -60,6 +103,53 @@ class Store(abc.ABC):
         two locks of one kind at once.
         """
 
+    # -- change logs ------------------------------------------------------------------
+    @abc.abstractmethod
+    def log_write(self, log: str, changes: Sequence[LogChange], now: float) -> list[int]:
+        """Append ``changes`` to ``log`` at once; return each object's latest sequence number.
+
+        A change whose digest equals the live object's (or a delete of an object that is
+        not live) appends nothing and returns the object's latest number (0 when it has
+        none). Any other change appends an entry stamped ``now``, which marks the
+        object's previous entry as replaced at ``now``.
+        """
+
+    @abc.abstractmethod
+    def log_read(self, log: str, after: int, limit: int) -> list[LogEntry]:
+        """At most ``limit`` entries with a sequence number above ``after``, in order."""
+
+    @abc.abstractmethod
+    def log_entries(self, log: str, seqs: Iterable[int]) -> dict[int, LogEntry]:
+        """The entries with the given sequence numbers that the log still holds."""
+
+    @abc.abstractmethod
+    def log_current(self, log: str, oids: Iterable[str]) -> dict[str, LogEntry]:
+        """The latest entries of the named objects (live or deleted) the log holds."""
+
+    @abc.abstractmethod
+    def log_digests(self, log: str, oids: Iterable[str]) -> dict[str, str]:
+        """The digests of the named objects that are live."""
+
+    @abc.abstractmethod
+    def log_ids(self, log: str) -> Iterator[str]:
+        """Every live object id, in no set order (read in chunks, not all at once)."""
+
+    @abc.abstractmethod
+    def log_info(self, log: str) -> LogInfo:
+        """The log's counters (all zero for a log never written)."""
+
+    @abc.abstractmethod
+    def log_compact(self, log: str, before: float) -> int:
+        """Drop entries replaced at or before ``before``, and deletions made by then.
+
+        The floor becomes the newest sequence number whose entry was dropped, or the
+        newest that replaced a dropped entry; return it.
+        """
+
+    @abc.abstractmethod
+    def log_drop(self, prefix: str) -> None:
+        """Delete every log whose name starts with ``prefix``."""
+
     @abc.abstractmethod
     def flush(self) -> None:
         """Delete everything (admin ``system/reset``)."""
@@ -92,7 +182,7 @@ def prefix_upper_bound(prefix: str) -> str:
     return prefix + "\U0010ffff"
 
 
-def iter_chunks(items: list[str], size: int) -> Iterator[list[str]]:
+def iter_chunks(items: list[T], size: int) -> Iterator[list[T]]:
     """Split ``items`` in lists of at most ``size``."""
     for start in range(0, len(items), size):
         yield items[start : start + size]

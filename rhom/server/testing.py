@@ -33,6 +33,9 @@ def run_in_thread(app: ASGIApp, *, host: str = "127.0.0.1", log_level: str = "wa
     configuration alone, so its records reach the application's handlers.
     """
     sock = socket.socket()
+    # accepted sockets inherit it: without it each keep-alive reply waits ~40 ms for a
+    # delayed ACK (uvicorn writes the headers and the body separately)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind((host, 0))
     config = uvicorn.Config(app, log_level=log_level, log_config=None, lifespan="on", server_header=False)
     server = uvicorn.Server(config)

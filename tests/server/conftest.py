@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from rhom.server import MemoryAdapter, Settings, SourceAdapter, create_app
+from rhom.server import MemoryAdapter, Settings, SourceAdapter, Store, create_app, open_store
 from rhom.server.testing import redis_server, run_in_thread
 
 PRODUCTS: dict[str, dict[str, str]] = {
@@ -47,6 +47,15 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
 def settings(store_url: str) -> Settings:
     # a fresh key prefix isolates each test inside the shared redis-server
     return Settings.for_tests(store=store_url, redis_prefix=f"t{secrets.token_hex(4)}:")
+
+
+@pytest.fixture
+def store(store_url: str, settings: Settings) -> Iterator[Store]:
+    """The store of ``settings``, opened directly (emptied and closed after the test)."""
+    opened = open_store(store_url, redis_prefix=settings.redis_prefix)
+    yield opened
+    opened.flush()
+    opened.close()
 
 
 Serve = Callable[..., AbstractContextManager[str]]

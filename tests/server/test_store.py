@@ -3,20 +3,11 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
 import pytest
 
 from rhom.exceptions import ConfigurationError
-from rhom.server import Settings, Store, open_store
-
-
-@pytest.fixture
-def store(store_url: str, settings: Settings) -> Iterator[Store]:
-    opened = open_store(store_url, redis_prefix=settings.redis_prefix)
-    yield opened
-    opened.flush()
-    opened.close()
+from rhom.server import Store, open_store
 
 
 def test_get_set_delete(store: Store) -> None:

@@ -1,15 +1,22 @@
-"""Master and client documents, page building and token acknowledgement (protocol.md §4).
+"""Query pages (protocol.md §4): refresh, acknowledgement, page building, resend.
 
-Per (user partition, source) the server keeps a master document (MD): the data set the
-adapter's ``query`` last returned, refreshed when ``poll_interval`` has elapsed. Per
-(client, source) it keeps a client document (CD): what it believes the client holds. A
-page is the attribute-level difference MD − CD, at most ``p_size`` changed and
-``p_size`` deleted objects; the CD takes the page's versions at once (§4.5 step 4).
+Per (partition, source) the server keeps a change log (``rhom.server._log``): each object
+once, ordered by the sequence number of its latest change. Per (client, source) it keeps
+a cursor, the last sequence number a page covered. A page is the next ``p_size`` objects
+of the log after the cursor, each sent as the attribute-level difference between the
+version the client holds and the current one (§4.5): a read of what it sends, whatever
+the size of the source.
 
 Acknowledgement (§4.4): a page with data gets a token and is stored until the client
-echoes that token. Any other token makes the stored page come back. Unlike the real
-server, a request *without* a token also gets the stored page back (the real server
-skips it for good); see docs/protocol-decisions.md.
+echoes that token; the cursor moves when the page is built (as the real server's client
+document does). Any other token makes the stored page come back. Unlike the real server,
+a request *without* a token also gets the stored page back (the real server skips it for
+good); see docs/protocol-decisions.md.
+
+A client whose cursor fell below the log's compaction floor (offline longer than
+``Settings.log_retention``) can no longer be brought up to date from the log: the server
+forgets it, and its next request answers ``Unknown client``, which makes the client
+start over with a new client id while keeping its local changes (docs/server.md).
 """
 
 from __future__ import annotations
@@ -18,30 +25,26 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from rhom.server._state import (
-    PAGE,
-    SYNCED,
-    Doc,
-    JsonObject,
-    State,
-    changed_ids,
-    loads,
-    partition_key,
-    q,
-)
+from rhom.server._log import Held, log_name, sync_log
+from rhom.server._state import PAGE, Doc, JsonObject, State, partition_key, q
 from rhom.server.adapters import SourceAdapter, calling_as
+from rhom.server.store import LogEntry
 
-__all__ = ["Caller", "Page", "normalize", "query_page", "refresh_master"]
+__all__ = ["Caller", "Page", "StaleClient", "normalize", "query_page", "refresh_master"]
 
 RESERVED = ("id", "attrib_type")
 ERROR_KEYS = ("create-error", "update-error", "delete-error", "update-rollback")
 _EPOCH_2009 = 1230768000.0
 _token_lock = threading.Lock()
 _last_token = 0
+
+
+class StaleClient(Exception):
+    """The client's cursor is older than the log's retention: it was forgotten."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,10 @@ class Caller:
 
     def pkey(self, adapter: SourceAdapter) -> str:
         return partition_key(adapter.partition, self.user)
+
+    def log(self, adapter: SourceAdapter) -> str:
+        """The name of ``adapter``'s change log for this caller's partition."""
+        return log_name(self.pkey(adapter), adapter.name)
 
     def client_lock(self) -> str:
         return "c:" + q(self.client_id)
@@ -94,10 +101,14 @@ def new_token() -> str:
         return str(_last_token)
 
 
-def normalize(objects: Mapping[str, Mapping[str, Any]]) -> Doc:
-    """Wire form of adapter data: string ids and values, ``None`` → ``""``, no reserved names."""
+def normalize(objects: Mapping[str, Mapping[str, Any]] | Iterable[tuple[Any, Mapping[str, Any]]]) -> Doc:
+    """Wire form of adapter data: string ids and values, ``None`` → ``""``, no reserved names.
+
+    :param objects: ``{id: {attr: value}}``, or an iterable of ``(id, attrs)`` pairs.
+    """
     doc: Doc = {}
-    for oid, obj in objects.items():
+    pairs = objects.items() if isinstance(objects, Mapping) else objects
+    for oid, obj in pairs:
         attrs = dict(obj)
         for name, value in attrs.items():  # the common case: all strings already
             if type(value) is not str or type(name) is not str:
@@ -134,36 +145,35 @@ def refresh_master(
     params: Any = None,
     *,
     force: bool = False,
-    known: tuple[JsonObject, Doc] | None = None,
-) -> tuple[JsonObject, Doc]:
-    """Return the MD, first replaced by the adapter's data if its poll interval elapsed.
+    known: JsonObject | None = None,
+) -> JsonObject:
+    """Return the master state, after running the adapter's query if its poll interval elapsed.
 
-    ``login``, ``query`` and ``logoff`` failures become the source's error document,
+    The query's result replaces the log's objects in one pass (only changed objects are
+    written). ``login``, ``query`` and ``logoff`` failures become the source's error,
     sent as ``source-error`` on every page until a refresh succeeds (§5.8).
 
-    :param known: the master state and MD the caller has just read.
+    :param known: the master state the caller has just read.
     """
-    state, pkey = caller.state, caller.pkey(adapter)
-    meta, old = known or state.master(pkey, adapter.name)
+    state, log = caller.state, caller.log(adapter)
+    meta = known if known is not None else state.master(log)
     if not force and not _due(meta, adapter.poll_interval, time.time()):
-        return meta, old  # the common case needs no lock
-    with state.store.lock(f"m:{pkey}:{q(adapter.name)}"):
-        meta, old = state.master(pkey, adapter.name)
+        return meta  # the common case needs no lock
+    with state.store.lock(f"m:{log}"):
+        meta = state.master(log)
         now = time.time()
         if not force and not _due(meta, adapter.poll_interval, now):
-            return meta, old  # another request refreshed it meanwhile
+            return meta  # another request refreshed it meanwhile
         meta = dict(meta, refreshed=now)
         doc, error, metadata = _run_query(caller, adapter, params)
         meta["error"] = error
         if metadata is not None:
             meta["metadata"], meta["metadata_sha1"] = metadata, sha1(metadata)
-        changed = None if doc is None else changed_ids(old, doc)
-        if not changed and "doc" in meta:
-            doc = None  # unchanged data: only the refresh time is written
-        items = state.master_items(pkey, adapter.name, meta, doc, changed)
-        state.store.set_many(items)
-    written: JsonObject = loads(items[f"m:{pkey}:{q(adapter.name)}:s"])
-    return written, old if doc is None else doc
+        if doc is not None:
+            sync_log(state, log, doc, now)
+            state.compact(log, now)
+        state.store.set_many(state.master_item(log, meta))
+    return meta
 
 
 def _run_query(caller: Caller, adapter: SourceAdapter, params: Any) -> tuple[Doc | None, JsonObject | None, str | None]:
@@ -182,12 +192,16 @@ def _run_query(caller: Caller, adapter: SourceAdapter, params: Any) -> tuple[Doc
 
 
 def query_page(caller: Caller, adapter: SourceAdapter, token: str, p_size: int, params: Any = None) -> Page:
-    """Answer one query request (§4.4): acknowledge, refresh, build or resend a page."""
+    """Answer one query request (§4.4): acknowledge, refresh, build or resend a page.
+
+    :raises StaleClient: the client's cursor is older than the log's retention; the
+        client has been forgotten.
+    """
     if adapter.pass_through:
         return _pass_through_page(caller, adapter, params)
-    state = caller.state
+    state, log = caller.state, caller.log(adapter)
     with state.store.lock(caller.client_lock()):
-        cs, cd, meta, md = state.client_and_master(caller.client_id, adapter.name, caller.pkey(adapter))
+        cs, meta = state.client_and_master(caller.client_id, adapter.name, log)
         before = dict(cs)
         stored = cs.get("token")
         if stored and token != stored:
@@ -196,14 +210,13 @@ def query_page(caller: Caller, adapter: SourceAdapter, token: str, p_size: int, 
             for key in ("token", "page_count", "page_total"):
                 cs.pop(key, None)
             cs[PAGE] = None
-        meta, md = refresh_master(caller, adapter, params, known=(meta, md))
+        meta = refresh_master(caller, adapter, params, known=meta)
         schema_page = _schema_check(caller, adapter, cs)
         if schema_page is not None:
             return schema_page
-        page, new_cd, changed = _build(cs, cd, md, meta, p_size)
-        if new_cd is not None or cs != before:  # a poll that changes nothing writes nothing
-            items = state.client_source_items(caller.client_id, adapter.name, cs, new_cd, changed)
-            state.store.set_many(items)
+        page = _build(caller, log, cs, meta, p_size)
+        if cs != before:  # a poll that changes nothing writes nothing
+            state.store.set_many(state.client_state_items(caller.client_id, adapter.name, cs))
         return page
 
 
@@ -213,7 +226,7 @@ def _resend(caller: Caller, adapter: SourceAdapter, cs: JsonObject, meta: JsonOb
     if _take_pending(cs, commands):
         cs[PAGE] = commands
         state = caller.state
-        state.store.set_many(state.client_source_items(caller.client_id, adapter.name, cs, None))
+        state.store.set_many(state.client_state_items(caller.client_id, adapter.name, cs))
     out = dict(commands)
     if meta.get("error"):
         out["source-error"] = meta["error"]
@@ -246,56 +259,96 @@ def _schema_check(caller: Caller, adapter: SourceAdapter, cs: JsonObject) -> Pag
     state, token = caller.state, new_token()
     commands = {"schema-changed": "true"}
     cs.update({"token": token, PAGE: commands, "page_count": 0, "page_total": 0})
-    items = state.client_source_items(caller.client_id, adapter.name, cs, None)
+    items = state.client_state_items(caller.client_id, adapter.name, cs)
     items["b:" + partition_key("user", caller.user)] = None
     items["b:app"] = None
     state.store.set_many(items)
     return Page(token, 0, 0, dict(commands))
 
 
-def diff(md: Doc, cd: Doc, p_size: int) -> tuple[Doc, Doc, Doc, list[str]]:
-    """Inserts, deletes, the new CD and the ids it changes, for at most ``p_size``
-    changed and ``p_size`` deleted objects."""
+def diff(held: Mapping[str, str] | None, current: Mapping[str, str] | None) -> tuple[dict[str, str], dict[str, str]]:
+    """The page entries that turn ``held`` into ``current`` (§4.5 step 3): the pairs to
+    insert and the pairs to delete, each empty when there are none."""
+    if held is None:
+        return ({} if current is None else dict(current)), {}
+    if current is None:
+        return {}, dict(held)
+    added = {a: v for a, v in current.items() if held.get(a) != v}
+    removed = {a: v for a, v in held.items() if current.get(a) != v}
+    return added, removed
+
+
+def _changes(caller: Caller, log: str, cs: JsonObject, p_size: int) -> tuple[Doc, Doc, int]:
+    """Inserts and deletes of the next page, and the log's live object count.
+
+    Reads the log after the client's cursor until ``p_size`` objects differ from what
+    the client holds (its own pushes are skipped) or the log ends; moves the cursor.
+    """
+    store = caller.state.store
+    info = store.log_info(log)
+    held = Held(cs)
+    if held.is_stale(info.floor):
+        caller.state.delete_client(caller.client_id)
+        raise StaleClient(caller.client_id)
+    cursor = held.cursor
+    last: dict[str, LogEntry] = {}  # each object's newest entry read for this page
+    before: Doc = {}  # the versions the client holds of them
     inserts: Doc = {}
     deletes: Doc = {}
-    changed: list[str] = []
-    known = cd.get
-    for oid, obj in md.items():
-        old = known(oid)
-        if old is obj or old == obj:  # CD entries are usually the MD's own objects
-            continue
-        changed.append(oid)
-        if old is None:
-            inserts[oid] = obj
-        else:
-            added = {a: v for a, v in obj.items() if old.get(a) != v}
-            removed = {a: v for a, v in old.items() if obj.get(a) != v}
-            if added:
-                inserts[oid] = added
-            if removed:
-                deletes[oid] = removed
-        if len(changed) >= p_size:
+    while cursor < info.last:
+        limit = max(1, p_size - _sending(held, last))
+        entries = store.log_read(log, cursor, limit)
+        if len(entries) < limit:  # read to the end: compacted numbers below it count as read
+            cursor = info.last
+        if not entries:
             break
-    gone = sorted(cd.keys() - md.keys())[:p_size] if cd else []
-    for oid in gone:
-        deletes[oid] = cd[oid]
-    if not changed and not gone:
-        return inserts, deletes, cd, []
-    new_cd = dict(cd)
-    for oid in changed:
-        new_cd[oid] = md[oid]
-    for oid in gone:
-        del new_cd[oid]
-    return inserts, deletes, new_cd, changed + gone
+        firsts = []
+        for entry in entries:
+            if entry.oid not in last:
+                firsts.append(entry)
+            last[entry.oid] = entry
+        before.update(held.before(store, log, firsts))
+        cursor = max(cursor, entries[-1].seq)
+        if _sending(held, last) < p_size and cursor < info.last:
+            continue  # room left: read on before working out the differences
+        inserts, deletes = _differences(held, before, last)
+        if inserts or deletes:
+            break
+        held.advance(cs, cursor)  # nothing for the client up to here: read on from there
+        last, before = {}, {}
+    if last and not inserts and not deletes:
+        inserts, deletes = _differences(held, before, last)
+    if cursor != held.cursor or not held.has_paged:
+        if held.has_paged and held.is_stale(store.log_info(log).floor):
+            # compacted while the page was read: an entry looked up may be gone
+            caller.state.delete_client(caller.client_id)
+            raise StaleClient(caller.client_id)
+        held.advance(cs, cursor)
+    return inserts, deletes, info.count
 
 
-def _build(cs: JsonObject, cd: Doc, md: Doc, meta: JsonObject, p_size: int) -> tuple[Page, Doc | None, list[str]]:
-    md_version = meta.get("doc", {}).get("v")
+def _sending(held: Held, last: Mapping[str, LogEntry]) -> int:
+    """How many of the objects read the page will carry (at most)."""
+    return sum(1 for entry in last.values() if not held.skips(entry))
+
+
+def _differences(held: Held, before: Doc, last: Mapping[str, LogEntry]) -> tuple[Doc, Doc]:
     inserts: Doc = {}
     deletes: Doc = {}
-    new_cd, changed = cd, list[str]()
-    if md_version is None or cs.get(SYNCED) != md_version:  # else nothing moved since
-        inserts, deletes, new_cd, changed = diff(md, cd, p_size)
+    for oid, entry in last.items():
+        if held.skips(entry):
+            continue
+        current = None if entry.value is None else json.loads(entry.value)
+        added, removed = diff(before.get(oid), current)
+        if added:
+            inserts[oid] = added
+        if removed:
+            deletes[oid] = removed
+    return inserts, deletes
+
+
+def _build(caller: Caller, log: str, cs: JsonObject, meta: JsonObject, p_size: int) -> Page:
+    inserts, deletes, total = _changes(caller, log, cs, p_size)
     pending_deletes = cs.pop("deletes", None) or {}
     deletes.update(pending_deletes)
     commands: JsonObject = {}
@@ -307,16 +360,14 @@ def _build(cs: JsonObject, cd: Doc, md: Doc, meta: JsonObject, p_size: int) -> t
     if meta.get("metadata_sha1") and meta.get("metadata_sha1") != cs.get("metadata_sha1"):
         commands["metadata"] = meta["metadata"]
         cs["metadata_sha1"] = meta["metadata_sha1"]
-    count, total = len(inserts) + len(deletes), len(md)
+    count = len(inserts) + len(deletes)
     token = ""
     if inserts or deletes or "links" in commands:
         token = new_token()
         cs.update({"token": token, PAGE: dict(commands), "page_count": count, "page_total": total})
-    elif not changed and md_version is not None:
-        cs[SYNCED] = md_version
     if meta.get("error"):
         commands["source-error"] = meta["error"]
-    return Page(token, count, total, commands), (new_cd if changed else None), changed
+    return Page(token, count, total, commands)
 
 
 def _pass_through_page(caller: Caller, adapter: SourceAdapter, params: Any) -> Page:

@@ -1,0 +1,228 @@
+"""The change log of one (partition, source), as the server uses it.
+
+A log is an append-only sequence of object versions (see ``Store.log_write``). This
+module turns adapter data into log writes and answers the one question page building
+asks: *which version of an object does this client hold?*
+
+A client source keeps a ``cursor``, the newest sequence number its pages have covered,
+and ``ahead``, the objects it holds at a version newer than its cursor (the creates and
+deletes it pushed itself): ``{oid: seq}``. Pages deliver every entry up to the cursor in
+order, so a client holds of each object
+
+* the version of entry ``ahead[oid]`` when the object is ahead;
+* nothing when it never paged (no cursor yet);
+* otherwise the object's latest entry at or below the cursor.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+from rhom.server._state import Doc, JsonObject, State, q
+from rhom.server.store import LogChange, LogEntry, Store
+
+__all__ = ["Held", "encode", "log_changes", "log_name", "read_all", "read_held", "sync_log", "write_objects"]
+
+#: Logs of at most this many objects are compared in memory when refreshed.
+CACHED_LOG_OBJECTS = 50_000
+_CHUNK = 1000
+
+Change = tuple[str, "Mapping[str, str] | None"]
+
+
+def log_name(pkey: str, source: str) -> str:
+    """The log of ``source`` in partition ``pkey`` (``u/<user>`` or ``app``)."""
+    return f"{pkey}:{q(source)}"
+
+
+def encode(attrs: Mapping[str, str]) -> tuple[str, str]:
+    """Canonical JSON of an object and its digest (equal objects, equal digests)."""
+    text = json.dumps(attrs, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return text, hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
+
+
+def log_changes(changes: Iterable[Change]) -> list[LogChange]:
+    """``(oid, attrs or None)`` pairs as ``Store.log_write`` takes them."""
+    rows: list[LogChange] = []
+    for oid, attrs in changes:
+        if attrs is None:
+            rows.append((oid, "", None))
+        else:
+            text, digest = encode(attrs)
+            rows.append((oid, digest, text))
+    return rows
+
+
+def write_objects(state: State, log: str, changes: Sequence[Change], now: float) -> list[int]:
+    """Write ``(oid, attrs or None)`` changes; return each object's sequence number.
+
+    The caller holds the log's ``m:`` lock. The in-process copy of a small log follows
+    the write when nobody else wrote in between, and is dropped otherwise.
+    """
+    if not changes:
+        return []
+    cached = state.cache.peek(log)
+    seqs = state.store.log_write(log, log_changes(changes), now)
+    if cached is not None:
+        version, objects = cached
+        appended = sorted({s for s in seqs if s > int(version)})
+        if appended and appended[-1] != int(version) + len(appended):
+            state.cache.drop(log)  # another process wrote to this log meanwhile
+        elif appended:
+            for oid, attrs in changes:
+                if attrs is None:
+                    objects.pop(oid, None)
+                else:
+                    objects[oid] = dict(attrs)
+            state.cache.put(log, str(appended[-1]), objects)
+    return seqs
+
+
+def read_all(store: Store, log: str) -> tuple[Doc, int]:
+    """The log's live objects, read to its end as a client pages it, and the last number.
+
+    Changes written while it reads come later in the log and are read too, so the
+    result is exactly the log's content at the returned sequence number.
+    """
+    objects: Doc = {}
+    after = 0
+    while True:
+        entries = store.log_read(log, after, 5000)
+        if not entries:
+            return objects, after
+        for entry in entries:
+            if entry.value is None:
+                objects.pop(entry.oid, None)
+            else:
+                objects[entry.oid] = json.loads(entry.value)
+        after = entries[-1].seq
+
+
+def _cached_objects(state: State, log: str) -> Doc | None:
+    """The live objects of a small log, from the cache or read once; ``None`` if large."""
+    info = state.store.log_info(log)
+    objects = state.cache.get(log, str(info.last))
+    if objects is not None or info.count > CACHED_LOG_OBJECTS:
+        return objects
+    objects, last = read_all(state.store, log)
+    if last <= info.last:  # else written meanwhile: use it once, keep nothing
+        state.cache.put(log, str(info.last), objects)
+    return objects
+
+
+def sync_log(state: State, log: str, result: Mapping[str, Mapping[str, str]], now: float) -> int:
+    """Make the log hold exactly ``result``, in one pass; return how many objects changed.
+
+    A small log is compared with its in-process copy; a large one in chunks, by digest,
+    so the server never holds the log itself.
+    """
+    current = _cached_objects(state, log)
+    changes: list[Change]
+    if current is not None:
+        changes = [(oid, attrs) for oid, attrs in result.items() if current.get(oid) != attrs]
+        changes.extend((oid, None) for oid in current if oid not in result)
+        for chunk in _chunks(changes):
+            write_objects(state, log, chunk, now)
+        return len(changes)
+    written = 0
+    for chunk in _chunks(list(result.items())):
+        digests = state.store.log_digests(log, (oid for oid, _ in chunk))
+        changed: list[Change] = [(oid, attrs) for oid, attrs in chunk if digests.get(oid) != encode(attrs)[1]]
+        write_objects(state, log, changed, now)
+        written += len(changed)
+    gone: list[Change] = [(oid, None) for oid in state.store.log_ids(log) if oid not in result]
+    for chunk in _chunks(gone):
+        write_objects(state, log, chunk, now)
+    return written + len(gone)
+
+
+def _chunks(items: list[Any]) -> Iterator[list[Any]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+class Held:
+    """What one client source holds: its cursor and the objects it holds ahead of it."""
+
+    def __init__(self, cs: JsonObject) -> None:
+        self.has_paged = "cursor" in cs
+        self.cursor = int(cs.get("cursor", 0))
+        self.ahead: dict[str, int] = dict(cs.get("ahead") or {})
+
+    def is_stale(self, floor: int) -> bool:
+        """Whether compaction dropped entries this client has not seen yet."""
+        if self.has_paged and self.cursor < floor:
+            return True
+        return any(seq < floor for seq in self.ahead.values())
+
+    def skips(self, entry: LogEntry) -> bool:
+        """Whether the client already holds ``entry``'s object at this version or newer."""
+        ahead = self.ahead.get(entry.oid)
+        return ahead is not None and ahead >= entry.seq
+
+    def before(self, store: Store, log: str, firsts: Iterable[LogEntry]) -> Doc:
+        """The version the client holds of each object, given its first entry after the cursor."""
+        wanted: dict[str, int] = {}
+        for entry in firsts:
+            ahead = self.ahead.get(entry.oid)
+            if ahead is not None:
+                wanted[entry.oid] = ahead
+            elif self.has_paged and 0 < entry.prev <= self.cursor:
+                wanted[entry.oid] = entry.prev
+        return _values(store, log, wanted)
+
+    def of(self, store: Store, log: str, oids: Iterable[str]) -> Doc:
+        """The version the client holds of any objects (walks back from their latest entry)."""
+        wanted: dict[str, int] = {}
+        walking: dict[str, LogEntry] = {}
+        for oid, entry in store.log_current(log, oids).items():
+            if oid in self.ahead:
+                wanted[oid] = self.ahead[oid]
+            elif self.has_paged:
+                walking[oid] = entry
+        while walking:
+            step: dict[str, int] = {}
+            for oid, entry in walking.items():
+                if entry.seq <= self.cursor:
+                    wanted[oid] = entry.seq
+                elif 0 < entry.prev:
+                    step[oid] = entry.prev
+            found = store.log_entries(log, step.values()) if step else {}
+            walking = {oid: found[seq] for oid, seq in step.items() if seq in found}
+        return _values(store, log, wanted)
+
+    def advance(self, cs: JsonObject, cursor: int) -> None:
+        """Record a page that covered the log up to ``cursor``."""
+        self.has_paged = True
+        self.cursor = cursor
+        self.ahead = {oid: seq for oid, seq in self.ahead.items() if seq > cursor}
+        cs["cursor"] = cursor
+        if self.ahead:
+            cs["ahead"] = self.ahead
+        else:
+            cs.pop("ahead", None)
+
+    def mark(self, cs: JsonObject, oid: str, seq: int) -> None:
+        """Record that the client holds ``oid`` as written at ``seq`` (its own push)."""
+        if seq > self.cursor:
+            self.ahead[oid] = seq
+            cs["ahead"] = self.ahead
+
+
+def _values(store: Store, log: str, wanted: Mapping[str, int]) -> Doc:
+    """The attributes of each object at the entry ``wanted[oid]`` (deleted ones left out)."""
+    entries = store.log_entries(log, set(wanted.values())) if wanted else {}
+    held: Doc = {}
+    for oid, seq in wanted.items():
+        entry = entries.get(seq)
+        if entry is not None and entry.value is not None:
+            held[oid] = json.loads(entry.value)
+    return held
+
+
+def read_held(state: State, log: str, cs: JsonObject, oids: Iterable[str]) -> Doc:
+    """The versions a client holds of the named objects."""
+    return Held(cs).of(state.store, log, oids)
