@@ -12,6 +12,7 @@ docs/server.md for adapters, settings and running several processes on Redis.
 
 from __future__ import annotations
 
+from rhom.server import backend
 from rhom.server.adapters import LoginError, MemoryAdapter, SourceAdapter, Upload
 from rhom.server.app import create_app
 from rhom.server.settings import Settings
@@ -26,6 +27,7 @@ __all__ = [
     "SourceAdapter",
     "Store",
     "Upload",
+    "backend",
     "create_app",
     "open_store",
 ]

@@ -38,9 +38,12 @@ def log_name(pkey: str, source: str) -> str:
     return f"{pkey}:{q(source)}"
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def encode(attrs: Mapping[str, str]) -> tuple[str, str]:
     """Canonical JSON of an object and its digest (equal objects, equal digests)."""
-    text = json.dumps(attrs, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    text = _CANONICAL.encode(attrs)
     return text, hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
 
 

@@ -87,8 +87,9 @@ class SourceAdapter:
     Class attributes are the per-source settings of RhoConnect:
 
     * ``name``: the source name on the wire (default: the class name);
-    * ``poll_interval``: seconds a master document stays fresh (``0``: query on every
-      sync request; ``-1``: never query, data only through pushes);
+    * ``poll_interval``: seconds the source's data stays fresh (``0``: query on every
+      sync request; ``-1``: never query, data only through pushes and
+      :mod:`rhom.server.backend`);
     * ``partition``: ``"user"`` (one data set per user) or ``"app"`` (shared);
     * ``pass_through``: keep no server copy, page the whole query result every time;
     * ``priority`` and ``sync_type``: written into bulk files (``sources`` table);

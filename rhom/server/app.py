@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from rhom.exceptions import ConfigurationError
-from rhom.server import _admin, _http, _search, bulk, routes
+from rhom.server import _admin, _http, _push_api, _search, bulk, routes
 from rhom.server._call import Authenticate, Call, Server, endpoint
 from rhom.server._state import State
 from rhom.server.adapters import SourceAdapter
@@ -135,6 +135,10 @@ def route_table() -> list[BaseRoute]:
         _route("/rc/v1/clients/{client_id}", _admin.client_info, ["GET"], login=False),
         _route("/rc/v1/clients/{client_id}", _admin.delete_client, ["DELETE"], login=False),
         _route("/rc/v1/blobs/{name}", routes.blob, ["GET"]),
+        *(
+            _route(f"/app/v1/{{source}}/{name}", getattr(_push_api, name), ["POST"], login=False)
+            for name in _push_api.__all__
+        ),
         Route("/data/{path:path}", bulk.download, methods=["GET"]),
         _route("/app/v1/{source}/{object_id}", routes.update_object, ["PUT"], client=True),
         _route("/app/v1/{source}/{object_id}", routes.delete_object, ["DELETE"], client=True),

@@ -133,10 +133,10 @@ def schema_sha1(adapter: SourceAdapter) -> str | None:
 
 
 def _due(meta: JsonObject, poll_interval: int, now: float) -> bool:
+    if poll_interval < 0:
+        return False  # fed by pushes and rhom.server.backend only
     refreshed = meta.get("refreshed")
-    if refreshed is None:
-        return True
-    return poll_interval >= 0 and now - float(refreshed) >= poll_interval
+    return refreshed is None or now - float(refreshed) >= poll_interval
 
 
 def refresh_master(
