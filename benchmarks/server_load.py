@@ -119,18 +119,32 @@ async def pull(
 
 
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU time of process ``pid`` and of its live children (``--workers`` processes)."""
+    total = 0.0
+    for one in [pid, *_children(pid)]:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            found += [int(c) for c in (task / "children").read_text().split()]
+    return found
 
 
 @contextlib.contextmanager
-def server_process(store: str) -> Iterator[tuple[str, int]]:
+def server_process(store: str, *, root: Path = ROOT, workers: int = 1) -> Iterator[tuple[str, int]]:
+    """``python -m rhom.server`` serving the benchmark app from the checkout ``root``."""
     port = free_port()
-    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    path = os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH", "")) if p)
     env = {**os.environ, "RHOM_SERVER_STORE": store, "PYTHONPATH": path}
     command = [sys.executable, "-m", "rhom.server", "benchmarks._server_app:make_app"]
-    command += ["--factory", "--port", str(port), "--log-level", "warning"]
-    process = subprocess.Popen(command, cwd=ROOT, env=env)
+    command += ["--factory", "--port", str(port), "--log-level", "warning", "--workers", str(workers)]
+    process = subprocess.Popen(command, cwd=root, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(500):
@@ -138,15 +152,16 @@ def server_process(store: str) -> Iterator[tuple[str, int]]:
                 httpx.get(url + "/", timeout=1)
                 break
             time.sleep(0.02)
+        time.sleep(0.5 if workers > 1 else 0)  # every worker up, not just the first
         yield url, process.pid
     finally:
         process.terminate()
         process.wait(10)
 
 
-def run(store_name: str, store: str, clients: int) -> dict[str, Any]:
+def run(store_name: str, store: str, clients: int, *, root: Path = ROOT, workers: int = 1) -> dict[str, Any]:
     expected = seed()
-    with server_process(store) as (url, pid):
+    with server_process(store, root=root, workers=workers) as (url, pid):
         stats = Stats()
         cpu_before = cpu_seconds(pid)
         own_before = time.process_time()
@@ -163,7 +178,7 @@ def run(store_name: str, store: str, clients: int) -> dict[str, Any]:
     requests = len(stats.latencies)
     ordered = sorted(stats.latencies)
     return {
-        "store": store_name,
+        "store": store_name if workers == 1 else f"{store_name}x{workers}",
         "clients": clients,
         "requests": requests,
         "req_per_s": requests / wall,
@@ -190,11 +205,12 @@ def _slowest_kinds(stats: Stats) -> str:
 
 def report(rows: list[dict[str, Any]]) -> None:
     print(f"\nrhom.server load: {OBJECTS} objects, p_size {PAGE_SIZE}, one create per client")
-    head = f"{'store':7} {'clients':>7} {'requests':>8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}"
+    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; rows marked @REV serve that revision")
+    head = f"{'store':16} {'clients':>7} {'requests':>8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}"
     print(head + f" {'errors':>6} {'CPU ms/req':>10}")
     for r in rows:
         print(
-            f"{r['store']:7} {r['clients']:>7} {r['requests']:>8} {r['req_per_s']:>8.1f}"
+            f"{r['store']:16} {r['clients']:>7} {r['requests']:>8} {r['req_per_s']:>8.1f}"
             f" {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['errors']:>6} {r['cpu_ms_per_req']:>10.2f}"
         )
         print(
@@ -206,7 +222,7 @@ def report(rows: list[dict[str, Any]]) -> None:
         if r["first_error"]:
             print(f"        first error: {r['first_error']}")
     for r in rows:
-        if r["clients"] >= 100:
+        if r["clients"] >= 100 and "@" not in r["store"]:
             ok = r["cpu_ms_per_req"] <= 3 and r["p99_ms"] < 500 and r["errors"] == 0
             verdict = "meets" if ok else "MISSES"
             print(
@@ -215,29 +231,52 @@ def report(rows: list[dict[str, Any]]) -> None:
             )
 
 
+@contextlib.contextmanager
+def checkout(rev: str) -> Iterator[Path]:
+    """A temporary git worktree of ``rev``, to serve a baseline from the same run."""
+    folder = Path(tempfile.mkdtemp(prefix="rhom-baseline-"))
+    subprocess.run(["git", "worktree", "add", "--detach", str(folder), rev], cwd=ROOT, check=True,
+                   capture_output=True)  # fmt: skip
+    try:
+        yield folder
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(folder)], cwd=ROOT, check=False)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, nargs="+", default=[10, 100])
-    parser.add_argument("--stores", nargs="+", default=["sqlite", "redis"])
+    parser.add_argument(
+        "--stores", nargs="+", default=["sqlite", "redis", "redis2"],
+        help="sqlite, redis (one process) and redis2 (two processes on one Redis)",
+    )  # fmt: skip
     parser.add_argument("--repeat", type=int, default=1, help="runs per row; the row shows the median run")
+    parser.add_argument("--baseline", metavar="REV", help="also serve from this git revision, row by row")
     args = parser.parse_args()
     rows = []
     with contextlib.ExitStack() as stack:
+        trees = [("", ROOT)]
+        if args.baseline:
+            trees.append((f"@{args.baseline}", stack.enter_context(checkout(args.baseline))))
         for name in args.stores:
+            workers = 2 if name.endswith("2") else 1
+            kind = name.rstrip("2")
             for clients in args.clients:
-                runs = []
-                for _ in range(args.repeat):  # a fresh store and server process per run
-                    if name == "sqlite":
-                        folder = stack.enter_context(tempfile.TemporaryDirectory())
-                        store = f"sqlite:///{folder}/bench.db"
-                    else:
-                        store = stack.enter_context(redis_server())
-                    runs.append(run(name, store, clients))
-                runs.sort(key=lambda r: r["p99_ms"])
-                median = dict(runs[len(runs) // 2])
-                median["errors"] = sum(r["errors"] for r in runs)
-                median["runs"] = [round(r["p99_ms"]) for r in runs]
-                rows.append(median)
+                for label, root in trees:
+                    runs = []
+                    for _ in range(args.repeat):  # a fresh store and server process per run
+                        if kind == "sqlite":
+                            folder = stack.enter_context(tempfile.TemporaryDirectory())
+                            store = f"sqlite:///{folder}/bench.db"
+                        else:
+                            store = stack.enter_context(redis_server())
+                        runs.append(run(kind, store, clients, root=root, workers=workers))
+                    runs.sort(key=lambda r: r["p99_ms"])
+                    median = dict(runs[len(runs) // 2])
+                    median["store"] += label
+                    median["errors"] = sum(r["errors"] for r in runs)
+                    median["runs"] = [round(r["p99_ms"]) for r in runs]
+                    rows.append(median)
     report(rows)
     return 1 if any(r["errors"] for r in rows) else 0
 

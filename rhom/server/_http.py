@@ -87,7 +87,11 @@ def empty() -> Response:
 
 
 def json_reply(value: Any, headers: dict[str, str] | None = None) -> Response:
-    body = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    return json_bytes(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode(), headers)
+
+
+def json_bytes(body: bytes, headers: dict[str, str] | None = None) -> Response:
+    """A 200 with a body already encoded as JSON."""
     response = Response(body, status_code=200, headers=headers)
     response.headers["content-type"] = JSON
     return response

@@ -21,6 +21,8 @@ import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+import orjson
+
 from rhom.server._state import Doc, JsonObject, State, q
 from rhom.server.store import LogChange, LogEntry, Store
 
@@ -38,13 +40,13 @@ def log_name(pkey: str, source: str) -> str:
     return f"{pkey}:{q(source)}"
 
 
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
 def encode(attrs: Mapping[str, str]) -> tuple[str, str]:
     """Canonical JSON of an object and its digest (equal objects, equal digests)."""
-    text = _CANONICAL.encode(attrs)
-    return text, hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
+    try:
+        raw = orjson.dumps(attrs, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # not UTF-8 (a lone surrogate): the stdlib escapes it
+        raw = json.dumps(attrs, sort_keys=True, separators=(",", ":")).encode()
+    return raw.decode(), hashlib.blake2b(raw, digest_size=12).hexdigest()
 
 
 def log_changes(changes: Iterable[Change]) -> list[LogChange]:
@@ -100,7 +102,7 @@ def read_all(store: Store, log: str) -> tuple[Doc, int]:
             if entry.value is None:
                 objects.pop(entry.oid, None)
             else:
-                objects[entry.oid] = json.loads(entry.value)
+                objects[entry.oid] = orjson.loads(entry.value)
         after = entries[-1].seq
 
 
@@ -222,7 +224,7 @@ def _values(store: Store, log: str, wanted: Mapping[str, int]) -> Doc:
     for oid, seq in wanted.items():
         entry = entries.get(seq)
         if entry is not None and entry.value is not None:
-            held[oid] = json.loads(entry.value)
+            held[oid] = orjson.loads(entry.value)
     return held
 
 

@@ -23,23 +23,35 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
+import orjson
 import redis
 
 from rhom.server.store import LogChange, LogEntry, LogInfo, Store, iter_chunks
 
 _LOG_KEYS = ("z", "e", "v", "c", "r", "g", "m")
 
-# KEYS: the seven log keys; ARGV: now, then (oid, digest, value or "" to delete) triples.
+# KEYS: the seven log keys; ARGV: now, and a JSON array of [oid, digest, value or ""]
+# (one argument: thousands of them cost more to send than the work). Reads every
+# object's latest entry with one HMGET and writes each key with one variadic command at
+# the end: per-object commands would dominate the script's time.
 _WRITE = """
 local z, e, v, c, r, g, m = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local now = ARGV[1]
 local last = tonumber(redis.call('HGET', m, 'last') or '0')
 local count = tonumber(redis.call('HGET', m, 'count') or '0')
-local out = {}
-for i = 2, #ARGV, 3 do
-  local oid, dg, val = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  local cur = redis.call('HGET', c, oid)
+local items = cjson.decode(ARGV[2])
+local oids = {}
+for k, item in ipairs(items) do oids[k] = item[1] end
+local heads = redis.call('HMGET', c, unpack(oids))
+local latest = {}
+for k, oid in ipairs(oids) do
+  if heads[k] and latest[oid] == nil then latest[oid] = heads[k] end
+end
+local out, zadd, eset, vset, cset, radd, gadd, grem = {}, {}, {}, {}, {}, {}, {}, {}
+for k, oid in ipairs(oids) do
+  local dg, val = items[k][2], items[k][3]
   local prev, cdg = 0, ''
+  local cur = latest[oid]
   if cur then
     local a, b = string.match(cur, '^(%d+)|(.*)$')
     prev, cdg = tonumber(a), b
@@ -49,38 +61,52 @@ for i = 2, #ARGV, 3 do
     out[#out + 1] = prev
   else
     last = last + 1
-    redis.call('ZADD', z, last, last)
-    redis.call('HSET', e, last, prev .. '|' .. oid)
+    zadd[#zadd + 1] = last; zadd[#zadd + 1] = last
+    eset[#eset + 1] = last; eset[#eset + 1] = prev .. '|' .. oid
     if prev > 0 then
-      redis.call('ZADD', r, now, prev .. '|' .. last)
-      if not live then redis.call('ZREM', g, prev) end
+      radd[#radd + 1] = now; radd[#radd + 1] = prev .. '|' .. last
+      if not live then grem[#grem + 1] = prev end
     end
     if val == '' then
-      redis.call('ZADD', g, now, last)
-      redis.call('HSET', c, oid, last .. '|')
+      gadd[#gadd + 1] = now; gadd[#gadd + 1] = last
+      latest[oid] = last .. '|'
       count = count - 1
     else
-      redis.call('HSET', v, last, val)
-      redis.call('HSET', c, oid, last .. '|' .. dg)
+      vset[#vset + 1] = last; vset[#vset + 1] = val
+      latest[oid] = last .. '|' .. dg
       if not live then count = count + 1 end
     end
+    cset[#cset + 1] = oid; cset[#cset + 1] = latest[oid]
     out[#out + 1] = last
   end
 end
-redis.call('HSET', m, 'last', last, 'count', count)
-return out
+if #zadd > 0 then
+  redis.call('ZADD', z, unpack(zadd))
+  redis.call('HSET', e, unpack(eset))
+  redis.call('HSET', c, unpack(cset))
+  if #vset > 0 then redis.call('HSET', v, unpack(vset)) end
+  if #radd > 0 then redis.call('ZADD', r, unpack(radd)) end
+  if #gadd > 0 then redis.call('ZADD', g, unpack(gadd)) end
+  if #grem > 0 then redis.call('ZREM', g, unpack(grem)) end
+  redis.call('HSET', m, 'last', last, 'count', count)
+end
+return cjson.encode(out)
 """
 
-# KEYS: z, e, v; ARGV: after, limit. Returns (seq, "prev|oid", value or false) triples.
+# KEYS: z, e, v; ARGV: after, limit. Returns one JSON array of seq, "prev|oid", value
+# (false when deleted), flattened.
 _READ = """
 local seqs = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf', 'LIMIT', 0, tonumber(ARGV[2]))
+if #seqs == 0 then return '[]' end
+local heads = redis.call('HMGET', KEYS[2], unpack(seqs))
+local values = redis.call('HMGET', KEYS[3], unpack(seqs))
 local out = {}
-for _, seq in ipairs(seqs) do
-  out[#out + 1] = seq
-  out[#out + 1] = redis.call('HGET', KEYS[2], seq)
-  out[#out + 1] = redis.call('HGET', KEYS[3], seq)
+for k, seq in ipairs(seqs) do
+  out[#out + 1] = tonumber(seq)
+  out[#out + 1] = heads[k]
+  out[#out + 1] = values[k]
 end
-return out
+return cjson.encode(out)
 """
 
 # KEYS: the seven log keys; ARGV: before. Returns the new floor.
@@ -126,6 +152,7 @@ class RedisStore(Store):
         self.prefix = prefix
         self._client: redis.Redis | None = None
         self._guard = threading.Lock()
+        self._scripts: dict[str, Any] = {}
 
     def _redis(self) -> redis.Redis:
         with self._guard:
@@ -193,6 +220,13 @@ class RedisStore(Store):
                 pass
 
     # -- change logs ------------------------------------------------------------------
+    def _script(self, source: str) -> Any:
+        """A registered Lua script (EVALSHA; loaded again if Redis lost it)."""
+        script = self._scripts.get(source)
+        if script is None:
+            script = self._scripts[source] = self._redis().register_script(source)
+        return script
+
     def _log_keys(self, log: str) -> list[str]:
         base = f"{self.prefix}lg:{{{log}}}:"
         return [base + kind for kind in _LOG_KEYS]
@@ -200,16 +234,27 @@ class RedisStore(Store):
     def log_write(self, log: str, changes: Sequence[LogChange], now: float) -> list[int]:
         if not changes:
             return []
-        args: list[Any] = [repr(now)]
-        for oid, digest, value in changes:
-            args.extend((oid, digest if value is not None else "", "" if value is None else value))
-        result = self._redis().eval(_WRITE, len(_LOG_KEYS), *self._log_keys(log), *args)
-        return [int(seq) for seq in result]
+        seqs: list[int] = []
+        for chunk in iter_chunks(list(changes), 1000):  # Lua's unpack() takes ~8000 values
+            items = [
+                (oid, "" if value is None else digest, "" if value is None else value) for oid, digest, value in chunk
+            ]
+            packed = orjson.dumps(items)
+            result = self._script(_WRITE)(keys=self._log_keys(log), args=[repr(now), packed])
+            seqs.extend(orjson.loads(result))
+        return seqs
 
     def log_read(self, log: str, after: int, limit: int) -> list[LogEntry]:
         z, e, v, *_ = self._log_keys(log)
-        flat = self._redis().eval(_READ, 3, z, e, v, str(after), str(limit))
-        return [_entry(flat[i], flat[i + 1], flat[i + 2]) for i in range(0, len(flat), 3)]
+        entries: list[LogEntry] = []
+        while len(entries) < limit:  # Lua's unpack() takes ~8000 values: 2000 entries a call
+            want = min(limit - len(entries), 2000)
+            flat = orjson.loads(self._script(_READ)(keys=[z, e, v], args=[after, want]))
+            entries += [_entry(flat[i], flat[i + 1], flat[i + 2] or None) for i in range(0, len(flat), 3)]
+            if len(flat) < 3 * want:
+                break
+            after = entries[-1].seq
+        return entries
 
     def log_entries(self, log: str, seqs: Iterable[int]) -> dict[int, LogEntry]:
         _, e, v, *_ = self._log_keys(log)
@@ -253,7 +298,7 @@ class RedisStore(Store):
         return LogInfo(int(last or 0), int(count or 0), int(floor or 0))
 
     def log_compact(self, log: str, before: float) -> int:
-        return int(self._redis().eval(_COMPACT, len(_LOG_KEYS), *self._log_keys(log), repr(before)))
+        return int(self._script(_COMPACT)(keys=self._log_keys(log), args=[repr(before)]))
 
     def log_drop(self, prefix: str) -> None:
         pattern = _glob_escape(f"{self.prefix}lg:{{{prefix}") + "*"
@@ -266,6 +311,7 @@ class RedisStore(Store):
 
     def close(self) -> None:
         with self._guard:
+            self._scripts.clear()
             if self._client is not None:
                 self._client.close()
                 self._client.connection_pool.disconnect()

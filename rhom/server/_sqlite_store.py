@@ -13,23 +13,23 @@ from rhom.server.store import LogChange, LogEntry, LogInfo, Store, iter_chunks, 
 __all__ = ["SqliteStore"]
 
 _STRIPES = 1024
-# kv: the key-value part. log_entry: the change logs, one row per version (v NULL: a
-# deletion; sup/sup_at: the entry that replaced it, and when). log_cur: each object's
-# latest entry and its digest ('' once deleted). log_meta: per log the newest sequence
-# number, the live count and the compaction floor.
+# kv: the key-value part. log_meta: one row per change log, its integer id (short keys
+# below), newest sequence number, live count and compaction floor. log_entry: one row
+# per version (v NULL: a deletion; sup/sup_at: the entry that replaced it, and when).
+# log_cur: each object's latest entry and its digest ('' once deleted).
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS log_entry (
-    log TEXT NOT NULL, seq INTEGER NOT NULL, oid TEXT NOT NULL, prev INTEGER NOT NULL,
+    log INTEGER NOT NULL, seq INTEGER NOT NULL, oid TEXT NOT NULL, prev INTEGER NOT NULL,
     v TEXT, at REAL NOT NULL, sup INTEGER, sup_at REAL, PRIMARY KEY (log, seq)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS log_entry_replaced ON log_entry (log, sup_at) WHERE sup_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS log_entry_deleted ON log_entry (log, at) WHERE v IS NULL AND sup IS NULL;
 CREATE TABLE IF NOT EXISTS log_cur (
-    log TEXT NOT NULL, oid TEXT NOT NULL, seq INTEGER NOT NULL, h TEXT NOT NULL,
+    log INTEGER NOT NULL, oid TEXT NOT NULL, seq INTEGER NOT NULL, h TEXT NOT NULL,
     PRIMARY KEY (log, oid)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS log_meta (
-    log TEXT PRIMARY KEY, last INTEGER NOT NULL, count INTEGER NOT NULL, floor INTEGER NOT NULL
-) WITHOUT ROWID;
+    id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,
+    last INTEGER NOT NULL, count INTEGER NOT NULL, floor INTEGER NOT NULL);
 """
 _LOG_TABLES = ("log_entry", "log_cur", "log_meta")
 
@@ -50,6 +50,7 @@ class SqliteStore(Store):
         self._db_lock = threading.RLock()
         self._locks: dict[str, list[threading.Lock]] = {}
         self._locks_guard = threading.Lock()
+        self._log_ids: dict[str, int] = {}
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -111,6 +112,7 @@ class SqliteStore(Store):
                 yield conn
             except BaseException:
                 conn.execute("ROLLBACK")
+                self._log_ids.clear()  # a log made in this transaction is gone again
                 raise
             conn.execute("COMMIT")
 
@@ -121,8 +123,10 @@ class SqliteStore(Store):
         with self._transaction() as conn:
             info = self._info(conn, log)
             last, count = info.last, info.count
+            lid = self._log_id(conn, log, create=True)
+            assert lid is not None
             sql = "SELECT oid, seq, h FROM log_cur WHERE log = ? AND oid IN ({marks})"
-            rows = self._select_in(sql, log, (oid for oid, _, _ in changes))
+            rows = self._select_in(sql, lid, (oid for oid, _, _ in changes))
             current: dict[str, tuple[int, str]] = {oid: (seq, h) for oid, seq, h in rows}
             seqs: list[int] = []
             entries: list[tuple[object, ...]] = []
@@ -135,9 +139,9 @@ class SqliteStore(Store):
                     seqs.append(prev)
                     continue
                 last += 1
-                entries.append((log, last, oid, prev, value, now))
+                entries.append((lid, last, oid, prev, value, now))
                 if prev:
-                    replaced.append((last, now, log, prev))
+                    replaced.append((last, now, lid, prev))
                 count += (value is not None) - live
                 current[oid] = latest[oid] = (last, "" if value is None else digest)
                 seqs.append(last)
@@ -148,29 +152,45 @@ class SqliteStore(Store):
                 conn.executemany("UPDATE log_entry SET sup = ?, sup_at = ? WHERE log = ? AND seq = ?", replaced)
                 conn.executemany(
                     "INSERT OR REPLACE INTO log_cur (log, oid, seq, h) VALUES (?, ?, ?, ?)",
-                    [(log, oid, seq, h) for oid, (seq, h) in latest.items()],
+                    [(lid, oid, seq, h) for oid, (seq, h) in latest.items()],
                 )
-                conn.execute(
-                    "INSERT OR REPLACE INTO log_meta (log, last, count, floor) VALUES (?, ?, ?, ?)",
-                    (log, last, count, info.floor),
-                )
+                conn.execute("UPDATE log_meta SET last = ?, count = ? WHERE id = ?", (last, count, lid))
         return seqs
 
     def log_read(self, log: str, after: int, limit: int) -> list[LogEntry]:
         with self._db_lock:
-            rows = self._connection().execute(
+            conn = self._connection()
+            lid = self._log_id(conn, log)
+            rows = conn.execute(
                 "SELECT seq, oid, v, prev FROM log_entry WHERE log = ? AND seq > ? ORDER BY seq LIMIT ?",
-                (log, after, limit),
+                (lid, after, limit),
             )
             return [LogEntry(*row) for row in rows]
 
-    def _select_in(self, sql: str, log: str, keys: Iterable[object]) -> list[tuple[Any, ...]]:
+    def _log_id(self, conn: sqlite3.Connection, log: str, *, create: bool = False) -> int | None:
+        """The integer id of ``log`` (made with ``create``; else ``None`` when unknown)."""
+        found = self._log_ids.get(log)
+        if found is not None:
+            return found
+        row = conn.execute("SELECT id FROM log_meta WHERE name = ?", (log,)).fetchone()
+        if row is None:
+            if not create:
+                return None
+            cursor = conn.execute("INSERT INTO log_meta (name, last, count, floor) VALUES (?, 0, 0, 0)", (log,))
+            row = (cursor.lastrowid,)
+        self._log_ids[log] = int(row[0])
+        return int(row[0])
+
+    def _select_in(self, sql: str, log: str | int, keys: Iterable[object]) -> list[tuple[Any, ...]]:
         """Rows of ``sql`` (with ``{marks}`` for the key list) for ``keys``, 500 at a time."""
         rows: list[tuple[Any, ...]] = []
         with self._db_lock:
             conn = self._connection()
+            lid = log if isinstance(log, int) else self._log_id(conn, log)
+            if lid is None:
+                return rows
             for chunk in iter_chunks(list(keys), 500):
-                rows.extend(conn.execute(sql.format(marks=",".join("?" * len(chunk))), [log, *chunk]))
+                rows.extend(conn.execute(sql.format(marks=",".join("?" * len(chunk))), [lid, *chunk]))
         return rows
 
     def log_entries(self, log: str, seqs: Iterable[int]) -> dict[int, LogEntry]:
@@ -192,14 +212,11 @@ class SqliteStore(Store):
         after = ""
         while True:
             with self._db_lock:
-                rows = (
-                    self._connection()
-                    .execute(
-                        "SELECT oid FROM log_cur WHERE log = ? AND oid > ? AND h != '' ORDER BY oid LIMIT 5000",
-                        (log, after),
-                    )
-                    .fetchall()
-                )
+                conn = self._connection()
+                rows = conn.execute(
+                    "SELECT oid FROM log_cur WHERE log = ? AND oid > ? AND h != '' ORDER BY oid LIMIT 5000",
+                    (self._log_id(conn, log), after),
+                ).fetchall()
             if not rows:
                 return
             yield from (row[0] for row in rows)
@@ -211,30 +228,34 @@ class SqliteStore(Store):
 
     @staticmethod
     def _info(conn: sqlite3.Connection, log: str) -> LogInfo:
-        row = conn.execute("SELECT last, count, floor FROM log_meta WHERE log = ?", (log,)).fetchone()
+        row = conn.execute("SELECT last, count, floor FROM log_meta WHERE name = ?", (log,)).fetchone()
         return LogInfo() if row is None else LogInfo(*row)
 
     def log_compact(self, log: str, before: float) -> int:
         with self._transaction() as conn:
             info = self._info(conn, log)
+            lid = self._log_id(conn, log)
             replaced = "FROM log_entry WHERE log = ? AND sup_at IS NOT NULL AND sup_at <= ?"
             deleted = "FROM log_entry WHERE log = ? AND v IS NULL AND sup IS NULL AND at <= ?"
-            (top_replaced,) = conn.execute(f"SELECT MAX(sup) {replaced}", (log, before)).fetchone()
-            (top_deleted,) = conn.execute(f"SELECT MAX(seq) {deleted}", (log, before)).fetchone()
+            (top_replaced,) = conn.execute(f"SELECT MAX(sup) {replaced}", (lid, before)).fetchone()
+            (top_deleted,) = conn.execute(f"SELECT MAX(seq) {deleted}", (lid, before)).fetchone()
             if top_replaced is None and top_deleted is None:
                 return info.floor
-            conn.execute(f"DELETE {replaced}", (log, before))
-            conn.execute(f"DELETE FROM log_cur WHERE log = ? AND seq IN (SELECT seq {deleted})", (log, log, before))
-            conn.execute(f"DELETE {deleted}", (log, before))
+            conn.execute(f"DELETE {replaced}", (lid, before))
+            conn.execute(f"DELETE FROM log_cur WHERE log = ? AND seq IN (SELECT seq {deleted})", (lid, lid, before))
+            conn.execute(f"DELETE {deleted}", (lid, before))
             floor = max(info.floor, top_replaced or 0, top_deleted or 0)
-            conn.execute("UPDATE log_meta SET floor = ? WHERE log = ?", (floor, log))
+            conn.execute("UPDATE log_meta SET floor = ? WHERE id = ?", (floor, lid))
             return floor
 
     def log_drop(self, prefix: str) -> None:
         bounds = (prefix, prefix_upper_bound(prefix))
         with self._transaction() as conn:
-            for table in _LOG_TABLES:
-                conn.execute(f"DELETE FROM {table} WHERE log >= ? AND log < ?", bounds)
+            ids = "SELECT id FROM log_meta WHERE name >= ? AND name < ?"
+            for table in ("log_entry", "log_cur"):
+                conn.execute(f"DELETE FROM {table} WHERE log IN ({ids})", bounds)
+            conn.execute("DELETE FROM log_meta WHERE name >= ? AND name < ?", bounds)
+            self._log_ids.clear()
 
     def lock(self, name: str) -> AbstractContextManager[None]:
         # A fixed set of locks per kind of name ("c:" clients, "m:" master documents...),
@@ -252,12 +273,14 @@ class SqliteStore(Store):
         with self._transaction() as conn:
             for table in ("kv", *_LOG_TABLES):
                 conn.execute(f"DELETE FROM {table}")
+            self._log_ids.clear()
 
     def close(self) -> None:
         with self._db_lock:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+                self._log_ids.clear()
 
 
 @contextmanager

@@ -26,6 +26,8 @@ import urllib.parse
 from collections import OrderedDict
 from typing import Any
 
+import orjson
+
 from rhom.server.store import Store
 
 Doc = dict[str, dict[str, str]]
@@ -44,11 +46,15 @@ def partition_key(partition: str, user: str) -> str:
 
 
 def dumps(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    """Compact JSON, UTF-8 (orjson; the stdlib escapes what is not UTF-8, a lone surrogate)."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return json.dumps(value, separators=(",", ":")).encode()
 
 
 def loads(raw: bytes | None, default: Any = None) -> Any:
-    return default if raw is None else json.loads(raw)
+    return default if raw is None else orjson.loads(raw)
 
 
 class DocCache:
@@ -190,8 +196,8 @@ class State:
         base = f"cx:{q(cid)}:{q(source)}:"
         items: dict[str, bytes | None] = {}
         if PAGE in state:  # the stored page has its own key: only a resend reads it
-            page = state.pop(PAGE)
-            items[base + "p"] = None if page is None else dumps(page)
+            page = state.pop(PAGE)  # a command object, or one already encoded
+            items[base + "p"] = None if page is None else page.encode() if isinstance(page, str) else dumps(page)
         items[base + "s"] = dumps(state)
         return items
 

@@ -18,10 +18,11 @@ that ran later would replace the pushed data with the adapter's result.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from rhom.server._log import Change, log_name, write_objects
 from rhom.server._state import Doc, State, partition_key
@@ -118,7 +119,7 @@ def _target(app: Starlette, source: str, user: str | None) -> tuple[State, str]:
 
 def _live(state: State, log: str, oids: Iterable[str]) -> Doc:
     entries = state.store.log_current(log, oids)
-    return {oid: json.loads(e.value) for oid, e in entries.items() if e.value is not None}
+    return {oid: orjson.loads(e.value) for oid, e in entries.items() if e.value is not None}
 
 
 def _write(state: State, log: str, changes: list[Change], current: Doc) -> int:

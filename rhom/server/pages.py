@@ -22,19 +22,20 @@ start over with a new client id while keeping its local changes (docs/server.md)
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from rhom.server._log import Held, log_name, sync_log
-from rhom.server._state import PAGE, Doc, JsonObject, State, partition_key, q
+from rhom.server._state import PAGE, Doc, JsonObject, State, dumps, partition_key, q
 from rhom.server.adapters import SourceAdapter, calling_as
 from rhom.server.store import LogEntry
 
-__all__ = ["Caller", "Page", "StaleClient", "normalize", "query_page", "refresh_master"]
+__all__ = ["Caller", "Page", "RawJson", "StaleClient", "encode_commands", "normalize", "query_page", "refresh_master"]
 
 RESERVED = ("id", "attrib_type")
 ERROR_KEYS = ("create-error", "update-error", "delete-error", "update-rollback")
@@ -67,24 +68,50 @@ class Caller:
         return "c:" + q(self.client_id)
 
 
+class RawJson(str):
+    """An object already encoded as JSON (a version read from the change log): a page
+    splices it in as it is instead of decoding and encoding it again."""
+
+    __slots__ = ()
+
+
+def _dump(value: Any) -> str:
+    return dumps(value).decode()
+
+
+def encode_commands(commands: Mapping[str, Any]) -> str:
+    """The command object as JSON, with :class:`RawJson` values spliced in verbatim."""
+    parts = []
+    for key, value in commands.items():
+        if key == "insert" and any(isinstance(v, RawJson) for v in value.values()):
+            inner = ",".join(_dump(k) + ":" + (v if isinstance(v, RawJson) else _dump(v)) for k, v in value.items())
+            parts.append('"insert":{' + inner + "}")
+        else:
+            parts.append(_dump(key) + ":" + _dump(value))
+    return "{" + ",".join(parts) + "}"
+
+
 @dataclass
 class Page:
-    """One query page: six elements, the last one the command object (§4.2)."""
+    """One query page: six elements, the last one the command object (§4.2).
+
+    :param encoded: the command object already encoded (:func:`encode_commands`).
+    """
 
     token: str
     count: int
     total_count: int
     commands: JsonObject = field(default_factory=dict)
+    encoded: str | None = None
 
-    def body(self) -> list[JsonObject]:
-        return [
-            {"version": 3},
-            {"token": self.token},
-            {"count": self.count},
-            {"progress_count": 0},
-            {"total_count": self.total_count},
-            self.commands,
-        ]
+    def json(self) -> bytes:
+        """The page as sent: ``[{"version":3},{"token":...},...,{commands}]``."""
+        commands = self.encoded if self.encoded is not None else encode_commands(self.commands)
+        head = (
+            f'[{{"version":3}},{{"token":{_dump(self.token)}}},{{"count":{self.count}}},'
+            f'{{"progress_count":0}},{{"total_count":{self.total_count}}},'
+        )
+        return (head + commands + "]").encode()
 
     def headers(self) -> dict[str, str]:
         headers = {"X-Rhoconnect-PAGE-OBJECT-COUNT": str(self.count)}
@@ -278,7 +305,7 @@ def diff(held: Mapping[str, str] | None, current: Mapping[str, str] | None) -> t
     return added, removed
 
 
-def _changes(caller: Caller, log: str, cs: JsonObject, p_size: int) -> tuple[Doc, Doc, int]:
+def _changes(caller: Caller, log: str, cs: JsonObject, p_size: int) -> tuple[dict[str, Any], Doc, int]:
     """Inserts and deletes of the next page, and the log's live object count.
 
     Reads the log after the client's cursor until ``p_size`` objects differ from what
@@ -293,7 +320,7 @@ def _changes(caller: Caller, log: str, cs: JsonObject, p_size: int) -> tuple[Doc
     cursor = held.cursor
     last: dict[str, LogEntry] = {}  # each object's newest entry read for this page
     before: Doc = {}  # the versions the client holds of them
-    inserts: Doc = {}
+    inserts: dict[str, Any] = {}
     deletes: Doc = {}
     while cursor < info.last:
         limit = max(1, p_size - _sending(held, last))
@@ -332,14 +359,19 @@ def _sending(held: Held, last: Mapping[str, LogEntry]) -> int:
     return sum(1 for entry in last.values() if not held.skips(entry))
 
 
-def _differences(held: Held, before: Doc, last: Mapping[str, LogEntry]) -> tuple[Doc, Doc]:
-    inserts: Doc = {}
+def _differences(held: Held, before: Doc, last: Mapping[str, LogEntry]) -> tuple[dict[str, Any], Doc]:
+    """Inserts (whole new objects as :class:`RawJson`) and deletes for the objects read."""
+    inserts: dict[str, Any] = {}
     deletes: Doc = {}
     for oid, entry in last.items():
         if held.skips(entry):
             continue
-        current = None if entry.value is None else json.loads(entry.value)
-        added, removed = diff(before.get(oid), current)
+        had = before.get(oid)
+        if had is None:
+            if entry.value is not None:  # new to the client: the stored JSON as it is
+                inserts[oid] = RawJson(entry.value)
+            continue
+        added, removed = diff(had, None if entry.value is None else orjson.loads(entry.value))
         if added:
             inserts[oid] = added
         if removed:
@@ -362,12 +394,14 @@ def _build(caller: Caller, log: str, cs: JsonObject, meta: JsonObject, p_size: i
         cs["metadata_sha1"] = meta["metadata_sha1"]
     count = len(inserts) + len(deletes)
     token = ""
+    encoded: str | None = encode_commands(commands)
     if inserts or deletes or "links" in commands:
         token = new_token()
-        cs.update({"token": token, PAGE: dict(commands), "page_count": count, "page_total": total})
+        cs.update({"token": token, PAGE: encoded, "page_count": count, "page_total": total})
     if meta.get("error"):
         commands["source-error"] = meta["error"]
-    return Page(token, count, total, commands)
+        encoded = None
+    return Page(token, count, total, commands, encoded)
 
 
 def _pass_through_page(caller: Caller, adapter: SourceAdapter, params: Any) -> Page:
@@ -378,7 +412,3 @@ def _pass_through_page(caller: Caller, adapter: SourceAdapter, params: Any) -> P
         commands["source-error"] = error
     size = len(doc or {})
     return Page(new_token() if doc else "", size, size, commands)
-
-
-def dumps_page(page: Page) -> bytes:
-    return json.dumps(page.body(), separators=(",", ":"), ensure_ascii=False).encode()

@@ -136,7 +136,7 @@ def query(call: Call) -> Response:
             page = query_page(call.caller(), adapter, token, p_size, call.params.values.get("query"))
         except StaleClient:  # offline longer than the log keeps history: start over
             return _http.text(500, _http.UNKNOWN_CLIENT)
-    return _http.json_reply(page.body(), page.headers())
+    return _http.json_bytes(page.json(), page.headers())
 
 
 def push(call: Call) -> Response:

@@ -93,3 +93,17 @@ def test_drop_and_flush_remove_logs(store: Store) -> None:
     assert store.log_info("u/bob:Product").count == 1, "other partitions are kept"
     store.flush()
     assert store.log_info("app:Product") == LogInfo()
+
+
+def test_one_write_may_change_an_object_several_times(store: Store) -> None:
+    put(store, ("a", {"n": "1"}))
+    assert put(store, ("a", None), ("a", {"n": "2"}), ("b", {"n": "1"}), ("b", None)) == [2, 3, 4, 5]
+    assert [(e.seq, e.oid, e.value, e.prev) for e in store.log_read(LOG, 1, 10)] == [
+        (2, "a", None, 1),
+        (3, "a", '{"n":"2"}', 2),
+        (4, "b", '{"n":"1"}', 0),
+        (5, "b", None, 4),
+    ]
+    assert store.log_info(LOG) == LogInfo(last=5, count=1, floor=0)
+    assert store.log_compact(LOG, before=1000) == 5, "the deletion of a, replaced since, is no tombstone"
+    assert [e.seq for e in store.log_read(LOG, 0, 10)] == [3]
