@@ -20,6 +20,8 @@ CREATE TABLE IF NOT EXISTS product (
     id INTEGER PRIMARY KEY, name TEXT NOT NULL, brand TEXT, price REAL, quantity INTEGER);
 CREATE TABLE IF NOT EXISTS customer (
     id INTEGER PRIMARY KEY, first TEXT, last TEXT, city TEXT);
+CREATE TABLE IF NOT EXISTS created_key (
+    key TEXT PRIMARY KEY, tbl TEXT NOT NULL, id INTEGER NOT NULL);
 """
 
 SEED_PRODUCTS = [
@@ -54,13 +56,28 @@ class Backend:
         conn.close()
         return {str(r["id"]): {k: _text(r[k]) for k in r.keys() if k != "id" and r[k] is not None} for r in rows}
 
-    def insert(self, table: str, columns: tuple[str, ...], attrs: Mapping[str, str]) -> str:
+    def insert(self, table: str, columns: tuple[str, ...], attrs: Mapping[str, str], key: str | None = None) -> str:
+        """Insert a row; with an idempotency ``key`` seen before, update that row instead.
+
+        The key is stored in the same transaction as the row, so a create retried after
+        any failure (the sync server killed, a reply lost) makes one row.
+        """
         values = {c: attrs[c] for c in columns if c in attrs}
         with self._lock, self._connect() as conn:
+            if key is not None:
+                known = conn.execute("SELECT id FROM created_key WHERE key = ?", (key,)).fetchone()
+                if known is not None and values:  # made before: take the client's current version
+                    sets = ", ".join(f"{c} = ?" for c in values)
+                    conn.execute(f"UPDATE {table} SET {sets} WHERE id = ?", [*values.values(), known[0]])
+                if known is not None:
+                    conn.close()
+                    return str(known[0])
             cur = conn.execute(
                 f"INSERT INTO {table} ({', '.join(values)}) VALUES ({', '.join('?' for _ in values)})",
                 list(values.values()),
             )
+            if key is not None:
+                conn.execute("INSERT INTO created_key (key, tbl, id) VALUES (?, ?, ?)", (key, table, cur.lastrowid))
         conn.close()
         return str(cur.lastrowid)
 
@@ -105,7 +122,7 @@ class _TableAdapter(SourceAdapter):
 
     def create(self, attrs: Mapping[str, str]) -> str:
         self.validate(attrs)
-        return self.backend.insert(self.table, self.columns, attrs)
+        return self.backend.insert(self.table, self.columns, attrs, key=self.idempotency_key)
 
     def update(self, attrs: Mapping[str, str]) -> None:
         self.validate(attrs)

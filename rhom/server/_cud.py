@@ -11,12 +11,12 @@ pushed attributes and no ``id``. A failing entry does not hold back the entries 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from rhom.server._log import Held, read_held, write_objects
 from rhom.server._state import Doc, JsonObject
-from rhom.server.adapters import SourceAdapter, Upload, calling_as
+from rhom.server.adapters import SourceAdapter, Upload, calling_as, creating
 from rhom.server.pages import RESERVED, Caller
 
 __all__ = ["InvalidPush", "Push", "parse_push", "process_push"]
@@ -75,9 +75,11 @@ def _stored(attrs: Mapping[str, str]) -> dict[str, str]:
 class _Outcome:
     """What one push changes: the client state and the objects to write to the log."""
 
-    def __init__(self, cs: JsonObject, created: dict[str, str]) -> None:
+    def __init__(self, cs: JsonObject, created: dict[str, str], record: Callable[[str, str], None]) -> None:
         self.cs = cs
         self.created = created
+        self.record = record  # makes one create's link durable at once
+        self.created_now: list[str] = []
         self.created_changed = False
         self.log_changes: list[tuple[str, dict[str, str] | None]] = []
         self.failed_updates: list[str] = []
@@ -108,8 +110,16 @@ def process_push(
     state, log = caller.state, caller.log(adapter)
     with state.store.lock(caller.client_lock()):
         cs = state.client_state(caller.client_id, adapter.name)
-        created = state.created_ids(caller.client_id, adapter.name) if "create" in push else {}
-        outcome = _Outcome(cs, created)
+        created: dict[str, str] = {}
+        if "create" in push:
+            created = state.created_ids(caller.client_id, adapter.name)
+            # links recorded one by one by a push that died before it finished
+            created.update(state.links_in_flight(caller.client_id, adapter.name, push["create"]))
+
+        def record(temporary_id: str, server_id: str) -> None:
+            state.store.set(state.link_in_flight_key(caller.client_id, adapter.name, temporary_id), server_id.encode())
+
+        outcome = _Outcome(cs, created, record)
         with calling_as(caller.user, caller.base_url, state.store):
             _run(adapter, push, blob_fields, uploads, outcome)
         if outcome.failed_updates:  # the server's version of what the client holds
@@ -125,6 +135,8 @@ def process_push(
         items = state.client_state_items(caller.client_id, adapter.name, cs)
         if outcome.created_changed:
             items.update(state.created_ids_item(caller.client_id, adapter.name, outcome.created))
+            for temporary_id in push.get("create", {}):  # now in the map: one key less each
+                items[state.link_in_flight_key(caller.client_id, adapter.name, temporary_id)] = None
         state.store.set_many(items)
 
 
@@ -180,11 +192,21 @@ def _create(
     if oid in created:
         # The same create again: its push reached us before (a client that died or lost the
         # reply sends it once more). Repeat the link instead of creating a second record.
-        outcome.cs.setdefault("links", {})[oid] = {"l": created[oid]}
+        # It carries the client's current version (edits made since the first attempt):
+        # the record takes it, as an update.
+        server_id = created[oid]
+        outcome.cs.setdefault("links", {})[oid] = {"l": server_id}
+        outcome.created_changed = True
+        try:
+            adapter.update({**attrs, "id": server_id})
+        except Exception:  # the record is made and linked; its version comes with a refresh
+            return
+        outcome.log_changes.append((server_id, _stored(attrs)))
         return
     try:
         attrs = _with_blobs(adapter, oid, attrs, blob_fields, uploads)
-        new_id = adapter.create(dict(attrs))
+        with creating(oid):
+            new_id = adapter.create(dict(attrs))
     except Exception as exc:
         outcome.error("create", oid, attrs, str(exc))
         return
@@ -192,6 +214,7 @@ def _create(
         outcome.cs.setdefault("deletes", {})[oid] = _stored(attrs)
         return
     server_id = str(new_id)
+    outcome.record(oid, server_id)  # durable before the next create: a retry finds it
     created[oid] = server_id
     outcome.created_changed = True
     while len(created) > _CREATED_KEPT:  # oldest first: dicts keep insertion order

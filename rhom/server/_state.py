@@ -24,6 +24,7 @@ import json
 import threading
 import urllib.parse
 from collections import OrderedDict
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -209,6 +210,17 @@ class State:
     def created_ids_item(self, cid: str, source: str, created: dict[str, str]) -> dict[str, bytes | None]:
         """The store item that writes :meth:`created_ids` (kept apart: only pushes read it)."""
         return {f"cx:{q(cid)}:{q(source)}:k": dumps(created)}
+
+    def link_in_flight_key(self, cid: str, source: str, temporary_id: str) -> str:
+        """Where one create's link is kept from the moment the adapter made it until the
+        push ends (a server that dies in between still knows the link)."""
+        return f"cx:{q(cid)}:{q(source)}:k:{q(temporary_id)}"
+
+    def links_in_flight(self, cid: str, source: str, temporary_ids: Iterable[str]) -> dict[str, str]:
+        """Temporary id → server id of creates a push recorded but did not finish."""
+        wanted = list(temporary_ids)
+        raws = self.store.get_many([self.link_in_flight_key(cid, source, t) for t in wanted])
+        return {t: raw.decode() for t, raw in zip(wanted, raws, strict=True) if raw is not None}
 
     def stored_page(self, cid: str, source: str) -> JsonObject:
         """The unacknowledged page of ``cid`` for ``source`` (its command object)."""

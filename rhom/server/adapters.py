@@ -61,6 +61,7 @@ class _CallContext:
     user: str
     base_url: str
     store: Store | None
+    create_key: str | None = None
 
 
 _context: contextvars.ContextVar[_CallContext] = contextvars.ContextVar("rhom_server_adapter")
@@ -70,6 +71,18 @@ _context: contextvars.ContextVar[_CallContext] = contextvars.ContextVar("rhom_se
 def calling_as(user: str, base_url: str, store: Store | None) -> Iterator[None]:
     """Run adapter hooks on behalf of ``user`` (used by the server, not by adapters)."""
     token = _context.set(_CallContext(user, base_url, store))
+    try:
+        yield
+    finally:
+        _context.reset(token)
+
+
+@contextmanager
+def creating(temporary_id: str) -> Iterator[None]:
+    """Run one ``create`` with its idempotency key (used by the server, not by adapters)."""
+    outer = _context.get()
+    key = f"{urllib.parse.quote(outer.user, safe='')}/{temporary_id}"
+    token = _context.set(_CallContext(outer.user, outer.base_url, outer.store, key))
     try:
         yield
     finally:
@@ -112,6 +125,17 @@ class SourceAdapter:
     def current_user(self) -> str:
         """The user the current hook call runs for."""
         return _context.get().user
+
+    @property
+    def idempotency_key(self) -> str | None:
+        """During :meth:`create`, a key naming this create: the user and the client's
+        temporary id. A create whose reply was lost, or that a client sends again after
+        losing its client id, comes back with the same key; a backend that stores the key
+        with the record (unique) and returns the first record's id for a known key makes
+        the create happen once, whatever fails between the backend and the client; a
+        repeated create carries the client's current attributes (edits made since the
+        first attempt), so apply them to that record. ``None`` outside ``create``."""
+        return _context.get().create_key
 
     def login(self) -> None:
         """Log in to the backend before a batch of calls; raise to report ``login-error``."""
@@ -199,6 +223,7 @@ class MemoryAdapter(SourceAdapter):
         }
         self.faults: dict[str, str] = {}
         self.calls: list[str] = []
+        self.created_keys: dict[str, str] = {}  # idempotency key -> id of the record made
         self._lock = threading.Lock()
         self._next_id = 1 + max((int(k) for k in self.data if k.isdigit()), default=0)
 
@@ -254,11 +279,21 @@ class MemoryAdapter(SourceAdapter):
             }
 
     def create(self, attrs: Mapping[str, str]) -> str | None:
+        """Create an object; a create whose :attr:`idempotency_key` it has seen updates
+        the first record with ``attrs`` (the client's current version) and returns its id
+        instead of making a second one."""
         self._enter("create")
+        key = self.idempotency_key
         with self._lock:
+            known = self.created_keys.get(key) if key is not None else None
+            if known is not None and known in self.data:  # made before: it is the client's version now
+                self.data[known].update({a: v for a, v in attrs.items() if a != "id"})
+                return known
             new_id = str(self._next_id)
             self._next_id += 1
             self.data[new_id] = {a: v for a, v in attrs.items() if a != "id"}
+            if key is not None:
+                self.created_keys[key] = new_id
         return new_id
 
     def update(self, attrs: Mapping[str, str]) -> None:
