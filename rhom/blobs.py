@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import uuid
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -113,10 +114,11 @@ def import_value(value: Any, *, where: str) -> Any:
     return store(value, where=where)
 
 
-def sweep(database: Database) -> int:
+def sweep(database: Database, keep: Collection[str] = ()) -> int:
     """Delete the files queued in *database*'s blob trash; return how many went.
 
-    Only files inside the blob folder are ever deleted.
+    Only files inside the blob folder are ever deleted, and none named in *keep* (stored
+    values of records about to be written again).
     """
     if database.in_transaction():
         return 0
@@ -126,7 +128,7 @@ def sweep(database: Database) -> int:
     removed = 0
     queries = _runtime.current().blob_queries.get(database.partition, [])
     for row in rows:
-        if any(database.execute_sql(sql, (*lead, row["path"])) for sql, lead in queries):
+        if row["path"] in keep or any(database.execute_sql(sql, (*lead, row["path"])) for sql, lead in queries):
             continue  # another record still points at this file
         try:
             target = path(row["path"])

@@ -81,7 +81,17 @@ class SyncError(RhomError):
 
 
 class NetworkError(SyncError):
-    """The server could not be reached or timed out; retrying later may succeed."""
+    """The server could not be reached or timed out; retrying later may succeed.
+
+    :param may_have_arrived: ``False`` only when the request certainly never reached the
+        server (the connection was refused or never made). Otherwise the server may have
+        acted on it and the reply was lost: the sync engine treats a push in that state
+        as *in doubt*, never as failed.
+    """
+
+    def __init__(self, message: str, *, source: str | None = None, may_have_arrived: bool = True) -> None:
+        super().__init__(message, source=source)
+        self.may_have_arrived = may_have_arrived
 
 
 class AuthError(SyncError):

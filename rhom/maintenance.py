@@ -6,7 +6,7 @@ import contextlib
 import sqlite3
 import tempfile
 import zipfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -89,15 +89,16 @@ def _partitions(reset_local_models: bool) -> Iterator[Database]:
             yield _databases()[name]
 
 
-def _destroy_data(db: Database, keep: Iterable[str]) -> None:
-    """Empty every table of *db* except *keep*, logging nothing; then sweep the blobs."""
+def _destroy_data(db: Database, keep: Iterable[str], keep_files: Collection[str] = ()) -> None:
+    """Empty every table of *db* except *keep*, logging nothing; then sweep the blobs
+    (except *keep_files*)."""
     skip = set(keep)
     with changelog.no_changelog(db):
         db.execute_sql("UPDATE sources SET token = 0")
         for table in db.table_names():
             if table not in skip:
                 db.delete_all_from_table(table)
-    blobs.sweep(db)
+    blobs.sweep(db, keep_files)
 
 
 def _run_before_reset() -> None:
@@ -110,11 +111,17 @@ def database_client_reset(reset_local_models: bool = True) -> None:
 
     The documented reaction to an "unknown client" error, followed by a new sync.
     """
+    _client_reset(reset_local_models)
+
+
+def _client_reset(reset_local_models: bool = True, keep_files: Collection[str] = ()) -> None:
+    """:func:`database_client_reset`, leaving the blob files *keep_files* in place (the
+    sync client puts the records that use them back)."""
     _run_before_reset()
     _client_info({"client_id": None, "token": None, "token_sent": 0})
     set_config("bulksync_state", "0")
     for db in _partitions(reset_local_models):
-        _destroy_data(db, changelog.SYSTEM_TABLES)
+        _destroy_data(db, changelog.SYSTEM_TABLES, keep_files)
 
 
 def database_full_reset(

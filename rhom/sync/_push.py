@@ -5,8 +5,9 @@ with two deliberate differences:
 
 * held-back rows (objects whose create awaits its link, and dependents pointing at them)
   are never touched, so an edit of a held-back object cannot be lost (§5.2 hazard);
-* create rows found ``sent=1`` when a push starts were in flight when the process died:
-  the server may or may not have created the object. They are not pushed again (that
+* create rows found ``sent=1`` when a push starts were in flight when the process died,
+  and those of a push sent without an answer (:func:`settle_in_doubt`): the server may
+  or may not have created the object. They are not pushed again (that
   could create a second server record); they wait, like ``sent=2`` rows, for the pull to
   bring their link. If the pull completes without it, :func:`requeue_lost_creates` turns
   them back into a queued create.
@@ -248,6 +249,23 @@ def settle_failure(source: SyncSource, batch: PushBatch) -> None:
             "AND id IN (SELECT value FROM json_each(?))",
             (ids,),
         )
+
+
+def settle_in_doubt(source: SyncSource, batch: PushBatch) -> None:
+    """The push was sent and no answer came: the server may have made its creates.
+
+    The creates are in doubt, as after a crash in flight: they are not sent again but
+    wait for the pull to bring their links (:func:`requeue_lost_creates` queues them
+    again if a complete pull brings none). Updates and deletes go back in the queue:
+    sending them twice changes nothing.
+    """
+    with write_transaction(source.db):
+        source.db.connection().execute(
+            "UPDATE changed_values SET sent = ? WHERE sent = 1 AND update_type = 'create' "
+            "AND id IN (SELECT value FROM json_each(?))",
+            (IN_DOUBT, json.dumps(batch.row_ids)),
+        )
+    settle_failure(source, batch)
 
 
 def requeue_lost_creates(source: SyncSource) -> int:

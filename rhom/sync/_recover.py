@@ -59,7 +59,14 @@ def _snapshot() -> list[Kept]:
 
 def reset_keeping_local_changes() -> None:
     kept = _snapshot()
-    maintenance.database_client_reset(reset_local_models=False)
+    files = {  # blob files of the objects put back: the reset must not delete them
+        value
+        for source, objects, _, _ in kept
+        for attrs in objects.values()
+        for attrib, value in attrs.items()
+        if attrib in source.blob_attribs and value
+    }
+    maintenance._client_reset(reset_local_models=False, keep_files=files)
     for source, objects, rows, again in kept:
         with write_transaction(source.db), no_changelog(source.db):
             source.upsert(objects)

@@ -110,14 +110,18 @@ class SyncClient:
         self._last_counts: dict[str, int] = {}
         self._last_stats: dict[str, engine.SourceStats] = {}
         self._collected: list[SyncNotification] | None = None
-        stored = _state.get_config("syncserver")
-        if stored is not None and stored != sync_server:
-            _state.drop_client_info()  # another server: its client id and session are useless
-        _state.set_config("syncserver", sync_server)
+        if _state.get_config("syncserver") is None:
+            _state.set_config("syncserver", sync_server)  # the server the client info is for
+        # Another server's client id and session stay stored, unused, until this server
+        # has answered a login: a mistyped URL must not cost the real server's client id.
         default_client = self
 
+    def _client_info(self) -> dict[str, Any]:
+        """The stored client id and session when they belong to this client's server."""
+        return _state.client_info() if _state.get_config("syncserver") == self._server else {}
+
     def _make_transport(self) -> Transport:
-        session = _state.client_info().get("session")
+        session = self._client_info().get("session")
         return Transport(self._server, session=session, transport=self._httpx_transport,
                          timeout=self._timeout, ssl_verify_peer=self._ssl_verify_peer)  # fmt: skip
 
@@ -132,16 +136,15 @@ class SyncClient:
 
     @sync_server.setter
     def sync_server(self, url: str) -> None:
-        """A different URL drops the client id and the session (a logout)."""
+        """Another URL needs a login there; the stored client id and session are replaced
+        only once that server accepted the login (going back to the old URL keeps them)."""
         if url == self._server:
             return
         self.stop_sync()
         with self._lock:
-            _state.drop_client_info()
             self._server = url
             self._transport.close()
             self._transport = self._make_transport()
-            _state.set_config("syncserver", url)
 
     @property
     def ssl_verify_peer(self) -> bool:
@@ -176,7 +179,7 @@ class SyncClient:
         _state.set_config("bulksync_state", str(int(value)))
 
     def is_logged_in(self) -> bool:
-        return bool(_state.client_info().get("session"))
+        return bool(self._client_info().get("session"))
 
     def is_syncing(self) -> bool:
         return self._syncing.is_set()
@@ -240,6 +243,9 @@ class SyncClient:
                     http_status=getattr(exc, "status_code", None),
                 )
             else:
+                if _state.get_config("syncserver") != self._server:  # this server answered: it is ours now
+                    _state.drop_client_info()
+                    _state.set_config("syncserver", self._server)
                 _state.set_client_info(session=session, token_sent=0)
                 previous = _state.get_config("rho_sync_user")
                 _state.set_config("rho_sync_user", login)

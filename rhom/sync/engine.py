@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .. import _runtime, blobs
-from ..exceptions import AuthError, NetworkError, ProtocolError, SyncError
+from ..exceptions import AuthError, NetworkError, ProtocolError, ServerError, SyncError
 from . import _pull, _push, _state, notify, protocol
 from .errors import ErrorCode, NotLoggedInError, SyncVersionError, UnknownClientError, rho_error_for
 from .notify import ObjRef, SyncNotification
@@ -116,7 +116,7 @@ class SyncRun:
     # -- phase 2-3: session and client id ------------------------------------------------
 
     def prepare(self) -> None:
-        info = _state.client_info()
+        info = self.client._client_info()
         if not info.get("session"):
             raise NotLoggedInError("not logged in: call login() first")
         self.transport.session = info["session"]
@@ -145,12 +145,18 @@ class SyncRun:
             if source.token() == 0:
                 source.set_token(protocol.RUN_STARTED_TOKEN)
             self.push(source)
+            repeats = 0
             while True:
                 self.check_stop()
                 token = protocol.next_token(source.token())
                 page = self.transport.call(protocol.query(
                     source.name, client_id=self.client_id, page_size=self.client.page_size,
                     token=token, query_params=query_params))  # fmt: skip
+                repeats = repeats + 1 if page.token and page.token == token else 0
+                if repeats > MAX_REPEATED_PAGES:
+                    raise ProtocolError(
+                        f"{source.name}: the server keeps sending page {page.token} after it was "
+                        f"acknowledged ({repeats} times): its paging does not move on", source=source.name)  # fmt: skip
                 applied = _pull.apply_page(source, page, dependents=self.dependents(source),
                                            download=self.download)  # fmt: skip
                 inserted += len(applied.inserted) - applied.existed
@@ -210,13 +216,16 @@ class SyncRun:
                              blob_fields=batch.blob_fields, blobs=batch.uploads)  # fmt: skip
         try:
             self.transport.call(call)
-        except BaseException:
+        except BaseException as exc:
             # push_sent comes before the bookkeeping on failure too (as its doc says), so
             # that an edit made "during" a failed push meets the in-flight rows
             try:
                 notify.push_sent.send(source.model, body=body, ok=False)
             finally:
-                _push.settle_failure(source, batch)
+                if _may_have_run(exc):  # sent, no answer: in doubt, never "failed"
+                    _push.settle_in_doubt(source, batch)
+                else:
+                    _push.settle_failure(source, batch)
             raise
         notify.push_sent.send(source.model, body=body, ok=True)
         _push.settle_success(source, batch)
@@ -248,6 +257,20 @@ class SyncRun:
             self.client._notify(SyncNotification(
                 status="in_progress", source_id=source.id, source_name=source.name, total_count=total,
                 processed_count=page.count, cumulative_count=cumulative))  # fmt: skip
+
+
+#: An acknowledged page sent again this many times in a row ends the source with a
+#: ProtocolError: a server whose token never changes would otherwise page forever.
+MAX_REPEATED_PAGES = 3
+
+
+def _may_have_run(exc: BaseException) -> bool:
+    """Whether the server may have acted on a request that raised ``exc``: a reply lost
+    after sending, or a gateway's 502/504 (the server behind it may have run it). The
+    server's own error answers are refusals: nothing ran, or what ran it reports."""
+    if isinstance(exc, NetworkError):
+        return exc.may_have_arrived
+    return isinstance(exc, ServerError) and exc.status_code in (502, 504)
 
 
 def run(client: SyncClient, *, stop: threading.Event, source_names: Sequence[str] | None = None,

@@ -177,6 +177,28 @@ class SyncResult:
         return getattr(self.notification, name)
 
     @property
+    def sources(self) -> dict[str, SyncNotification]:
+        """Each source's outcome in this run: its last ``ok``, ``error`` or
+        ``schema_changed`` notification, by source name (sources the run did not reach
+        are absent)."""
+        outcomes: dict[str, SyncNotification] = {}
+        for note in self.notifications:
+            if note.source_name and note.status in ("ok", "error", "schema_changed"):
+                outcomes[note.source_name] = note
+        return outcomes
+
+    @property
+    def failed_sources(self) -> list[str]:
+        """Names of the sources whose sync failed in this run (network, server, protocol)."""
+        return [name for name, note in self.sources.items() if note.status == "error"]
+
+    @property
     def ok(self) -> bool:
-        """True when the call ended without error."""
-        return self.notification.error_code == ErrorCode.NONE and self.notification.status != "error"
+        """True when the call ended without error and no source failed.
+
+        A run whose sources failed still ends with the protocol's ``complete``
+        notification (``status == "complete"``); ``ok`` and :attr:`failed_sources` say
+        what happened.
+        """
+        final = self.notification
+        return final.error_code == ErrorCode.NONE and final.status != "error" and not self.failed_sources

@@ -183,9 +183,13 @@ class _TransportBase:
             return ProtocolError(f"{where}: reply body cannot be decoded: {exc}", source=source)
         if isinstance(exc, httpx.TimeoutException):
             seconds = self._timeout.read
-            return NetworkError(f"{where}: timed out after {seconds} s", source=source)
+            never_sent = isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout))
+            return NetworkError(f"{where}: timed out after {seconds} s", source=source, may_have_arrived=not never_sent)
         kind = type(exc).__name__
-        return NetworkError(f"{where}: no reply from the server ({kind}: {exc})", source=source)
+        never_sent = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
+        return NetworkError(
+            f"{where}: no reply from the server ({kind}: {exc})", source=source, may_have_arrived=not never_sent
+        )
 
     def _reply(self, response: httpx.Response, request: WireRequest, source: str | None) -> Reply:
         reply = Reply(response.status_code, tuple(response.headers.multi_items()), response.content)

@@ -71,25 +71,25 @@ def test_logout_drops_the_session_and_keeps_the_data(world: World) -> None:
     assert sync(client).error_code == ErrorCode.CLIENT_IS_NOT_LOGGED_IN
 
 
-def test_new_sync_server_url_drops_client_info(world: World) -> None:
+def test_new_sync_server_url_needs_a_login_there(world: World) -> None:
     client = world.logged_in()
     assert sync(client).status == "complete"
-    assert rhom.client_id()
+    cid = rhom.client_id()
     client.sync_server = world.url  # the same URL changes nothing
-    assert client.is_logged_in() and rhom.client_id()
+    assert client.is_logged_in() and rhom.client_id() == cid
     client.sync_server = world.url.replace("127.0.0.1", "localhost")
     assert not client.is_logged_in()
-    assert rhom.client_id() is None
     assert sync(client).error_code == ErrorCode.CLIENT_IS_NOT_LOGGED_IN
+    assert rhom.client_id() == cid, "kept, unused, until the new server accepts a login"
 
 
-def test_a_new_client_on_another_url_drops_client_info(world: World) -> None:
+def test_a_new_client_on_another_url_is_not_logged_in(world: World) -> None:
     client = world.logged_in()
     assert sync(client).status == "complete"
     client.close()
     other = world.client(world.url.replace("127.0.0.1", "localhost"))
     assert not other.is_logged_in()
-    assert rhom.client_id() is None
+    assert sync(other).error_code == ErrorCode.CLIENT_IS_NOT_LOGGED_IN
 
 
 def test_login_as_another_user_resets_local_data(world: World) -> None:
@@ -195,3 +195,26 @@ def test_each_user_sees_only_their_data(world: World) -> None:
     assert wait(client.login("alice", "secret")).error_code == 0
     assert sync(client).status == "complete"
     assert [o["name"] for o in values(world.Product).values()] == ["alice's"]
+
+
+def test_a_mistyped_server_url_keeps_the_real_servers_client_id_and_session(world: World) -> None:
+    client = world.logged_in()
+    assert sync(client).status == "complete"
+    cid = rhom.client_id()
+    client.sync_server = "http://127.0.0.1:1"  # a typo: nothing listens there
+    assert not client.is_logged_in(), "the other server has not accepted a login"
+    assert sync(client).error_code == ErrorCode.CLIENT_IS_NOT_LOGGED_IN, "no request with the old session"
+    assert wait(client.login("alice", "x")).error_code == ErrorCode.NETWORK
+    client.sync_server = world.url  # back to the real one
+    assert client.is_logged_in() and rhom.client_id() == cid, "nothing to log in or register again"
+    assert sync(client).ok
+
+
+def test_a_login_the_new_server_accepts_replaces_the_old_client_info(world: World) -> None:
+    client = world.logged_in()
+    assert sync(client).ok
+    other = world.server.url.replace("127.0.0.1", "localhost")  # another URL, same server
+    client.sync_server = other
+    assert wait(client.login("alice", "x")).error_code == ErrorCode.NONE
+    assert rhom.client_id() is None, "the new server gives its own client id at the next sync"
+    assert sync(client).ok and rhom.client_id()

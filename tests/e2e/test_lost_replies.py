@@ -1,0 +1,77 @@
+"""A request sent without an answer is in doubt, never failed (rhom.testing.FaultyTransport).
+
+The server ran the push; the reply was lost on the way back. Sending the creates again
+blindly would create them twice on a server that does not recognise them, so the client
+keeps them in doubt and waits for the pull to bring their links.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from rhom.testing import FaultyTransport
+
+from .conftest import World, sync, values
+from .helpers import pushes
+
+
+def test_create_whose_reply_was_lost_is_not_sent_again(world: World) -> None:
+    faults = FaultyTransport()
+    client = world.logged_in(transport=faults)
+    assert sync(client).status == "complete"
+    world.Product.create(name="Phone", price="1")
+    world.Product.create(name="Pad", price="2")
+    faults.lose_reply("POST", "/app/v1/Product")
+    with pushes(world.Product) as sent:
+        lost = sync(client)
+        assert not lost.ok and lost.failed_sources == ["Product"], "no reply: the run says so"
+        assert sync(client).ok
+    assert faults.injected == ["lose_reply POST /app/v1/Product"]
+    assert [(bool(push["body"].get("create")), push["ok"]) for push in sent] == [(True, False)], (
+        "the creates went out once: the second run waited for their links instead"
+    )
+    assert Counter(o["name"] for o in world.products.data.values()) == Counter({"Phone": 1, "Pad": 1})
+    assert values(world.Product) == world.products.data, "linked: local ids are the server's"
+
+
+def test_update_whose_reply_was_lost_goes_out_again(world: World) -> None:
+    faults = FaultyTransport()
+    world.products.replace({"1": {"name": "Phone", "price": "1"}})
+    client = world.logged_in(transport=faults)
+    assert sync(client).status == "complete"
+    world.Product.find("1").update_attributes(price="2")
+    faults.lose_reply("POST", "/app/v1/Product")
+    assert not sync(client).ok
+    assert sync(client).ok
+    assert world.products.data == {"1": {"name": "Phone", "price": "2"}}
+    assert values(world.Product) == world.products.data
+
+
+def test_request_refused_before_sending_is_a_plain_failure(world: World) -> None:
+    faults = FaultyTransport()
+    client = world.logged_in(transport=faults)
+    assert sync(client).status == "complete"
+    world.Product.create(name="Phone", price="1")
+    faults.refuse("POST", "/app/v1/Product")
+    with pushes(world.Product) as sent:
+        assert sync(client).failed_sources == ["Product"]
+        assert sync(client).ok
+    assert [(bool(push["body"].get("create")), push["ok"]) for push in sent] == [(True, False), (True, True)], (
+        "never sent: sent again at once"
+    )
+    assert [o["name"] for o in world.products.data.values()] == ["Phone"]
+
+
+def test_a_server_that_never_moves_on_ends_the_source_with_a_protocol_error(world: World) -> None:
+    """A stuck server is simulated at the transport: rhom.server itself cannot be made to
+    repeat an acknowledged token."""
+    faults = FaultyTransport()
+    client = world.logged_in(transport=faults)
+    stuck = b'[{"version":3},{"token":"123"},{"count":1},{"progress_count":0},{"total_count":1},'
+    stuck += b'{"insert":{"1":{"name":"again"}}}]'
+    faults.answer("GET", "/app/v1/Product", 200, stuck, times=1000)
+    result = sync(client)
+    assert result.failed_sources == ["Product"], "the source fails instead of paging forever"
+    assert "keeps sending page 123" in result.sources["Product"].error_message
+    assert len(faults.injected) == 5, "the first page, then three repeats tolerated, then the stop"
+    assert result.sources["Customer"].status == "ok", "the other sources still sync"
