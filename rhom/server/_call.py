@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from rhom.server import _http
-from rhom.server._params import BadBody, BodyTooLarge, Params, read_params
+from rhom.server._params import BadBody, BodyTooLarge, InvalidInput, Params, read_params
 from rhom.server._state import JsonObject, State
 from rhom.server.adapters import SourceAdapter
 from rhom.server.pages import Caller
@@ -94,6 +94,8 @@ def endpoint(
             params = await read_params(request, server.settings.max_body_size)
         except BadBody:
             return _label(_http.bad_body(), request, legacy)
+        except InvalidInput as exc:
+            return _label(_http.text(400, str(exc), _http.TEXT), request, legacy)
         except BodyTooLarge:
             reply = _http.text(413, "Request body too large", _http.TEXT)
             reply.headers["connection"] = "close"

@@ -19,7 +19,7 @@ from starlette.requests import Request
 
 from rhom.server.adapters import Upload
 
-__all__ = ["BadBody", "BodyTooLarge", "Params", "parse_nested", "read_params"]
+__all__ = ["BadBody", "BodyTooLarge", "InvalidInput", "Params", "check", "parse_nested", "read_params"]
 
 _DRAIN = 1024 * 1024  # bytes read past the limit before the connection is dropped
 _KEY = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]*\])*)$")
@@ -31,6 +31,14 @@ class BadBody(Exception):
 
 class BodyTooLarge(Exception):
     """The request body exceeds ``max_body_size``."""
+
+
+class InvalidInput(Exception):
+    """Parameters that parse but that no handler may see (answered 400 with the reason)."""
+
+
+#: Nesting deeper than this is no RhoConnect request (the deepest, a push, is 3 levels).
+MAX_DEPTH = 16
 
 
 @dataclass
@@ -63,6 +71,8 @@ def parse_nested(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
             result[name] = value
             continue
         parts = re.findall(r"\[([^\[\]]*)\]", match.group(2))
+        if len(parts) > MAX_DEPTH:
+            raise InvalidInput(f"parameter {match.group(1)!r} nested deeper than {MAX_DEPTH} levels")
         _assign(result, match.group(1), parts, value)
     return result
 
@@ -144,7 +154,40 @@ async def read_params(request: Request, limit: int) -> Params:
             params.values.update(_json_object(cud.encode()))
     elif ctype.startswith("multipart/form-data"):
         await _read_multipart(request, params, limit)
+        if not params.values and not params.uploads:  # a body no part of which parsed
+            raise InvalidInput("multipart body without a readable part (check its boundary)")
+    check(params.values)
     return params
+
+
+def check(value: Any, depth: int = 0) -> None:
+    """Refuse nesting deeper than :data:`MAX_DEPTH` and text that is not valid Unicode.
+
+    A lone surrogate (``"\\ud800"`` in JSON) is no character: it cannot be stored or sent
+    on, so it is refused before any adapter runs.
+
+    :raises InvalidInput: naming what is wrong.
+    """
+    stack = [(value, depth)]
+    while stack:
+        node, level = stack.pop()
+        if level > MAX_DEPTH:
+            raise InvalidInput(f"parameters nested deeper than {MAX_DEPTH} levels")
+        if isinstance(node, str):
+            _check_text(node)
+        elif isinstance(node, dict):
+            for key, item in node.items():
+                _check_text(str(key))
+                stack.append((item, level + 1))
+        elif isinstance(node, list):
+            stack.extend((item, level + 1) for item in node)
+
+
+def _check_text(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(f"text that is not valid Unicode (a lone surrogate) in {text[:40]!r}") from None
 
 
 def _json_object(body: bytes) -> dict[str, Any]:
@@ -152,6 +195,8 @@ def _json_object(body: bytes) -> dict[str, Any]:
         value = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise BadBody() from None
+    except RecursionError:
+        raise InvalidInput(f"JSON nested deeper than {MAX_DEPTH} levels") from None
     if not isinstance(value, dict):
         raise BadBody()
     return value
@@ -160,8 +205,8 @@ def _json_object(body: bytes) -> dict[str, Any]:
 async def _read_multipart(request: Request, params: Params, limit: int) -> None:
     try:
         form = await request.form(max_part_size=limit)
-    except Exception:  # the multipart parser's own errors: a broken body
-        raise BadBody() from None
+    except Exception as exc:  # the multipart parser's own errors: a broken body
+        raise InvalidInput(f"multipart body does not parse (check its boundary): {exc}") from None
     try:
         fields: list[tuple[str, str]] = []
         for name, value in form.multi_items():
