@@ -22,6 +22,8 @@ CREATE TABLE IF NOT EXISTS customer (
     id INTEGER PRIMARY KEY, first TEXT, last TEXT, city TEXT);
 CREATE TABLE IF NOT EXISTS created_key (
     key TEXT PRIMARY KEY, tbl TEXT NOT NULL, id INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS change_journal (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, tbl TEXT NOT NULL, id INTEGER NOT NULL);
 """
 
 SEED_PRODUCTS = [
@@ -54,7 +56,26 @@ class Backend:
         with self._lock, self._connect() as conn:
             rows = conn.execute(f"SELECT * FROM {table}").fetchall()  # table names are ours
         conn.close()
-        return {str(r["id"]): {k: _text(r[k]) for k in r.keys() if k != "id" and r[k] is not None} for r in rows}
+        return {str(r["id"]): _attrs(r) for r in rows}
+
+    def changed_rows(self, table: str, since: int | None) -> tuple[dict[str, dict[str, str] | None], int]:
+        """Rows of ``table`` changed after journal entry ``since`` (``None`` for deleted
+        ones; every row when ``since`` is ``None``), and the newest journal entry."""
+        with self._lock, self._connect() as conn:
+            (newest,) = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM change_journal").fetchone()
+            if since is None:
+                rows = conn.execute(f"SELECT * FROM {table}").fetchall()
+                changed: dict[str, dict[str, str] | None] = {str(r["id"]): _attrs(r) for r in rows}
+            else:
+                ids = [r[0] for r in conn.execute(
+                    "SELECT DISTINCT id FROM change_journal WHERE tbl = ? AND seq > ? AND seq <= ?",
+                    (table, since, newest))]  # fmt: skip
+                changed = dict.fromkeys(map(str, ids))
+                marks = ",".join("?" * len(ids))
+                for r in conn.execute(f"SELECT * FROM {table} WHERE id IN ({marks})", ids).fetchall():
+                    changed[str(r["id"])] = _attrs(r)
+        conn.close()
+        return changed, int(newest)
 
     def insert(self, table: str, columns: tuple[str, ...], attrs: Mapping[str, str], key: str | None = None) -> str:
         """Insert a row; with an idempotency ``key`` seen before, update that row instead.
@@ -69,6 +90,7 @@ class Backend:
                 if known is not None and values:  # made before: take the client's current version
                     sets = ", ".join(f"{c} = ?" for c in values)
                     conn.execute(f"UPDATE {table} SET {sets} WHERE id = ?", [*values.values(), known[0]])
+                    conn.execute("INSERT INTO change_journal (tbl, id) VALUES (?, ?)", (table, known[0]))
                 if known is not None:
                     conn.close()
                     return str(known[0])
@@ -78,6 +100,7 @@ class Backend:
             )
             if key is not None:
                 conn.execute("INSERT INTO created_key (key, tbl, id) VALUES (?, ?, ?)", (key, table, cur.lastrowid))
+            conn.execute("INSERT INTO change_journal (tbl, id) VALUES (?, ?)", (table, cur.lastrowid))
         conn.close()
         return str(cur.lastrowid)
 
@@ -87,12 +110,18 @@ class Backend:
             with self._lock, self._connect() as conn:
                 sets = ", ".join(f"{c} = ?" for c in values)
                 conn.execute(f"UPDATE {table} SET {sets} WHERE id = ?", [*values.values(), attrs["id"]])
+                conn.execute("INSERT INTO change_journal (tbl, id) VALUES (?, ?)", (table, attrs["id"]))
             conn.close()
 
     def delete(self, table: str, object_id: str) -> None:
         with self._lock, self._connect() as conn:
             conn.execute(f"DELETE FROM {table} WHERE id = ?", (object_id,))
+            conn.execute("INSERT INTO change_journal (tbl, id) VALUES (?, ?)", (table, object_id))
         conn.close()
+
+
+def _attrs(row: sqlite3.Row) -> dict[str, str]:
+    return {k: _text(row[k]) for k in row.keys() if k != "id" and row[k] is not None}
 
 
 def _text(value: Any) -> str:
@@ -112,6 +141,12 @@ class _TableAdapter(SourceAdapter):
 
     def query(self, params: Mapping[str, Any] | None) -> dict[str, dict[str, str]]:
         return self.backend.rows(self.table)
+
+    def changes(self, cursor: str | None) -> tuple[dict[str, dict[str, str] | None], str]:
+        """What changed since ``cursor`` (a journal entry number), from the backend's
+        change journal: each refresh reads what changed, not the whole table."""
+        changed, newest = self.backend.changed_rows(self.table, None if cursor is None else int(cursor))
+        return changed, str(newest)
 
     def search(self, params: Mapping[str, Any] | None) -> dict[str, dict[str, str]]:
         wanted = {k: str(v).lower() for k, v in (params or {}).items()}

@@ -120,7 +120,7 @@ def process_push(
             state.store.set(state.link_in_flight_key(caller.client_id, adapter.name, temporary_id), server_id.encode())
 
         outcome = _Outcome(cs, created, record)
-        with calling_as(caller.user, caller.base_url, state.store):
+        with calling_as(caller.user, caller.base_url, state.store, caller.pkey(adapter)):
             _run(adapter, push, blob_fields, uploads, outcome)
         if outcome.failed_updates:  # the server's version of what the client holds
             held = read_held(state, log, cs, outcome.failed_updates)
@@ -250,7 +250,7 @@ def _delete(adapter: SourceAdapter, oid: str, attrs: dict[str, str], outcome: _O
 
 def _pass_through(caller: Caller, adapter: SourceAdapter, push: Push) -> None:
     """Pass-through (§4.7): call the adapter per object, keep nothing."""
-    with calling_as(caller.user, caller.base_url, caller.state.store):
+    with calling_as(caller.user, caller.base_url, caller.state.store, caller.pkey(adapter)):
         for op in OPERATIONS:
             for oid, attrs in push.get(op, {}).items():
                 try:

@@ -26,7 +26,17 @@ import orjson
 from rhom.server._state import Doc, JsonObject, State, q
 from rhom.server.store import LogChange, LogEntry, Store
 
-__all__ = ["Held", "encode", "log_changes", "log_name", "read_all", "read_held", "sync_log", "write_objects"]
+__all__ = [
+    "Held",
+    "encode",
+    "log_changes",
+    "log_name",
+    "read_all",
+    "read_held",
+    "sync_log",
+    "write_changes",
+    "write_objects",
+]
 
 #: Logs of at most this many objects are compared in memory when refreshed.
 CACHED_LOG_OBJECTS = 50_000
@@ -142,6 +152,14 @@ def sync_log(state: State, log: str, result: Mapping[str, Mapping[str, str]], no
     for chunk in _chunks(gone):
         write_objects(state, log, chunk, now)
     return written + len(gone)
+
+
+def write_changes(state: State, log: str, changes: Mapping[str, Mapping[str, str] | None], now: float) -> int:
+    """Write an adapter's incremental changes (``None`` deletes); return how many."""
+    items: list[Change] = list(changes.items())
+    for chunk in _chunks(items):
+        write_objects(state, log, chunk, now)
+    return len(items)
 
 
 def _chunks(items: list[Any]) -> Iterator[list[Any]]:

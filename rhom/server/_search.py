@@ -79,7 +79,7 @@ def _page(source: str, token: str, objects: Doc) -> Element:
 
 def _run_search(caller: Caller, adapter: SourceAdapter, terms: JsonObject) -> Doc | Element:
     step = "login"
-    with calling_as(caller.user, caller.base_url, caller.state.store):
+    with calling_as(caller.user, caller.base_url, caller.state.store, caller.pkey(adapter)):
         try:
             adapter.login()
             step = "search"

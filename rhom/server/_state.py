@@ -147,6 +147,7 @@ class State:
             self.delete_client(cid)
         self.store.delete_prefix("m:u/" + q(user) + ":")
         self.store.log_drop("u/" + q(user) + ":")
+        self.store.delete_prefix("blob:u/" + q(user) + ":")
         self.cache.clear()
         self.store.delete_prefix(f"bf:/data/application/{q(user)}/")
         self.store.set_many({"u:" + q(user): None, "b:u/" + q(user): None})

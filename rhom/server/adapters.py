@@ -62,15 +62,19 @@ class _CallContext:
     base_url: str
     store: Store | None
     create_key: str | None = None
+    partition: str = ""  # "u/<user>" or "app": whose blobs save_blob writes
 
 
 _context: contextvars.ContextVar[_CallContext] = contextvars.ContextVar("rhom_server_adapter")
 
 
 @contextmanager
-def calling_as(user: str, base_url: str, store: Store | None) -> Iterator[None]:
-    """Run adapter hooks on behalf of ``user`` (used by the server, not by adapters)."""
-    token = _context.set(_CallContext(user, base_url, store))
+def calling_as(user: str, base_url: str, store: Store | None, partition: str = "") -> Iterator[None]:
+    """Run adapter hooks on behalf of ``user`` (used by the server, not by adapters).
+
+    :param partition: the partition key of the source (``u/<user>`` or ``app``).
+    """
+    token = _context.set(_CallContext(user, base_url, store, partition=partition))
     try:
         yield
     finally:
@@ -82,16 +86,17 @@ def creating(temporary_id: str) -> Iterator[None]:
     """Run one ``create`` with its idempotency key (used by the server, not by adapters)."""
     outer = _context.get()
     key = f"{urllib.parse.quote(outer.user, safe='')}/{temporary_id}"
-    token = _context.set(_CallContext(outer.user, outer.base_url, outer.store, key))
+    token = _context.set(_CallContext(outer.user, outer.base_url, outer.store, key, outer.partition))
     try:
         yield
     finally:
         _context.reset(token)
 
 
-def blob_key(name: str) -> str:
-    """Store key of a blob saved by :meth:`SourceAdapter.save_blob`."""
-    return "blob:" + name
+def blob_key(partition: str, name: str) -> str:
+    """Store key of a blob saved by :meth:`SourceAdapter.save_blob` for ``partition``
+    (``u/<user>`` or ``app``): only that user (or, for ``app``, any user) downloads it."""
+    return f"blob:{partition}:{name}"
 
 
 class SourceAdapter:
@@ -144,6 +149,19 @@ class SourceAdapter:
         """Return the complete data set ``{id: {attr: value}}`` (values become strings)."""
         return {}
 
+    def changes(self, cursor: str | None) -> tuple[Mapping[str, Mapping[str, Any] | None], str] | None:
+        """Optional, instead of ``query``: the objects changed since ``cursor``.
+
+        Return ``(changed, new_cursor)``: ``{id: attrs}`` with the full current attributes
+        of each object created or changed since ``cursor``, ``{id: None}`` for each one
+        deleted, and the cursor to pass next time (any string: a sequence number, a
+        timestamp). ``cursor`` is ``None`` the first time (and after the server lost its
+        store): return everything then. The server writes just those objects into the
+        change log, so a refresh costs what changed, not the whole data set. Return
+        ``None`` (the default) to have ``query`` run instead.
+        """
+        return None
+
     def search(self, params: Mapping[str, Any] | None) -> Objects:
         """Return the objects matching ``params`` (the request's ``search[...]`` hash)."""
         return {}
@@ -176,12 +194,16 @@ class SourceAdapter:
         return self.save_blob(upload)
 
     def save_blob(self, upload: Upload) -> str:
-        """Save ``upload`` in the server store; return its name ``<8 hex>-<filename>``."""
+        """Save ``upload`` in the server store; return its name ``<32 hex>-<filename>``.
+
+        The file belongs to the source's partition: for a ``"user"`` source only that
+        user's sessions can download it; 128 random bits make the name unguessable.
+        """
         context = _context.get()
         safe = urllib.parse.quote(upload.filename.rsplit("/", 1)[-1], safe="._-") or "blob"
-        name = f"{secrets.token_hex(4)}-{safe}"
+        name = f"{secrets.token_hex(16)}-{safe}"
         if context.store is not None:
-            context.store.set(blob_key(name), upload.data)
+            context.store.set(blob_key(context.partition, name), upload.data)
         return name
 
     def blob_url(self, name: str) -> str:
@@ -198,6 +220,11 @@ class MemoryAdapter(SourceAdapter):
     :param blob_fields: attributes holding saved blob names; pages send them as
         ``<attr>-rhoblob`` download URLs (protocol.md §8.1).
 
+    :param incremental: answer :meth:`changes` from a journal of the changes made through
+        :meth:`put`, :meth:`remove`, :meth:`replace` and the pushed creates, updates and
+        deletes, so refreshes cost what changed (assignments to :attr:`data` itself are
+        then not seen).
+
     :meth:`fail` makes a hook raise until :meth:`heal`, so tests can produce every
     error page of the protocol with the real server.
     """
@@ -211,8 +238,12 @@ class MemoryAdapter(SourceAdapter):
         partition: Literal["user", "app"] = "user",
         pass_through: bool = False,
         blob_fields: tuple[str, ...] = (),
+        incremental: bool = False,
     ) -> None:
         super().__init__()
+        self.incremental = incremental
+        self._journal: dict[str, int] = {}  # id -> number of its latest change
+        self._changed = 0
         self.name = name
         self.poll_interval = poll_interval
         self.partition = partition
@@ -230,8 +261,41 @@ class MemoryAdapter(SourceAdapter):
     def replace(self, data: Objects) -> None:
         """Replace every object; new ids continue after the largest numeric one."""
         with self._lock:
+            for oid in set(self.data) | {str(k) for k in data}:
+                self._note(oid)
             self.data = {str(k): {a: str(v) for a, v in obj.items()} for k, obj in data.items()}
             self._next_id = 1 + max((int(k) for k in self.data if k.isdigit()), default=0)
+
+    def put(self, oid: str, attrs: Mapping[str, Any]) -> None:
+        """Create or replace one object (journaled for :meth:`changes`)."""
+        with self._lock:
+            self.data[str(oid)] = {a: str(v) for a, v in attrs.items()}
+            self._note(str(oid))
+
+    def remove(self, oid: str) -> None:
+        """Delete one object if present (journaled for :meth:`changes`)."""
+        with self._lock:
+            if self.data.pop(str(oid), None) is not None:
+                self._note(str(oid))
+
+    def _note(self, oid: str) -> None:
+        self._changed += 1
+        self._journal[oid] = self._changed
+
+    def changes(self, cursor: str | None) -> tuple[Mapping[str, Mapping[str, Any] | None], str] | None:
+        """With ``incremental=True``: the objects changed since ``cursor`` (``None`` for
+        deleted ones); every object when ``cursor`` is ``None``."""
+        if not self.incremental:
+            return None
+        self._enter("query")
+        with self._lock:
+            if cursor is None:
+                ids: set[str] = set(self.data)
+            else:
+                since = int(cursor)
+                ids = {oid for oid, n in self._journal.items() if n > since}
+            changed = {oid: self._outgoing(self.data[oid]) if oid in self.data else None for oid in ids}
+            return changed, str(self._changed)
 
     def fail(self, hook: str, message: str | None = None) -> None:
         """Make ``hook`` (``"query"``, ``"create"``, ...) raise ``message`` until healed."""
@@ -288,10 +352,12 @@ class MemoryAdapter(SourceAdapter):
             known = self.created_keys.get(key) if key is not None else None
             if known is not None and known in self.data:  # made before: it is the client's version now
                 self.data[known].update({a: v for a, v in attrs.items() if a != "id"})
+                self._note(known)
                 return known
             new_id = str(self._next_id)
             self._next_id += 1
             self.data[new_id] = {a: v for a, v in attrs.items() if a != "id"}
+            self._note(new_id)
             if key is not None:
                 self.created_keys[key] = new_id
         return new_id
@@ -304,8 +370,10 @@ class MemoryAdapter(SourceAdapter):
             if obj is None:
                 raise KeyError(f"{self.name} {attrs['id']} does not exist")
             obj.update({a: v for a, v in attrs.items() if a != "id"})
+            self._note(attrs["id"])
 
     def delete(self, attrs: Mapping[str, str]) -> None:
         self._enter("delete")
         with self._lock:
-            self.data.pop(attrs["id"], None)
+            if self.data.pop(attrs["id"], None) is not None:
+                self._note(attrs["id"])

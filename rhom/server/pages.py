@@ -30,7 +30,7 @@ from typing import Any
 
 import orjson
 
-from rhom.server._log import Held, log_name, sync_log
+from rhom.server._log import Held, log_name, sync_log, write_changes
 from rhom.server._state import PAGE, Doc, JsonObject, State, dumps, partition_key, q
 from rhom.server.adapters import SourceAdapter, calling_as
 from rhom.server.store import LogEntry
@@ -192,30 +192,53 @@ def refresh_master(
         if not force and not _due(meta, adapter.poll_interval, now):
             return meta  # another request refreshed it meanwhile
         meta = dict(meta, refreshed=now)
-        doc, error, metadata = _run_query(caller, adapter, params)
-        meta["error"] = error
-        if metadata is not None:
-            meta["metadata"], meta["metadata_sha1"] = metadata, sha1(metadata)
-        if doc is not None:
-            sync_log(state, log, doc, now)
-            state.compact(log, now)
+        result = _run_query(caller, adapter, params, meta.get("changes_cursor"))
+        meta["error"] = result.error
+        if result.metadata is not None:
+            meta["metadata"], meta["metadata_sha1"] = result.metadata, sha1(result.metadata)
+        if result.doc is not None:
+            sync_log(state, log, result.doc, now)
+        elif result.changes is not None:
+            write_changes(state, log, result.changes, now)
+            meta["changes_cursor"] = result.cursor
+        state.compact(log, now)
         state.store.set_many(state.master_item(log, meta))
     return meta
 
 
-def _run_query(caller: Caller, adapter: SourceAdapter, params: Any) -> tuple[Doc | None, JsonObject | None, str | None]:
-    step, doc, error, metadata = "login", None, None, None
-    with calling_as(caller.user, caller.base_url, caller.state.store):
+@dataclass
+class _Refresh:
+    """What one refresh got from the adapter: the whole data set (``query``) or the
+    changes since the stored cursor (``changes``), or an error."""
+
+    doc: Doc | None = None
+    changes: dict[str, dict[str, str] | None] | None = None
+    cursor: str | None = None
+    error: JsonObject | None = None
+    metadata: str | None = None
+
+
+def _run_query(caller: Caller, adapter: SourceAdapter, params: Any, cursor: str | None = None) -> _Refresh:
+    step, out = "login", _Refresh()
+    with calling_as(caller.user, caller.base_url, caller.state.store, caller.pkey(adapter)):
         try:
             adapter.login()
             step = "query"
-            metadata = adapter.metadata()
-            doc = normalize(adapter.query(params if isinstance(params, dict) else None))
+            out.metadata = adapter.metadata()
+            incremental = adapter.changes(cursor)
+            if incremental is None:
+                out.doc = normalize(adapter.query(params if isinstance(params, dict) else None))
+            else:
+                changed, new_cursor = incremental
+                live = normalize((oid, attrs) for oid, attrs in changed.items() if attrs is not None)
+                out.changes = {str(oid): live.get(str(oid)) for oid in changed}
+                out.cursor = str(new_cursor)
             step = "logoff"
             adapter.logoff()
         except Exception as exc:  # any adapter failure is reported, never raised
-            error = {f"{step}-error": {"message": str(exc)}}
-    return doc, error, metadata
+            out.error = {f"{step}-error": {"message": str(exc)}}
+            out.doc = out.changes = None
+    return out
 
 
 def query_page(caller: Caller, adapter: SourceAdapter, token: str, p_size: int, params: Any = None) -> Page:
@@ -406,7 +429,8 @@ def _build(caller: Caller, log: str, cs: JsonObject, meta: JsonObject, p_size: i
 
 def _pass_through_page(caller: Caller, adapter: SourceAdapter, params: Any) -> Page:
     """Pass-through (§4.7): the whole adapter result, nothing stored."""
-    doc, error, _ = _run_query(caller, adapter, params)
+    result = _run_query(caller, adapter, params)
+    doc, error = result.doc, result.error
     commands: JsonObject = {"insert": doc} if doc else {}
     if error:
         commands["source-error"] = error

@@ -15,7 +15,7 @@ from rhom.server import _http
 from rhom.server._call import Call
 from rhom.server._cud import InvalidPush, parse_push, process_push
 from rhom.server._log import read_held
-from rhom.server._state import q
+from rhom.server._state import partition_key, q
 from rhom.server.adapters import LoginError, blob_key
 from rhom.server.pages import Page, StaleClient, query_page
 
@@ -184,7 +184,10 @@ def delete_object(call: Call) -> Response:
 def blob(call: Call) -> Response:
     """``GET /rc/v1/blobs/{name}``: a file saved by ``SourceAdapter.save_blob`` (§8)."""
     name = str(call.request.path_params["name"])
-    data = call.state.store.get(blob_key(name))
+    assert call.user is not None
+    # the caller's own partition, then the shared one: never another user's files
+    mine, shared = call.state.store.get_many([blob_key(partition_key("user", call.user), name), blob_key("app", name)])
+    data = mine if mine is not None else shared
     if data is None:
         return _http.text(404, "Not Found", _http.TEXT)
     response = Response(data, status_code=200)

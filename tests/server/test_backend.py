@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -75,3 +76,53 @@ def test_bad_targets_raise_naming_the_problem(pushed: tuple[object, str]) -> Non
         backend.push_objects(app, "Nope", {}, user="alice")
     with pytest.raises(ValueError, match="partitioned by user"):
         backend.push_objects(app, "Product", {"1": {"a": "b"}})
+
+
+class Journaled(MemoryAdapter):
+    """Incremental: ``changes`` answers refreshes; a full ``query`` must never run."""
+
+    def __init__(self) -> None:
+        super().__init__("Product", {"1": {"name": "Phone"}}, incremental=True)
+        self.cursors: list[str | None] = []
+
+    def changes(self, cursor: str | None) -> tuple[Any, str] | None:
+        self.cursors.append(cursor)
+        return super().changes(cursor)
+
+    def query(self, params: object) -> dict[str, dict[str, str]]:
+        raise AssertionError("an incremental source is never queried in full")
+
+
+def test_incremental_adapter_refreshes_with_what_changed(settings: Settings, rho: Callable[[str], RhoClient]) -> None:
+    source = Journaled()
+    app = create_app([source], settings=settings)
+    with run_in_thread(app) as url:
+        client = client_of(url, rho)
+        assert client.sync("Product") == {"1": {"name": "Phone"}}
+        source.put("2", {"name": "Pad"})
+        source.put("1", {"name": "Phone", "price": "5"})
+        source.remove("2")
+        source.put("3", {"name": "Watch"})
+        page = client.page("Product")
+        assert page["commands"] == {"insert": {"1": {"price": "5"}, "3": {"name": "Watch"}}}, (
+            "2 came and went between two refreshes: nothing to send"
+        )
+        source.remove("3")
+        assert client.page("Product", token=page["token"])["commands"] == {"delete": {"3": {"name": "Watch"}}}
+    assert source.cursors[0] is None and all(c is not None for c in source.cursors[1:]), (
+        "everything the first time, then only what changed since the cursor it returned"
+    )
+
+
+def test_shop_backend_refreshes_from_its_change_journal(tmp_path: Any, settings: Settings) -> None:
+    from rhom.demo.shop import Backend, ProductAdapter
+
+    backend = Backend(tmp_path / "shop.sqlite")
+    adapter = ProductAdapter(backend)
+    everything, cursor = adapter.changes(None)
+    assert len(everything) == 5 and cursor == "0"
+    new_id = backend.insert("product", ("name", "price"), {"name": "Tab", "price": "9"})
+    backend.delete("product", "1")
+    changed, later = adapter.changes(cursor)
+    assert changed == {new_id: {"name": "Tab", "price": "9.00"}, "1": None} and int(later) > 0
+    assert adapter.changes(later)[0] == {}

@@ -164,17 +164,34 @@ def test_blob_push_multipart_and_download(serve: Serve, rho: Callable[[str], Rho
         reply = client.http.post("/app/v1/Photo", data={"cud": cud}, files=files, headers=client.headers)
         assert reply.status_code == 200, "protocol.md §5.3: cud part last, as the C++ client"
         stored = photos.data["1"]["image_uri"]
-        assert stored.endswith("-x.jpg") and len(stored.split("-")[0]) == 8, "protocol.md §5.3"
+        assert stored.endswith("-x.jpg") and len(stored.split("-")[0]) == 32, "128 random bits: unguessable"
         page = client.page("Photo")
         assert page["commands"]["links"] == {"t1": {"l": "1"}}, "protocol.md §5.3 (A.40)"
+        blob_url = page["commands"]["insert"]["1"]["image_uri-rhoblob"]
+        assert blob_url.startswith(url), "protocol.md §8.1: the -rhoblob suffix carries a URL"
+        download = client.http.get(blob_url, params={"client_id": client.client_id})
+        assert (download.status_code, download.content) == (200, b"JPEGDATA"), "protocol.md §8.2"
         other = rho(url)
         other.login("bob")
         other.create_client()
-        objects = other.page("Photo")["commands"]["insert"]
-        blob_url = objects["1"]["image_uri-rhoblob"]
-        assert blob_url.startswith(url), "protocol.md §8.1: the -rhoblob suffix carries a URL"
-        download = other.http.get(blob_url, params={"client_id": other.client_id})
-        assert (download.status_code, download.content) == (200, b"JPEGDATA"), "protocol.md §8.2"
+        stolen = other.http.get(blob_url, params={"client_id": other.client_id})
+        assert stolen.status_code == 404, "a user partition's file is its user's alone"
+
+
+def test_app_partition_blobs_are_shared(serve: Serve, rho: Callable[[str], RhoClient]) -> None:
+    shared = MemoryAdapter("Photo", blob_fields=("image_uri",), partition="app")
+    with serve([shared]) as url:
+        alice, bob = rho(url), rho(url)
+        for client, name in ((alice, "alice"), (bob, "bob")):
+            client.login(name)
+            client.create_client()
+        cud = '{"source_name":"Photo","create":{"t1":{"title":"Map"}},"blob_fields":["image_uri"]}'
+        files = {"image_uri-t1": ("map.png", b"PNGDATA", "application/octet-stream")}
+        assert (
+            alice.http.post("/app/v1/Photo", data={"cud": cud}, files=files, headers=alice.headers).status_code == 200
+        )
+        blob_url = bob.page("Photo")["commands"]["insert"]["1"]["image_uri-rhoblob"]
+        assert bob.http.get(blob_url, params={"client_id": bob.client_id}).content == b"PNGDATA"
 
 
 def test_cud_part_first_is_accepted(serve: Serve, rho: Callable[[str], RhoClient]) -> None:
