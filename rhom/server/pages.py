@@ -236,8 +236,7 @@ def _run_query(caller: Caller, adapter: SourceAdapter, params: Any, cursor: str 
             step = "logoff"
             adapter.logoff()
         except Exception as exc:  # any adapter failure is reported, never raised
-            out.error = {f"{step}-error": {"message": str(exc)}}
-            out.doc = out.changes = None
+            out.error = {f"{step}-error": {"message": str(exc)}}  # data got before logoff stays
     return out
 
 

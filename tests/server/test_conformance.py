@@ -61,7 +61,7 @@ KINDS = {
     "client_id": r"[0-9a-f]{32}",
     "session": r"[^;\s]+",
     "unix_time": r"\d+",
-    "blob_prefix": r"[0-9a-f]{8}",
+    "blob_prefix": r"[0-9a-f]{32}",  # rhom.server's own: 128 random bits
     "http-date": r"\w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT",
 }
 PLACEHOLDER = re.compile(r"<(token|client_id|session|unix_time|blob_prefix):\d+>|<http-date>")
