@@ -102,8 +102,20 @@ class PropertyBagModel(RhomAPI, metaclass=_PropertyBagMeta):
 
     @classmethod
     def create(cls, attrs: dict[str, Any] | None = None, /, **kwargs: Any) -> Any:
-        """Build and insert an object (one transaction); returns it."""
+        """Build and insert an object (one transaction); returns it.
+
+        :raises ValidationError: ``object`` names an object that already exists.
+        """
         obj = cls(attrs, **kwargs)
+        conn = cls._rhom.database.connection()
+        taken = conn.execute(
+            "SELECT 1 FROM object_values WHERE source_id = ? AND object = ? LIMIT 1", (cls.get_source_id(), obj.object)
+        ).fetchone()
+        if taken:
+            raise ValidationError(
+                f"{cls.__name__}.create: object {obj.object!r} already exists; "
+                "change it with find(...).update_attributes(...)"
+            )
         obj.save()
         return obj
 

@@ -12,6 +12,7 @@ Dates and times are stored as integer epoch seconds (UTC), as Rhodes does, and r
 from __future__ import annotations
 
 import datetime as _dt
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -90,11 +91,20 @@ class CharField(Field):
         return [self.max_length] if self.max_length else None
 
     def to_python(self, value: Any) -> Any:
-        if isinstance(value, str):
-            return value
         if isinstance(value, (bool, int, float)):
-            return _text(value)
-        raise self.invalid("text", value)
+            value = _text(value)
+        if not isinstance(value, str):
+            raise self.invalid("text", value)
+        if self.max_length and len(value) > self.max_length:
+            raise ValidationError(
+                f"{self._where()}: expected at most {self.max_length} characters, got {len(value)}"
+                " (declare a TextField or a larger max_length)"
+            )
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise self.invalid("valid Unicode text (a lone surrogate is not)", value) from None
+        return value
 
     def python_value(self, value: Any) -> Any:
         return value if value is None or isinstance(value, str) else _text(value)
@@ -115,18 +125,23 @@ class IntegerField(Field):
     field_type = "INTEGER"
 
     def to_python(self, value: Any) -> Any:
+        number: int | None = None
         if isinstance(value, bool):
-            return int(value)
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str):
+            number = int(value)
+        elif isinstance(value, int):
+            number = value
+        elif isinstance(value, float) and value.is_integer():
+            number = int(value)
+        elif isinstance(value, str):
             try:
-                return int(value.strip())
+                number = int(value.strip())
             except ValueError:
                 pass
-        raise self.invalid("an integer", value)
+        if number is None:
+            raise self.invalid("an integer", value)
+        if not -(2**63) <= number < 2**63:  # what SQLite stores
+            raise self.invalid("an integer within 64 bits", value)
+        return number
 
     def python_value(self, value: Any) -> Any:
         return None if value is None or value == "" else self.to_python(value)
@@ -138,16 +153,21 @@ class FloatField(Field):
     field_type = "FLOAT"
 
     def to_python(self, value: Any) -> Any:
+        number: float | None = None
         if isinstance(value, bool):
             raise self.invalid("a number", value)
-        if isinstance(value, (int, float)):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value.strip())
-            except ValueError:
-                pass
-        raise self.invalid("a number", value)
+        try:
+            if isinstance(value, (int, float)):
+                number = float(value)
+            elif isinstance(value, str):
+                number = float(value.strip())
+        except (ValueError, OverflowError):
+            pass
+        if number is None:
+            raise self.invalid("a number", value)
+        if not math.isfinite(number):  # SQLite stores NaN as NULL: the value would be lost
+            raise self.invalid("a finite number", value)
+        return number
 
     def python_value(self, value: Any) -> Any:
         return None if value is None or value == "" else self.to_python(value)

@@ -173,6 +173,11 @@ class Model(peewee.Model, RhomAPI, metaclass=_FixedSchemaMeta):
             except peewee.IntegrityError:
                 if not cls.select().where(cls._meta.primary_key == self.object).exists():
                     raise
+                if force_insert:  # create(): never overwrite another object
+                    raise ValidationError(
+                        f"{cls.__name__}.create: object {self.object!r} already exists; "
+                        "change it with find(...).update_attributes(...)"
+                    ) from None
                 self._dirty.update(k for k, v in self.__data__.items() if v is not None)
                 super().save(only=fields)
             object.__setattr__(self, "_rhom_persisted", True)

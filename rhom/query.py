@@ -231,6 +231,6 @@ def make_plan(
 
 
 def _count(model: str, key: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValidationError(f"{model}.find: {key} must be a non-negative integer, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
+        raise ValidationError(f"{model}.find: {key} must be a non-negative 64-bit integer, got {value!r}")
     return value

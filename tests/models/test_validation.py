@@ -110,6 +110,11 @@ BAD_VALUES = [
     ("quantity", 2.5),
     ("available_on", "yesterday"),
     ("updated_at", object()),
+    ("price", float("nan")),  # SQLite would store NULL: the value lost
+    ("price", float("inf")),
+    ("price", "-inf"),
+    ("quantity", 2**63),  # past SQLite's 64-bit integers
+    ("quantity", str(-(2**70))),
 ]
 
 
@@ -318,3 +323,29 @@ def test_fixed_schema_find_refuses_unknown_attributes(fixed_product: Any, option
     fixed_product.create(name="x")
     with pytest.raises(rhom.ValidationError, match="colour"):
         fixed_product.find("all", **options)
+
+
+def test_text_longer_than_max_length_is_refused(fixed_product: Any) -> None:
+    with pytest.raises(rhom.ValidationError, match=rf"{fixed_product.__name__}.name: expected at most 255 characters"):
+        fixed_product.create(name="x" * 10_000)
+    assert_untouched(fixed_product, {})
+
+
+def test_text_with_a_lone_surrogate_is_refused(fixed_product: Any) -> None:
+    with pytest.raises(rhom.ValidationError, match=rf"{fixed_product.__name__}.name: expected valid Unicode"):
+        fixed_product.create(name="bad \ud800")
+    assert_untouched(fixed_product, {})
+
+
+def test_create_with_the_id_of_another_object_is_refused(product: Any) -> None:
+    product.create(object="1", name="first", price=1.5)
+    mark_sent(product)
+    with pytest.raises(rhom.ValidationError, match=r"create: object '1' already exists"):
+        product.create(object="1", name="second", price=9.0)
+    assert_untouched(product, {"1": {"name": "first", "price": 1.5}})
+
+
+@pytest.mark.parametrize("options", [{"per_page": 2**63}, {"per_page": 10, "offset": 2**64}])
+def test_huge_page_options_are_a_validation_error(product: Any, options: dict[str, Any]) -> None:
+    with pytest.raises(rhom.ValidationError, match="64-bit"):
+        product.find("all", **options)
