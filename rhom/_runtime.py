@@ -22,6 +22,8 @@ class Runtime:
     models: list[Any]
     #: per partition: queries (sql, leading params) that find a blob value still in use
     blob_queries: dict[str, list[tuple[str, tuple[Any, ...]]]] = dataclasses.field(default_factory=dict)
+    #: the largest blob file a write accepts, in bytes, where a field sets none
+    max_blob_size: int | None = None
 
     def database(self, partition: str) -> Database:
         try:

@@ -20,7 +20,9 @@ RANGE_BASE = {"user": 1, "app": 20001, "local": 40001}
 _RANGE_END = {"user": 20000, "app": 40000, "local": 1 << 62}
 
 
-def setup(data_dir: str | Path, *, models: Iterable[type] | None = None) -> _runtime.Runtime:
+def setup(
+    data_dir: str | Path, *, models: Iterable[type] | None = None, max_blob_size: int | None = None
+) -> _runtime.Runtime:
     """Open (or create) rhom's databases under *data_dir* and register *models*.
 
     One SQLite file per partition (``user.sqlite``, ``app.sqlite``, ``local.sqlite``) and the
@@ -29,8 +31,15 @@ def setup(data_dir: str | Path, *, models: Iterable[type] | None = None) -> _run
     changelog triggers rebuilt. Calling it again on the same folder keeps all data.
 
     :param models: the model classes; by default every model class declared so far.
-    :raises ConfigurationError: a model is declared twice or refers to an unknown owner.
+    :param max_blob_size: the largest file a blob attribute accepts, in bytes, where its
+        field sets no ``max_size`` (default: no limit).
+    :raises ConfigurationError: a model is declared twice or refers to an unknown owner,
+        or *max_blob_size* is not a number of bytes.
     """
+    if max_blob_size is not None and (
+        isinstance(max_blob_size, bool) or not isinstance(max_blob_size, int) or max_blob_size < 0
+    ):
+        raise ConfigurationError(f"rhom.setup: max_blob_size must be a number of bytes, got {max_blob_size!r}")
     shutdown()
     root = Path(data_dir).expanduser().resolve()
     root.mkdir(parents=True, exist_ok=True)
@@ -38,7 +47,7 @@ def setup(data_dir: str | Path, *, models: Iterable[type] | None = None) -> _run
     chosen = list(_registry.all_models() if models is None else models)
     _check_models(chosen)
     databases = {p: Database(root / f"{p}.sqlite", p) for p in PARTITIONS}
-    runtime = _runtime.Runtime(root, root / "blobs", databases, chosen)
+    runtime = _runtime.Runtime(root, root / "blobs", databases, chosen, max_blob_size=max_blob_size)
     _runtime.install(runtime)
     _ids.generator.attach(root / ".rhom-ids")
     for partition, db in databases.items():

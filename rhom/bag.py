@@ -15,7 +15,7 @@ from . import _ids, _registry, _sql, blobs, query
 from ._base import RhomAPI, clean_attrs
 from ._options import RESERVED, RhomOptions
 from .exceptions import ConfigurationError, UnknownAttributeError, ValidationError
-from .fields import Field, _text
+from .fields import BlobField, Field, _text
 from .model import collect_raw
 
 __all__ = ["PropertyBagModel"]
@@ -134,8 +134,8 @@ class PropertyBagModel(RhomAPI, metaclass=_PropertyBagMeta):
         for name in names if names is not None else list(self._values):
             value = self._values.get(name)
             field = fields.get(name)
-            if field is not None and field.is_blob:
-                value = blobs.import_value(value, where=f"{cls.__name__}.{name}")
+            if isinstance(field, BlobField):
+                value = blobs.import_value(value, where=f"{cls.__name__}.{name}", max_size=field.size_limit())
                 self._values[name] = value
             out[name] = field.to_bag(value) if field is not None else (None if value is None else _text(value))
         return out

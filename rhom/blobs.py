@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import _runtime
-from .exceptions import BlobError
+from .exceptions import BlobError, ValidationError
 
 if TYPE_CHECKING:
     from .database import Database
@@ -34,12 +34,16 @@ def blob_dir() -> Path:
     return _runtime.current().blob_dir
 
 
-def store(data: Any, *, extension: str | None = None, where: str = "rhom.blobs.store") -> str:
+def store(
+    data: Any, *, extension: str | None = None, where: str = "rhom.blobs.store", max_size: int | None = None
+) -> str:
     """Copy *data* into the blob folder and return the value to assign to a blob attribute.
 
     :param data: ``bytes``, a path (``str`` or :class:`os.PathLike`) or a binary file object.
     :param extension: the file extension (``".jpg"``); by default the source file's.
+    :param max_size: refuse a file larger than this many bytes (nothing is copied).
     :raises BlobError: the source file is missing or unreadable.
+    :raises ValidationError: the file is larger than *max_size*.
     """
     folder = blob_dir()
     ext = extension
@@ -59,6 +63,10 @@ def store(data: Any, *, extension: str | None = None, where: str = "rhom.blobs.s
             ext = source.suffix
     else:
         raise BlobError(f"{where}: expected bytes, a path or a binary file, got {type(data).__name__}")
+    if max_size is not None:
+        size = len(payload or b"") if source is None else source.stat().st_size
+        if size > max_size:
+            raise ValidationError(f"{where}: a file of {size} bytes is over the limit of {max_size} bytes")
     name = uuid.uuid4().hex + _clean_extension(ext)
     tmp = folder / (name + ".part")
     try:
@@ -97,8 +105,11 @@ def is_stored(value: str) -> bool:
         return False
 
 
-def import_value(value: Any, *, where: str) -> Any:
-    """Turn what was assigned to a blob attribute into a stored value (copying files in)."""
+def import_value(value: Any, *, where: str, max_size: int | None = None) -> Any:
+    """Turn what was assigned to a blob attribute into a stored value (copying files in).
+
+    :param max_size: the largest new file accepted, in bytes (files already stored pass).
+    """
     if value is None or (isinstance(value, str) and (value == "" or "://" in value)):
         return value
     # an absolute path into the blob folder is stored relative (below): taking it as is would
@@ -111,7 +122,7 @@ def import_value(value: Any, *, where: str) -> Any:
             return str(p.resolve().relative_to(blob_dir().resolve()))
         if not p.is_file():
             raise BlobError(f"{where}: no such file {str(value)!r}")
-    return store(value, where=where)
+    return store(value, where=where, max_size=max_size)
 
 
 def sweep(database: Database, keep: Collection[str] = ()) -> int:

@@ -235,13 +235,27 @@ class BlobField(CharField):
 
     :param overwrite: on sync, always replace the local file with the server copy (Rhom's
         ``:blob, :overwrite``); otherwise only download when the local value is empty.
+    :param max_size: the largest file accepted, in bytes; by default ``rhom.setup``'s
+        ``max_blob_size`` (none). A larger one raises :class:`rhom.ValidationError` when it
+        is written, and nothing is written.
     """
 
     is_blob = True
 
-    def __init__(self, *args: Any, overwrite: bool = False, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, overwrite: bool = False, max_size: int | None = None, **kwargs: Any) -> None:
+        if max_size is not None and (isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 0):
+            raise ValidationError(f"BlobField: max_size must be a number of bytes, got {max_size!r}")
         self.overwrite = overwrite
+        self.max_size = max_size
         super().__init__(*args, **kwargs)
+
+    def size_limit(self) -> int | None:
+        """The limit in force: this field's ``max_size``, else the setup's ``max_blob_size``."""
+        if self.max_size is not None:
+            return self.max_size
+        from . import _runtime
+
+        return _runtime.current().max_blob_size
 
     def to_python(self, value: Any) -> Any:
         if isinstance(value, str):

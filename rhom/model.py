@@ -208,7 +208,9 @@ class Model(peewee.Model, RhomAPI, metaclass=_FixedSchemaMeta):
         for name in blob_names:
             if name in self._dirty:
                 value = self.__data__.get(name)
-                stored = blobs.import_value(value, where=f"{type(self).__name__}.{name}")
+                field = type(self)._meta.fields[name]
+                where = f"{type(self).__name__}.{name}"
+                stored = blobs.import_value(value, where=where, max_size=field.size_limit())
                 if stored is not value:
                     self.__data__[name] = stored
 

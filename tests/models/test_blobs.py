@@ -255,3 +255,35 @@ def test_server_writes_inside_no_changelog_also_delete_replaced_files(sync_produ
         assert old.exists()
     assert not old.exists()
     assert log(sync_product) == []
+
+
+def test_a_blob_over_the_setup_limit_is_refused_and_nothing_is_written(product: Any, data_dir: Path) -> None:
+    rhom.setup(data_dir, models=ALL_MODELS, max_blob_size=1000)
+    with pytest.raises(rhom.ValidationError, match=rf"{product.__name__}.photo: a file of 1001 bytes is over"):
+        product.create(name="big", photo=b"x" * 1001)
+    assert product.count() == 0 and blob_files(data_dir) == set() and log(product) == []
+    ok = product.create(name="small", photo=b"x" * 1000)
+    with pytest.raises(rhom.ValidationError):
+        ok.update_attributes(photo=io.BytesIO(b"y" * 5000))
+    assert product.find(ok.object).blob_path("photo").read_bytes() == b"x" * 1000, "the old file stays"
+
+
+def test_a_field_limit_overrides_the_setup(tmp_path: Path) -> None:
+    class Scan(rhom.PropertyBagModel, sync=True):
+        page = rhom.BlobField(max_size=10)
+
+    rhom.setup(tmp_path / "scans", models=[Scan], max_blob_size=10_000)
+    try:
+        with pytest.raises(rhom.ValidationError, match="Scan.page: a file of 11 bytes"):
+            Scan.create(page=b"0123456789X")
+        assert Scan.create(page=b"0123456789").blob_path("page").read_bytes() == b"0123456789"
+    finally:
+        rhom.shutdown()
+
+
+@pytest.mark.parametrize("bad", [-1, "10", True])
+def test_bad_limits_are_configuration_errors(tmp_path: Path, bad: Any) -> None:
+    with pytest.raises(rhom.ConfigurationError, match="max_blob_size"):
+        rhom.setup(tmp_path / "x", models=[], max_blob_size=bad)
+    with pytest.raises(rhom.ValidationError, match="max_size"):
+        rhom.BlobField(max_size=bad)
