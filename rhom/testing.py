@@ -51,14 +51,21 @@ class FaultyTransport(httpx.BaseTransport):
         self._lock = threading.Lock()
         self.injected: list[str] = []  # "kind METHOD path" of each fault applied, in order
 
-    def lose_reply(self, method: str, path: str, *, times: int = 1) -> None:
+    def lose_reply(self, method: str, path: str, *, times: int = 1, timeout: bool = False) -> None:
         """Send the request, let the server act on it, then fail as if the connection
-        broke before the reply arrived (``httpx.ReadError``)."""
-        self._add(_Fault("lose_reply", method, path, times))
+        broke before the reply arrived (``httpx.ReadError``; ``httpx.ReadTimeout`` with
+        ``timeout=True``)."""
+        self._add(_Fault("timeout_after" if timeout else "lose_reply", method, path, times))
 
-    def refuse(self, method: str, path: str, *, times: int = 1) -> None:
-        """Fail before sending, as a refused connection (``httpx.ConnectError``)."""
-        self._add(_Fault("refuse", method, path, times))
+    def truncate_reply(self, method: str, path: str, *, times: int = 1) -> None:
+        """Send the request, let the server act on it, and deliver only the first half of
+        its reply body (a connection cut in the middle of the body)."""
+        self._add(_Fault("truncate", method, path, times))
+
+    def refuse(self, method: str, path: str, *, times: int = 1, timeout: bool = False) -> None:
+        """Fail before sending, as a refused connection (``httpx.ConnectError``;
+        ``httpx.ConnectTimeout`` with ``timeout=True``)."""
+        self._add(_Fault("timeout_before" if timeout else "refuse", method, path, times))
 
     def answer(self, method: str, path: str, status: int, body: bytes = b"", *, times: int = 1) -> None:
         """Answer without reaching the server: ``status`` and ``body`` (a broken proxy,
@@ -84,11 +91,20 @@ class FaultyTransport(httpx.BaseTransport):
             return self.inner.handle_request(request)
         if fault.kind == "refuse":
             raise httpx.ConnectError("connection refused (rhom.testing.FaultyTransport)", request=request)
+        if fault.kind == "timeout_before":
+            raise httpx.ConnectTimeout("connect timed out (rhom.testing.FaultyTransport)", request=request)
         if fault.kind == "answer":
             return httpx.Response(fault.status, content=fault.body, request=request)
         response = self.inner.handle_request(request)
-        response.read()  # the server has answered: it ran the request
+        body = response.read()  # the server has answered: it ran the request
         response.close()
+        if fault.kind == "truncate":
+            dropped = ("content-length", "content-encoding")
+            headers = [(k, v) for k, v in response.headers.items() if k.lower() not in dropped]
+            cut = body[: len(body) // 2]
+            return httpx.Response(response.status_code, headers=headers, content=cut, request=request)
+        if fault.kind == "timeout_after":
+            raise httpx.ReadTimeout("timed out waiting for the reply (rhom.testing.FaultyTransport)", request=request)
         raise httpx.ReadError("connection reset before the reply (rhom.testing.FaultyTransport)", request=request)
 
     def close(self) -> None:

@@ -266,10 +266,13 @@ MAX_REPEATED_PAGES = 3
 
 def _may_have_run(exc: BaseException) -> bool:
     """Whether the server may have acted on a request that raised ``exc``: a reply lost
-    after sending, or a gateway's 502/504 (the server behind it may have run it). The
-    server's own error answers are refusals: nothing ran, or what ran it reports."""
+    after sending, a reply that is not the server's, or a gateway's 502/504 (the server
+    behind it may have run it). The server's own error answers are refusals: nothing
+    ran, or what ran it reports."""
     if isinstance(exc, NetworkError):
         return exc.may_have_arrived
+    if isinstance(exc, ProtocolError):  # a 200 that was not the server's reply
+        return True
     return isinstance(exc, ServerError) and exc.status_code in (502, 504)
 
 

@@ -154,6 +154,14 @@ def _ignore_reply(reply: Reply) -> None:
     """Control routes answer 200 with an empty body (§1.3); there is nothing to read."""
 
 
+def _push_reply(reply: Reply) -> None:
+    """A push answers 200 with an empty body (§5.1). Anything else did not come from the
+    sync server as it should (a captive portal's page, a cut or garbled reply): the
+    push's fate is unknown."""
+    if reply.content.strip():
+        raise ProtocolError(f"push answered 200 with an unexpected body: {reply.content[:80]!r}", response=reply)
+
+
 def _segment(value: str) -> str:
     return quote(value, safe="")
 
@@ -319,7 +327,7 @@ def push(
     if fields:
         body["blob_fields"] = fields
     request = WireRequest("POST", f"app/v1/{_segment(source)}", client_id=client_id, json=body, blobs=tuple(blobs))
-    return Call(request, _ignore_reply, source)
+    return Call(request, _push_reply, source)
 
 
 def _push_section(where: str, objects: Objects) -> dict[str, dict[str, str]]:
