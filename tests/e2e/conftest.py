@@ -70,7 +70,7 @@ def define_models(layout: str, **product_options: Any) -> Models:
     if layout == "fixed":
 
         class Product(rhom.Model, sync=True, sync_priority=2, **product_options):
-            name = rhom.CharField()
+            name = rhom.TextField()  # test_values round-trips 20,000-character names
             price = rhom.CharField()
             quantity = rhom.CharField()
             photo = rhom.BlobField()
