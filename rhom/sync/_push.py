@@ -60,8 +60,18 @@ def _ids(rows: Iterable[Any]) -> str:
     return json.dumps([r[0] for r in rows])
 
 
-def prepare(source: SyncSource, owners: dict[str, SyncSource]) -> PushBatch:
-    """Collect the rows to push and mark them in flight, in one transaction."""
+def prepare(
+    source: SyncSource,
+    owners: dict[str, SyncSource],
+    *,
+    only: set[str] | None = None,
+    skip: frozenset[str] | set[str] = frozenset(),
+) -> PushBatch:
+    """Collect the rows to push and mark them in flight, in one transaction.
+
+    :param only: push just these objects (``None``: all).
+    :param skip: leave these objects out.
+    """
     db, sid = source.db, source.id
     with write_transaction(db):
         conn = db.connection()
@@ -85,6 +95,8 @@ def prepare(source: SyncSource, owners: dict[str, SyncSource]) -> PushBatch:
                 batch.marker_ids.append(row_id)
                 continue
             if oid in held or update_type not in ("create", "update", "delete"):
+                continue
+            if oid in skip or (only is not None and oid not in only):
                 continue
             section: dict[str, dict[str, str]] = getattr(batch, update_type)
             attrs = section.setdefault(oid, {})
@@ -266,6 +278,29 @@ def settle_in_doubt(source: SyncSource, batch: PushBatch) -> None:
             (IN_DOUBT, json.dumps(batch.row_ids)),
         )
     settle_failure(source, batch)
+
+
+def settle_refused(source: SyncSource, batch: PushBatch) -> dict[str, dict[str, dict[str, str]]]:
+    """The server refused the push of one object as too large: the object fails alone.
+
+    Its creates wait like creates the server refused (held back until the app answers
+    ``on_sync_create_error``); its updates and deletes leave the queue (the app may
+    answer ``on_sync_update_error(..., "retry")``). Returns the sections sent, by kind.
+    """
+    with write_transaction(source.db):
+        conn = source.db.connection()
+        ids = json.dumps(batch.row_ids)
+        conn.execute(
+            "UPDATE changed_values SET sent = 2 WHERE sent = 1 AND update_type = 'create' "
+            "AND id IN (SELECT value FROM json_each(?))",
+            (ids,),
+        )
+        conn.execute(
+            "DELETE FROM changed_values WHERE sent = 1 AND update_type IN ('update', 'delete') "
+            "AND id IN (SELECT value FROM json_each(?))",
+            (ids,),
+        )
+    return {kind: getattr(batch, kind) for kind in ("create", "update", "delete") if getattr(batch, kind)}
 
 
 def requeue_lost_creates(source: SyncSource) -> int:

@@ -210,6 +210,48 @@ class SyncRun:
         batch = _push.prepare(source, owners)
         if batch.is_empty:
             return
+        try:
+            self._send(source, batch)
+        except ServerError as exc:
+            if exc.status_code != 413 or not batch.uploads:
+                raise
+            self._push_around_oversized(source, owners, {u.object_id for u in batch.uploads})
+
+    def _push_around_oversized(self, source: SyncSource, owners: dict[str, SyncSource], big: set[str]) -> None:
+        """The server refused a push with blobs as too large (413): push the other
+        objects, then each object with a blob alone; one still refused fails alone with
+        a create/update-error notification, and the sync goes on."""
+        rest = _push.prepare(source, owners, skip=big)
+        if not rest.is_empty:
+            self._send(source, rest)
+        for oid in sorted(big):
+            alone = _push.prepare(source, owners, only={oid})
+            if alone.is_empty:
+                continue
+            try:
+                self._send(source, alone)
+            except ServerError as exc:
+                if exc.status_code != 413:
+                    raise
+                self._refused(source, oid, _push.settle_refused(source, alone))
+
+    def _refused(self, source: SyncSource, oid: str, sent: dict[str, dict[str, dict[str, str]]]) -> None:
+        message = (f"{source.name} {oid}: the server refused it as too large (HTTP 413): "
+                   "make its file smaller, then answer the error")  # fmt: skip
+        errors: dict[str, Any] = {}
+        for kind, objects in sent.items():
+            section = errors.setdefault(f"{kind}-error", {})
+            for object_id, attrs in objects.items():
+                section[object_id] = attrs
+                section[f"{object_id}-error"] = {"message": message}
+        log.warning("%s", message)
+        self.server_errors.setdefault(source.name, {}).update(errors)
+        self.client._notify(SyncNotification(
+            status="error", source_id=source.id, source_name=source.name,
+            error_code=ErrorCode.CUSTOM_SYNC_SERVER, error_message=message, server_errors=errors))  # fmt: skip
+
+    def _send(self, source: SyncSource, batch: _push.PushBatch) -> None:
+        """Send one push and settle its rows by the outcome."""
         body = batch.body(source.name, self.client_id)
         call = protocol.push(source.name, client_id=self.client_id, create=batch.create,
                              update=batch.update, delete=batch.delete,

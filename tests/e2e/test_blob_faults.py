@@ -39,3 +39,31 @@ def test_a_blob_gone_from_the_server_is_skipped_and_the_source_goes_on(world: Wo
     assert result.status == "complete"
     assert [n.status for n in result.notifications if n.source_name == "Product"] == ["ok"]
     assert not rhom.have_local_changes()
+
+
+def test_a_blob_over_the_servers_body_limit_fails_alone(world: World) -> None:
+    world.server.stop()
+    world.server.start(max_body_size=20_000)
+    world.products.replace({"1": {"name": "Phone", "price": "1"}})
+    client = world.logged_in()
+    assert sync(client).ok
+    big = world.Product.create(name="Poster", photo=b"\x00" * 50_000)
+    world.Product.create(name="Mug")
+    world.Product.find("1").update_attributes(price="2")
+    world.products.data["9"] = {"name": "Made on the server"}
+    result = sync(client)
+    refused = [n for n in result.notifications if n.server_errors.get("create-error")]
+    assert [list(n.server_errors["create-error"]) for n in refused] == [[big.object, f"{big.object}-error"]]
+    assert "too large (HTTP 413)" in refused[0].server_errors["create-error"][f"{big.object}-error"]["message"]
+    names = sorted(o["name"] for o in world.products.data.values())
+    assert names == ["Made on the server", "Mug", "Phone"], "the rest of the push went through"
+    assert world.products.data["1"]["price"] == "2"
+    assert world.Product.find("9") is not None, "the pull went on"
+    assert sync(client).ok, "the source is not blocked: later runs succeed"
+    world.Product.find(big.object).update_attributes(photo=b"\x00" * 1000)  # the app makes it smaller
+    world.Product.on_sync_create_error([big.object], "recreate")
+    assert sync(client).ok and sync(client).ok
+    assert sorted(o["name"] for o in world.products.data.values()) == ["Made on the server", "Mug", "Phone", "Poster"]
+    (poster,) = [o for o in world.products.data.values() if o["name"] == "Poster"]
+    assert poster["photo"], "the smaller file reached the server"
+    assert sorted(values(world.Product)) == sorted(world.products.data)
