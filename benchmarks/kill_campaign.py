@@ -24,6 +24,7 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -51,28 +52,34 @@ def start_server(port: int, tmp: Path, plain: bool) -> subprocess.Popen[bytes]:
     return proc
 
 
-def campaign(clients: int, kills: int, creates: int, plain: bool, seed: int) -> dict[str, int]:
+def campaign(clients: int, kills: int, creates: int, plain: bool, seed: int, seconds: float = 300) -> dict[str, Any]:
     rng = random.Random(seed)
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         server = start_server(port, tmp, plain)
-        devices = [
-            subprocess.Popen([sys.executable, "-m", "benchmarks._kill_client", url, str(tmp / f"device{i}"),
-                              f"user{i}", str(creates)], cwd=ROOT, stdout=subprocess.PIPE)  # fmt: skip
-            for i in range(clients)
-        ]
-        done = 0
-        while done < kills and any(d.poll() is None for d in devices):
-            time.sleep(rng.uniform(0.2, 0.8))
-            server.send_signal(signal.SIGKILL)
-            server.wait()
-            done += 1
-            server = start_server(port, tmp, plain)
-        outputs = [json.loads(d.communicate(timeout=600)[0].decode().strip().splitlines()[-1]) for d in devices]
-        server.terminate()
-        server.wait(30)
+        devices: list[subprocess.Popen[bytes]] = []
+        try:
+            for i in range(clients):
+                command = [sys.executable, "-m", "benchmarks._kill_client", url, str(tmp / f"device{i}"),
+                           f"user{i}", str(creates), str(seconds)]  # fmt: skip
+                devices.append(subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE))
+            done = 0
+            while done < kills and any(d.poll() is None for d in devices):
+                time.sleep(rng.uniform(0.2, 0.8))
+                server.send_signal(signal.SIGKILL)
+                server.wait()
+                done += 1
+                server = start_server(port, tmp, plain)
+            outputs = [_summary(d.communicate(timeout=seconds + 60)[0]) for d in devices]
+        finally:  # never leave a process behind, whatever failed
+            for proc in [*devices, server]:
+                if proc.poll() is None:
+                    proc.kill()
+                proc.wait(30)
+                if proc.stdout is not None:
+                    proc.stdout.close()
         conn = sqlite3.connect(tmp / "backend.sqlite")
         names = Counter(row[0] for row in conn.execute("SELECT name FROM product WHERE brand = 'kill'"))
         conn.close()
@@ -83,7 +90,16 @@ def campaign(clients: int, kills: int, creates: int, plain: bool, seed: int) -> 
         "duplicates": sum(count - 1 for count in names.values() if count > 1),
         "lost": len(expected - set(names)),
         "unlinked": sum(creates - len(o["linked"]) for o in outputs),
+        "refused": sum(len(o["errors"]) for o in outputs),
+        "messages": sorted({m for o in outputs for m in o["errors"]})[:3],
     }
+
+
+def _summary(out: bytes) -> dict[str, Any]:
+    """A device's last line of output (its JSON summary), or an empty one if it died."""
+    lines = out.decode().strip().splitlines()
+    found: dict[str, Any] = json.loads(lines[-1]) if lines else {"made": 0, "linked": {}, "errors": ["no summary"]}
+    return found
 
 
 def main() -> int:
@@ -100,9 +116,10 @@ def main() -> int:
         row = campaign(args.clients, args.kills, args.creates, plain, args.seed)
         label = "plain backend (keys ignored)" if plain else "idempotent backend (shop)"
         print(f"{label:30} creates {row['creates']}, kills {row['kills']}: duplicates {row['duplicates']}, "
-              f"lost {row['lost']}, unlinked {row['unlinked']}", flush=True)  # fmt: skip
+              f"lost {row['lost']}, unlinked {row['unlinked']}, refused then retried {row['refused']}",
+              flush=True)  # fmt: skip
         limit = row["kills"] if plain else 0
-        failed |= row["lost"] > 0 or row["unlinked"] > 0 or row["duplicates"] > limit
+        failed |= row["lost"] > 0 or row["unlinked"] > 0 or row["refused"] > 0 or row["duplicates"] > limit
     return 1 if failed else 0
 
 

@@ -84,25 +84,24 @@ class Backend:
         any failure (the sync server killed, a reply lost) makes one row.
         """
         values = {c: attrs[c] for c in columns if c in attrs}
-        with self._lock, self._connect() as conn:
-            if key is not None:
-                known = conn.execute("SELECT id FROM created_key WHERE key = ?", (key,)).fetchone()
-                if known is not None and values:  # made before: take the client's current version
+        with self._lock, self._connect() as conn:  # one transaction: row, key and journal
+            known = None if key is None else conn.execute("SELECT id FROM created_key WHERE key = ?", (key,)).fetchone()
+            if known is not None:
+                row_id = int(known[0])
+                if values:  # made before: take the client's current version
                     sets = ", ".join(f"{c} = ?" for c in values)
-                    conn.execute(f"UPDATE {table} SET {sets} WHERE id = ?", [*values.values(), known[0]])
-                    conn.execute("INSERT INTO change_journal (tbl, id) VALUES (?, ?)", (table, known[0]))
-                if known is not None:
-                    conn.close()
-                    return str(known[0])
-            cur = conn.execute(
-                f"INSERT INTO {table} ({', '.join(values)}) VALUES ({', '.join('?' for _ in values)})",
-                list(values.values()),
-            )
-            if key is not None:
-                conn.execute("INSERT INTO created_key (key, tbl, id) VALUES (?, ?, ?)", (key, table, cur.lastrowid))
-            conn.execute("INSERT INTO change_journal (tbl, id) VALUES (?, ?)", (table, cur.lastrowid))
+                    conn.execute(f"UPDATE {table} SET {sets} WHERE id = ?", [*values.values(), row_id])
+            else:
+                cur = conn.execute(
+                    f"INSERT INTO {table} ({', '.join(values)}) VALUES ({', '.join('?' for _ in values)})",
+                    list(values.values()),
+                )
+                row_id = int(cur.lastrowid or 0)
+                if key is not None:
+                    conn.execute("INSERT INTO created_key (key, tbl, id) VALUES (?, ?, ?)", (key, table, row_id))
+            conn.execute("INSERT INTO change_journal (tbl, id) VALUES (?, ?)", (table, row_id))
         conn.close()
-        return str(cur.lastrowid)
+        return str(row_id)
 
     def update(self, table: str, columns: tuple[str, ...], attrs: Mapping[str, str]) -> None:
         values = {c: attrs[c] for c in columns if c in attrs}

@@ -10,8 +10,9 @@ the Python calls of :mod:`rhom.server.backend` do the same work in process.
   (``rebuild_md`` is accepted and changes nothing: there is no document to rebuild);
 * ``push_deletes``: ``objects``, a list of ids;
 * ``fast_insert``: ``data`` ``{id: {attr: value}}``, merged like ``push_objects``;
-* ``fast_update``: ``delete_data`` then ``update_data``, both ``{id: {attr: value}}``:
-  the attributes of ``delete_data`` are removed, those of ``update_data`` merged;
+* ``fast_update``: ``delete_data`` then ``data`` (RhoConnect's name; ``update_data`` is
+  accepted too), both ``{id: {attr: value}}``: the attributes named in ``delete_data``
+  are removed, those of ``data`` merged;
 * ``fast_delete``: ``data`` ``{id: {attr: value}}``: those attributes are removed, and an
   object left with none is deleted.
 """
@@ -76,7 +77,9 @@ def _fast_insert(app: Starlette, source: str, user: str | None, values: dict[str
 
 
 def _fast_update(app: Starlette, source: str, user: str | None, values: dict[str, Any]) -> None:
-    removed, added = _objects(values, "delete_data"), _objects(values, "update_data")
+    # RhoConnect 7.8 reads the new attributes from "data"; "update_data" is taken too
+    removed = _objects(values, "delete_data")
+    added = {**_objects(values, "update_data"), **_objects(values, "data")}
     backend.delete_attributes(app, source, {oid: [a for a in attrs if a not in added.get(oid, {})]
                                             for oid, attrs in removed.items()}, user=user)  # fmt: skip
     backend.push_objects(app, source, added, user=user)

@@ -126,3 +126,14 @@ def test_shop_backend_refreshes_from_its_change_journal(tmp_path: Any, settings:
     changed, later = adapter.changes(cursor)
     assert changed == {new_id: {"name": "Tab", "price": "9.00"}, "1": None} and int(later) > 0
     assert adapter.changes(later)[0] == {}
+
+
+def test_shop_backend_makes_a_create_with_a_known_key_once(tmp_path: Any) -> None:
+    from rhom.demo.shop import Backend
+
+    backend = Backend(tmp_path / "shop.sqlite")
+    first = backend.insert("product", ("name", "price"), {"name": "Tab", "price": "9"}, key="alice/1700000000001")
+    again = backend.insert("product", ("name", "price"), {"name": "Tab 2", "price": "9"}, key="alice/1700000000001")
+    assert again == first, "a retried create returns the first record"
+    assert backend.rows("product")[first]["name"] == "Tab 2", "and takes the attributes sent again"
+    assert len(backend.rows("product")) == 6
