@@ -17,7 +17,12 @@ Crash points (each wraps one engine function; ``--crash-count N`` picks the N-th
 * ``page-mid-commit``: inside the transaction that applies a page, after its objects are
   written, before the commit;
 * ``page-after-commit``: a page and its token are committed, the next request not sent;
-* ``blob-downloaded``: a blob file is downloaded (``.part``), not yet renamed nor recorded.
+* ``blob-downloaded``: a blob file is downloaded (``.part``), not yet renamed nor recorded;
+* ``push-prepared``: the push's rows are collected and marked in flight (committed);
+* ``page-received``: a page has arrived, nothing of it is applied;
+* ``link-mid-commit``: inside a page's transaction, right after a create-link renamed an
+  object (before the commit);
+* ``source-finished``: a source's pull is complete, its in-doubt creates not yet settled.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ sys.path[:0] = [str(HERE.parent.parent), str(HERE.parent)]  # the repo (rhom), t
 
 import rhom  # noqa: E402
 from e2e.conftest import define_models  # noqa: E402
-from rhom.sync import _push, engine, protocol  # noqa: E402
+from rhom.sync import _pull, _push, engine, protocol  # noqa: E402
 from rhom.sync.client import SyncClient  # noqa: E402
 from rhom.sync.source import SyncSource  # noqa: E402
 from rhom.sync.transport import Transport  # noqa: E402
@@ -73,6 +78,14 @@ def arm(point: str, count: int) -> None:
         crash_after(engine.SyncRun, "after_page", count, before=True)
     elif point == "blob-downloaded":
         crash_after(Transport, "download", count)
+    elif point == "push-prepared":
+        crash_after(_push, "prepare", count)
+    elif point == "page-received":
+        crash_after(_pull, "apply_page", count, before=True)
+    elif point == "link-mid-commit":
+        crash_after(SyncSource, "rename", count)
+    elif point == "source-finished":
+        crash_after(_push, "requeue_lost_creates", count, before=True)
     else:
         raise SystemExit(f"unknown crash point {point!r}")
 

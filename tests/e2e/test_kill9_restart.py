@@ -16,12 +16,29 @@ import pytest
 from .conftest import World, values
 from .test_kill9 import assert_converged, killed, restart, run_child, seed
 
+#: Kill points across one whole run: push (before, during, after the server), each page
+#: (received, mid-commit, a link mid-commit, committed), the end of the source's pull.
+POINTS = [
+    ("push-prepared", 1),
+    ("push-before-send", 1),
+    ("push-after-server", 1),
+    ("page-received", 1),
+    ("page-received", 3),
+    ("page-mid-commit", 1),
+    ("page-mid-commit", 3),
+    ("link-mid-commit", 1),
+    ("page-after-commit", 1),
+    ("page-after-commit", 3),
+    ("source-finished", 1),
+]
 
-@pytest.mark.parametrize("point", ["push-after-server", "push-before-send", "page-after-commit", "page-mid-commit"])
-def test_a_new_process_finishes_what_a_killed_one_started(world: World, point: str) -> None:
+
+@pytest.mark.parametrize(("point", "count"), POINTS, ids=[f"{p}-{c}" for p, c in POINTS])
+def test_a_new_process_finishes_what_a_killed_one_started(world: World, point: str, count: int) -> None:
     seed(world, 9)
     assert run_child(world, "--sync", "1", "--page-size", "4").returncode == 0  # the device has the 9
-    killed(run_child(world, "--create", "3", "--rename", "--sync", "1", "--page-size", "4", "--crash-at", point))
+    crash = ["--crash-at", point, "--crash-count", str(count)]
+    killed(run_child(world, "--create", "3", "--rename", "--sync", "1", "--page-size", "4", *crash))
     done = run_child(world, "--sync", "2", "--page-size", "4")
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-2:] == ["synced complete 0", "synced complete 0"], done.stdout
