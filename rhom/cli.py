@@ -105,8 +105,12 @@ def serve(app: str, host: str | None, port: int | None, store: str | None, facto
         os.environ["RHOM_SERVER_STORE"] = store
     try:
         from .server.__main__ import main as serve_main
-    except ImportError as exc:
-        fail(f"rhom.server needs the server extra (pip install 'rhom[server]'): {exc}")
+    except ImportError as exc:  # rhom.server's own message names the extra to install
+        fail(
+            str(exc)
+            if "rhom[server]" in str(exc)
+            else f"rhom.server needs the server extra (pip install 'rhom[server]'): {exc}"
+        )
     if workers == 1:  # uvicorn imports the app in this process anyway (more workers: in each child)
         check_app(app)
     argv = [app, "--workers", str(workers)]
@@ -178,7 +182,16 @@ def sync(server_url: str, data_dir: Path, models_module: str, sources: tuple[str
             if password is None and not sys.stdin.isatty():
                 fail(f"no password for {user}: pass --password or set RHOM_PASSWORD")
             if password is None:
-                password = click.prompt(f"password for {user}", hide_input=True, default="", show_default=False)
+                # getpass, not click.prompt: an empty answer is a password too (the server
+                # decides), never a reason to ask again
+                import getpass
+
+                question = f"password for {user} at {server_url} (Enter for none; the demo server accepts any): "
+                try:
+                    password = getpass.getpass(question)
+                except (EOFError, KeyboardInterrupt):
+                    click.echo(err=True)
+                    raise click.Abort() from None
             login = client.login(user, password or "")
             if login.error_code:
                 code = {1: EXIT_NETWORK, 9: EXIT_AUTH}.get(int(login.error_code), EXIT_ERRORS)  # 2: a 5xx, say
@@ -354,7 +367,11 @@ def demo(data_dir: Path | None) -> None:
     try:
         from .demo.__main__ import main as demo_main
     except ImportError as exc:
-        fail(f"the demo needs the server extra (pip install 'rhom[server]'): {exc}")
+        fail(
+            str(exc)
+            if "rhom[server]" in str(exc)
+            else f"the demo needs the server extra (pip install 'rhom[server]'): {exc}"
+        )
     demo_main(["--data", str(data_dir)] if data_dir else [])
 
 

@@ -33,7 +33,7 @@ def create_app(
     adapters: Iterable[SourceAdapter | type[SourceAdapter]] = (),
     *,
     authenticate: Authenticate | None = None,
-    store: Store | None = None,
+    store: Store | str | None = None,
     settings: Settings | None = None,
 ) -> Starlette:
     """Create the rhom.server ASGI application.
@@ -43,18 +43,29 @@ def create_app(
         a user name (accept as that user) or something falsy (refuse); it may raise
         :class:`LoginError` to refuse with a message. ``None`` accepts any non-empty login,
         which production mode refuses.
-    :param store: where state lives; by default the one ``settings.store`` names. The app
-        closes it at shutdown.
+    :param store: where state lives: a :class:`Store` instance, or a URL string in the
+        forms :func:`open_store` takes (``sqlite:///path``, ``sqlite://`` for memory,
+        ``redis://host:port/db``), opened with ``settings.redis_prefix``; by default the
+        one ``settings.store`` names. The app closes it at shutdown.
     :param settings: configuration; by default :meth:`Settings.from_env`.
-    :raises ConfigurationError: unsafe production settings, duplicate or bad source names.
+    :raises ConfigurationError: unsafe production settings, duplicate or bad source names,
+        a store URL of an unknown scheme.
+    :raises TypeError: ``store`` is neither a :class:`Store`, a string nor ``None``.
     """
+    if store is not None and not isinstance(store, (Store, str)):
+        raise TypeError(
+            f"rhom.server: create_app(store={store!r}): expected a rhom.server.Store "
+            "or a store URL string (sqlite:///path, sqlite://, redis://...)"
+        )
     settings = settings or Settings.from_env()
     settings.check()
     if settings.production and authenticate is None:
         raise ConfigurationError("rhom.server: production mode needs an authenticate callable")
     by_name = _adapters(adapters)
+    if not isinstance(store, Store):
+        store = open_store(settings.store if store is None else store, redis_prefix=settings.redis_prefix)
     state = State(
-        store or open_store(settings.store, redis_prefix=settings.redis_prefix),
+        store,
         retention=settings.log_retention,
         compact_every=settings.log_compact_interval,
     )

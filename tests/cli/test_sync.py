@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import pty
 import re
+import select
 import subprocess
+import sys
+import time
 from pathlib import Path
 
-from .conftest import MODELS, assert_user_error, rhom, write
+from .conftest import MODELS, REPO, assert_user_error, rhom, write
 
 
 def sync(url: str, data: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -56,6 +61,52 @@ def test_password_from_the_environment(tmp_path: Path, server_url: str) -> None:
                   "--login", "alice", env={"RHOM_PASSWORD": "x"})  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "password" not in result.stdout  # not asked
+
+
+def sync_at_a_terminal(url: str, data: Path, answer: bytes) -> tuple[int, str, str]:
+    """``rhom sync --login alice`` with a terminal on stdin: wait for the password prompt, type *answer*.
+
+    The command runs in a session of its own, without a controlling terminal, so getpass
+    reads the pty on stdin (echo off) and writes its prompt on stderr.
+    """
+    environ = {k: v for k, v in os.environ.items() if k != "RHOM_PASSWORD"}
+    command = [sys.executable, "-m", "rhom.cli", "sync", "--server", url, "--data", str(data),
+               "--models", MODELS, "--login", "alice"]  # fmt: skip
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.Popen(command, cwd=REPO, env=environ, stdin=slave, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, start_new_session=True)  # fmt: skip
+        os.close(slave)
+        assert proc.stderr is not None
+        err = b""
+        deadline = time.monotonic() + 30
+        while b"): " not in err:  # the prompt ends "...accepts any): "
+            assert proc.poll() is None and time.monotonic() < deadline, f"no password prompt: {err!r}"
+            if select.select([proc.stderr], [], [], 0.1)[0]:
+                err += os.read(proc.stderr.fileno(), 4096)
+        os.write(master, answer)  # only now: turning echo off flushes what was typed before
+        out, rest = proc.communicate(timeout=60)
+    finally:
+        os.close(master)
+    return proc.returncode, out.decode(), (err + rest).decode()
+
+
+def test_prompt_says_what_it_asks_and_accepts_an_empty_password(tmp_path: Path, server_url: str) -> None:
+    code, out, err = sync_at_a_terminal(server_url, tmp_path / "data", b"\n")
+    assert code == 0, err
+    prompt = err.splitlines()[0]
+    assert f"password for alice at {server_url}" in prompt
+    assert "Enter for none" in prompt and "demo server accepts any" in prompt
+    assert "Aborted" not in err and err.count("password for") == 1  # asked once
+    assert re.search(r"│ Product +│ +5 │ +0 │ +0 │ +0 │", out)  # the server took the empty password
+    assert "password" not in out
+
+
+def test_end_of_input_at_the_password_prompt_aborts(tmp_path: Path, server_url: str) -> None:
+    code, out, err = sync_at_a_terminal(server_url, tmp_path / "data", b"\x04")  # Ctrl-D
+    assert code == 1
+    assert "Aborted!" in err
+    assert "Traceback" not in err + out
 
 
 def test_sync_one_source(tmp_path: Path, server_url: str) -> None:
