@@ -1,4 +1,10 @@
-"""rhom's blinker signals (a :class:`blinker.Namespace` of its own).
+"""rhom's blinker signals, every one an application subscribes to, in one place.
+
+The model signals are defined here; the sync engine's (``sync_started``,
+``source_notification``, ``sync_finished``, ``bulk_progress``, ``objects_changed``,
+``login_finished``, ``search_finished``, ``schema_changed``, ``push_sent``) are defined
+in :mod:`rhom.sync.notify` and re-exported here: ``rhom.signals.sync_finished`` is the
+same signal as ``rhom.sync.notify.sync_finished``.
 
 Connect with ``@rhom.signals.migrate_source.connect`` or, in tests,
 ``with rhom.signals.migrate_source.connected_to(receiver):``. Payloads are keyword arguments
@@ -28,4 +34,29 @@ client. Keyword arguments: ``old_user``, ``new_user``. Unless a receiver returns
 client then calls :func:`rhom.database_full_reset`.""",
 )
 
-__all__ = ["migrate_source", "sync_user_changed"]
+# the sync engine's signals, after the two above (rhom.sync imports this module)
+from rhom.sync.notify import (  # noqa: E402
+    bulk_progress,
+    login_finished,
+    objects_changed,
+    push_sent,
+    schema_changed,
+    search_finished,
+    source_notification,
+    sync_finished,
+    sync_started,
+)
+
+__all__ = [
+    "bulk_progress",
+    "login_finished",
+    "migrate_source",
+    "objects_changed",
+    "push_sent",
+    "schema_changed",
+    "search_finished",
+    "source_notification",
+    "sync_finished",
+    "sync_started",
+    "sync_user_changed",
+]
