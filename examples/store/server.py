@@ -1,15 +1,13 @@
-"""The shop's sync server: ``rhom serve examples.store.server:app`` (or ``python -m rhom.server ...``).
+"""The shop's sync server: ``rhom serve examples.store.server:app`` in a checkout.
 
-The adapters live in :mod:`rhom.demo.shop` (shipped with rhom so that ``rhom demo`` works
-from an installed wheel). ``STORE_BACKEND`` names the backend database file (default
-``store-backend.sqlite``, kept across restarts); the server's own state goes where
-``RHOM_SERVER_STORE`` says (default: the embedded SQLite store ``rhom-server.db``).
+The same app ships with rhom as ``rhom.demo.server:app`` (``rhom serve
+rhom.demo.server:app`` works from an installed wheel); the adapters live in
+:mod:`rhom.demo.shop`. ``STORE_BACKEND`` names the backend database file (default
+``store-backend.sqlite``); the server's own state goes where ``RHOM_SERVER_STORE`` says.
 """
 
 from __future__ import annotations
 
-import os
+from rhom.demo.server import app
 
-from rhom.demo.shop import make_app
-
-app = make_app(os.environ.get("STORE_BACKEND", "store-backend.sqlite"))
+__all__ = ["app"]

@@ -84,15 +84,15 @@ def assert_user_error(result: subprocess.CompletedProcess[str], code: int, *frag
 
 
 @contextlib.contextmanager
-def serving(app: str, folder: Path, *, port: int | None = None) -> Iterator[str]:
-    """``rhom serve APP`` in a subprocess; yields its URL, terminates it on exit."""
+def serving(app: str, folder: Path, *, port: int | None = None, cwd: Path = REPO) -> Iterator[str]:
+    """``rhom serve APP`` in a subprocess (run in *cwd*); yields its URL, terminates it on exit."""
     folder.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     env = {**os.environ, "STORE_BACKEND": str(folder / "backend.sqlite")}
     command = [sys.executable, "-m", "rhom.cli", "serve", app, "--port", str(port),
                "--store", f"sqlite:///{folder / 'server.db'}"]  # fmt: skip
     with (folder / "serve.log").open("w") as log:
-        proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
             _wait_for_port(port, proc, folder / "serve.log")
             yield f"http://127.0.0.1:{port}"

@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .conftest import assert_user_error, rhom, run
+import httpx
+
+from .conftest import assert_user_error, rhom, run, serving
 
 
 def test_store_client_syncs_and_lists_the_shop(tmp_path: Path, server_url: str) -> None:
@@ -60,3 +62,15 @@ def test_asyncio_app_reacts_to_signals_while_it_keeps_running() -> None:
     ticks = int(re.search(r"the app ticked (\d+) times", out).group(1))  # type: ignore[union-attr]
     assert ticks > 0, "the event loop must keep running during the sync"
     assert "sync complete: 5 products, 3 customers" in out
+
+
+def test_the_packaged_shop_serves_outside_a_checkout(tmp_path: Path) -> None:
+    """``examples`` exists only in a checkout; ``rhom.demo.server:app`` ships with rhom."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    with serving("rhom.demo.server:app", tmp_path / "shop", cwd=elsewhere) as url:
+        with httpx.Client(base_url=url, timeout=10) as http:
+            assert http.post("/rc/v1/app/login", json={"login": "alice", "password": ""}).status_code == 200
+            client_id = http.post("/rc/v1/clients").json()["client"]["client_id"]
+            page = http.get("/app/v1/Product", headers={"X-RhoConnect-CLIENT-ID": client_id}).json()
+    assert page[4]["total_count"] == 5, "the shop's five products"
