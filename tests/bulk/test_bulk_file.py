@@ -21,7 +21,7 @@ import pytest
 from rhom.exceptions import NetworkError, ProtocolError, ServerError
 from rhom.server import MemoryAdapter
 from rhom.server._bulk_file import write_bulk_file
-from rhom.sync import _bulk
+from rhom.sync import _bulk, _bulk_file
 from rhom.sync.protocol import WireRequest
 
 URL = "/data/application/alice/alice_1735725600.data"
@@ -50,7 +50,7 @@ def test_payload_is_recognised_by_its_signature(tmp_path: Path, sqlite_bytes: by
     }[variant]
     raw, target = tmp_path / "download", tmp_path / "bulk.sqlite"
     raw.write_bytes(payload)
-    _bulk._unpack(raw, target, URL)
+    _bulk_file._unpack(raw, target, URL)
     assert target.read_bytes() == sqlite_bytes
     _bulk.check_file(target)
 
@@ -58,11 +58,11 @@ def test_payload_is_recognised_by_its_signature(tmp_path: Path, sqlite_bytes: by
 def test_zip_with_several_entries_takes_the_one_named_like_the_url(tmp_path: Path, sqlite_bytes: bytes) -> None:
     raw, target = tmp_path / "download", tmp_path / "bulk.sqlite"
     raw.write_bytes(_zip({"readme.txt": b"hello", "alice_1735725600.data": sqlite_bytes}))
-    _bulk._unpack(raw, target, URL)
+    _bulk_file._unpack(raw, target, URL)
     assert target.read_bytes() == sqlite_bytes
     raw.write_bytes(_zip({"a.data": sqlite_bytes, "b.data": sqlite_bytes}))
     with pytest.raises(ProtocolError, match="expected one file"):
-        _bulk._unpack(raw, target, URL)
+        _bulk_file._unpack(raw, target, URL)
 
 
 @pytest.mark.parametrize(
@@ -77,7 +77,7 @@ def test_unknown_or_damaged_payload_is_a_protocol_error(tmp_path: Path, payload:
     raw = tmp_path / "download"
     raw.write_bytes(payload)
     with pytest.raises(ProtocolError, match=message):
-        _bulk._unpack(raw, tmp_path / "bulk.sqlite", URL)
+        _bulk_file._unpack(raw, tmp_path / "bulk.sqlite", URL)
 
 
 def test_a_file_without_the_client_tables_is_refused(tmp_path: Path) -> None:
@@ -127,7 +127,7 @@ class FakeRun:
 
 def test_download_prefers_rzip(tmp_path: Path, sqlite_bytes: bytes) -> None:
     transport = FakeTransport({URL + ".rzip": _zip({"alice_1735725600.data": sqlite_bytes}), URL: sqlite_bytes})
-    path = _bulk._download(FakeRun(transport), URL, tmp_path)  # type: ignore[arg-type]
+    path = _bulk_file._download(FakeRun(transport), URL, tmp_path)  # type: ignore[arg-type]
     assert transport.asked == [URL + ".rzip"], "protocol.md §7.4 step 1"
     assert path.read_bytes() == sqlite_bytes
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bulk.sqlite"], "the download is removed"
@@ -135,7 +135,7 @@ def test_download_prefers_rzip(tmp_path: Path, sqlite_bytes: bytes) -> None:
 
 def test_download_falls_back_to_the_bare_file(tmp_path: Path, sqlite_bytes: bytes) -> None:
     transport = FakeTransport({URL: sqlite_bytes})
-    path = _bulk._download(FakeRun(transport), URL, tmp_path)  # type: ignore[arg-type]
+    path = _bulk_file._download(FakeRun(transport), URL, tmp_path)  # type: ignore[arg-type]
     assert transport.asked == [URL + ".rzip", URL]
     assert path.read_bytes() == sqlite_bytes
 
@@ -148,5 +148,5 @@ def test_download_does_not_fall_back_on_other_errors(tmp_path: Path) -> None:
 
     transport = Down({})
     with pytest.raises(NetworkError):
-        _bulk._download(FakeRun(transport), URL, tmp_path)  # type: ignore[arg-type]
+        _bulk_file._download(FakeRun(transport), URL, tmp_path)  # type: ignore[arg-type]
     assert transport.asked == [URL + ".rzip"]
