@@ -77,7 +77,7 @@ from .notify import SyncNotification
 from .source import BLOB_SUFFIX, SyncSource
 
 if TYPE_CHECKING:
-    from .client import SyncClient
+    from ._host import SyncHost
     from .engine import SyncRun
 
 __all__ = ["BulkState", "check_file", "partitions", "run"]
@@ -102,7 +102,7 @@ CHUNK = 2000
 _TEMP_PREFIX = ".rhom-bulk-"
 
 
-def run(client: SyncClient, sync_run: SyncRun) -> None:
+def run(client: SyncHost, sync_run: SyncRun) -> None:
     """Run the bulk sync (or only its blob phase, when ``bulksync_state`` is 2).
 
     :raises SyncError: a partition could not be bulk-synced (after its ``error``
@@ -130,7 +130,7 @@ def partitions(sources: Sequence[SyncSource]) -> list[str]:
 # -- notifications ---------------------------------------------------------------------
 
 
-def _emit(client: SyncClient, note: SyncNotification) -> None:
+def _emit(client: SyncHost, note: SyncNotification) -> None:
     """Report a bulk phase: the call's notification list, ``bulk_progress``, the ``*`` callback.
 
     Not ``client._notify``: that sends ``sync_finished`` for any notification without a
@@ -150,14 +150,14 @@ def _emit(client: SyncClient, note: SyncNotification) -> None:
         log.exception("a sync notification callback raised")
 
 
-def _phase(client: SyncClient, bulk_status: str, partition: str, status: str = "in_progress") -> None:
+def _phase(client: SyncHost, bulk_status: str, partition: str, status: str = "in_progress") -> None:
     _emit(client, SyncNotification(status=status, sync_type="bulk", bulk_status=bulk_status, partition=partition))
 
 
 # -- one partition ---------------------------------------------------------------------------
 
 
-def _sync_partition(client: SyncClient, sync_run: SyncRun, partition: str) -> None:
+def _sync_partition(client: SyncHost, sync_run: SyncRun, partition: str) -> None:
     from .engine import StopRequested
 
     _phase(client, "start", partition)
@@ -188,7 +188,7 @@ def _sync_partition(client: SyncClient, sync_run: SyncRun, partition: str) -> No
         raise
 
 
-def _request(client: SyncClient, sync_run: SyncRun, partition: str) -> protocol.BulkReply:
+def _request(client: SyncHost, sync_run: SyncRun, partition: str) -> protocol.BulkReply:
     """Ask for the partition's file until the server stops answering ``wait`` (§7.3)."""
     names = [s.name for s in sync_run.sources]
     while True:
@@ -444,7 +444,7 @@ def _blob_names_marked(db: Database) -> dict[str, list[str]]:
 # -- blobs (§8.3) -------------------------------------------------------------------------------
 
 
-def _blob_phase(client: SyncClient, sync_run: SyncRun) -> bool:
+def _blob_phase(client: SyncHost, sync_run: SyncRun) -> bool:
     """Download every blob value that is still a URL; False (after ``error``) on a failure."""
     from .engine import StopRequested
 

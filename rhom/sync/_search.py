@@ -22,13 +22,13 @@ from .errors import ErrorCode
 from .notify import SyncNotification
 
 if TYPE_CHECKING:
-    from .client import SyncClient
+    from ._host import SyncHost
 
 _REQUEST_KEY = "search_request"
 
 
 def run(
-    client: SyncClient,
+    client: SyncHost,
     sync_run: engine.SyncRun,
     source_names: Sequence[str],
     *,
@@ -95,7 +95,7 @@ def _replay(sync_run: engine.SyncRun, by_name: Mapping[str, Any]) -> None:
     _state.set_config(_REQUEST_KEY, None)
 
 
-def _apply(client: SyncClient, sync_run: engine.SyncRun, by_name: Mapping[str, Any], reply: Any,
+def _apply(client: SyncHost, sync_run: engine.SyncRun, by_name: Mapping[str, Any], reply: Any,
            counted: dict[str, int], progress_step: int | None, params: dict[str, str]) -> dict[str, Any]:  # fmt: skip
     errors: dict[str, Any] = {}
     for page in reply.pages:

@@ -29,7 +29,7 @@ from .notify import ObjRef, SyncNotification
 from .source import SyncSource
 
 if TYPE_CHECKING:
-    from .client import SyncClient
+    from ._host import SyncHost
 
 log = logging.getLogger("rhom.sync")
 
@@ -81,7 +81,7 @@ def sync_sources(models: Sequence[Any] | None = None) -> list[SyncSource]:
 class SyncRun:
     """The state of one run: the client, the stop flag, the notifications it sent."""
 
-    def __init__(self, client: SyncClient, *, stop: threading.Event) -> None:
+    def __init__(self, client: SyncHost, *, stop: threading.Event) -> None:
         self.client = client
         self.transport = client._transport
         self.stop = stop
@@ -318,7 +318,7 @@ def _may_have_run(exc: BaseException) -> bool:
     return isinstance(exc, ServerError) and exc.status_code in (502, 504)
 
 
-def run(client: SyncClient, *, stop: threading.Event, source_names: Sequence[str] | None = None,
+def run(client: SyncHost, *, stop: threading.Event, source_names: Sequence[str] | None = None,
         query_params: Any = None, only_changed: bool = False,
         recover: bool = True) -> SyncNotification:  # fmt: skip
     """Run a sync of all sources (or of *source_names*); return the final notification."""
@@ -372,7 +372,7 @@ def run(client: SyncClient, *, stop: threading.Event, source_names: Sequence[str
         return _fail(client, sync_run, exc)
 
 
-def _fail(client: SyncClient, sync_run: SyncRun, exc: BaseException) -> SyncNotification:
+def _fail(client: SyncHost, sync_run: SyncRun, exc: BaseException) -> SyncNotification:
     note = sync_run.error_notification(exc)
     client._notify(note, final=True)
     return note
