@@ -149,6 +149,14 @@ class RhoClient:
         raise AssertionError("protocol.md §4.4: paging did not end with an empty page")
 
 
+def client_of(url: str, rho: Callable[[str], RhoClient], user: str = "alice") -> RhoClient:
+    """A raw client of ``user``, logged in and with a client id."""
+    client = rho(url)
+    assert client.login(user).status_code == 200, "protocol.md §2.2"
+    client.create_client()
+    return client
+
+
 def _apply(local: dict[str, dict[str, str]], commands: dict[str, Any]) -> None:
     """Apply a page the way a client does: links, then deletes, then inserts (§4.6)."""
     for temp, link in commands.get("links", {}).items():

@@ -10,7 +10,7 @@ import pytest
 from rhom.server import MemoryAdapter, backend, create_app
 from rhom.server.testing import run_in_thread
 
-from .conftest import RhoClient, Settings
+from .conftest import RhoClient, Settings, client_of
 
 
 class NoQuery(MemoryAdapter):
@@ -27,13 +27,6 @@ def pushed(settings: Settings) -> Iterator[tuple[object, str]]:
     app = create_app([source, shared], settings=settings)
     with run_in_thread(app) as url:
         yield app, url
-
-
-def client_of(url: str, rho: Callable[[str], RhoClient], user: str = "alice") -> RhoClient:
-    client = rho(url)
-    assert client.login(user).status_code == 200
-    client.create_client()
-    return client
 
 
 def test_pushed_objects_merge_and_reach_the_client(pushed: tuple[object, str], rho: Callable[[str], RhoClient]) -> None:

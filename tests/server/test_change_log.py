@@ -12,21 +12,14 @@ from collections.abc import Callable
 
 from rhom.server import MemoryAdapter, Settings, Store
 
-from .conftest import PRODUCTS, RhoClient, Serve
-
-
-def logged_in(url: str, rho: Callable[[str], RhoClient], user: str = "alice") -> RhoClient:
-    client = rho(url)
-    assert client.login(user).status_code == 200
-    client.create_client()
-    return client
+from .conftest import PRODUCTS, RhoClient, Serve, client_of
 
 
 def test_lagging_client_gets_the_exact_difference(
     serve: Serve, products: MemoryAdapter, rho: Callable[[str], RhoClient]
 ) -> None:
     with serve([products]) as url:
-        behind, current = logged_in(url, rho), logged_in(url, rho)
+        behind, current = client_of(url, rho), client_of(url, rho)
         behind.sync("Product")
         for price in ("1.00", "2.00"):
             products.data["1"]["price"] = price
@@ -44,7 +37,7 @@ def test_object_changed_while_paging_arrives_once_current(
     serve: Serve, products: MemoryAdapter, rho: Callable[[str], RhoClient]
 ) -> None:
     with serve([products]) as url:
-        client = logged_in(url, rho)
+        client = client_of(url, rho)
         first = client.page("Product", p_size=2)
         sent = set(first["commands"]["insert"])
         later = next(oid for oid in PRODUCTS if oid not in sent)
@@ -63,7 +56,7 @@ def test_random_changes_between_pages_converge(serve: Serve, rho: Callable[[str]
     rng = random.Random(20261203)
     adapter = MemoryAdapter("Product", {str(i): {"n": str(i), "a": "x"} for i in range(40)})
     with serve([adapter]) as url:
-        clients = [logged_in(url, rho) for _ in range(3)]
+        clients = [client_of(url, rho) for _ in range(3)]
         sizes = [1, 3, 7]
         tokens: list[str | None] = [None, None, None]
         for _ in range(300):
@@ -102,7 +95,7 @@ def test_app_partition_keeps_one_log_for_every_client(
 ) -> None:
     shared = MemoryAdapter("Product", PRODUCTS, partition="app")
     with serve([shared]) as url:
-        clients = [logged_in(url, rho, user) for user in ("alice", "bob", "carol", "bob")]
+        clients = [client_of(url, rho, user) for user in ("alice", "bob", "carol", "bob")]
         for client in clients:
             assert client.sync("Product") == PRODUCTS
         info = store.log_info("app:Product")
@@ -122,7 +115,7 @@ def test_stale_client_is_forgotten_and_starts_over(
         store=settings.store, redis_prefix=settings.redis_prefix, log_retention=0, log_compact_interval=0
     )
     with serve([products], settings=forgetful) as url:
-        away, active = logged_in(url, rho), logged_in(url, rho)
+        away, active = client_of(url, rho), client_of(url, rho)
         away.sync("Product")
         del products.data["5"]
         active.sync("Product")  # refreshes: the deletion is compacted away at once

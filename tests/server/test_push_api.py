@@ -15,7 +15,7 @@ import pytest
 
 from rhom.server import MemoryAdapter
 
-from .conftest import RhoClient, Serve
+from .conftest import RhoClient, Serve, client_of
 
 TOKEN = {"X-RhoConnect-API-TOKEN": "test-api-token"}
 
@@ -30,13 +30,6 @@ def backend_fed(serve: Serve) -> Iterator[str]:
 
 def post(url: str, path: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> httpx.Response:
     return httpx.post(url + path, json=body, headers=TOKEN if headers is None else headers)
-
-
-def client_of(url: str, rho: Callable[[str], RhoClient], user: str = "alice") -> RhoClient:
-    client = rho(url)
-    assert client.login(user).status_code == 200
-    client.create_client()
-    return client
 
 
 def test_push_routes_answer_like_rhoconnect_and_reach_the_client(
