@@ -2,7 +2,7 @@
 
 The model signals are defined here; the sync engine's (``sync_started``,
 ``source_notification``, ``sync_finished``, ``bulk_progress``, ``objects_changed``,
-``login_finished``, ``search_finished``, ``schema_changed``, ``push_sent``) are defined
+``login_finished``, ``search_finished``, ``schema_changed``, ``ping``, ``push_sent``) are defined
 in :mod:`rhom.sync.notify` and re-exported here: ``rhom.signals.sync_finished`` is the
 same signal as ``rhom.sync.notify.sync_finished``.
 
@@ -39,6 +39,7 @@ from rhom.sync.notify import (  # noqa: E402
     bulk_progress,
     login_finished,
     objects_changed,
+    ping,
     push_sent,
     schema_changed,
     search_finished,
@@ -52,6 +53,7 @@ __all__ = [
     "login_finished",
     "migrate_source",
     "objects_changed",
+    "ping",
     "push_sent",
     "schema_changed",
     "search_finished",

@@ -13,6 +13,9 @@ import uvicorn
 
 from rhom.server.settings import Settings
 
+#: Seconds a stopping server waits for open requests (live streams) before closing them.
+SHUTDOWN_GRACE = 5
+
 
 def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
@@ -36,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
         workers=args.workers,
         log_level=args.log_level,
         server_header=False,
+        # live channel streams never end by themselves: give them this long, then close
+        timeout_graceful_shutdown=SHUTDOWN_GRACE,
     )
     return 0
 

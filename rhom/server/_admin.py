@@ -12,13 +12,14 @@ import hmac
 
 from starlette.responses import Response
 
-from rhom.server import _http
+from rhom.server import _http, live
 from rhom.server._call import Call
 
 __all__ = [
     "client_info",
     "delete_client",
     "delete_user",
+    "ping",
     "require_token",
     "system_login",
     "system_reset",
@@ -133,3 +134,26 @@ def delete_client(call: Call) -> Response:
         return _http.text(500, _http.UNKNOWN_CLIENT)
     call.state.delete_client(client_id)
     return _http.text(200, "Client deleted")
+
+
+def ping(call: Call) -> Response:
+    """``POST /rc/v1/users/ping``: ping ``user_id`` (one name or a list) so its clients sync.
+
+    ``sources`` (a list) narrows the sync; ``message``, ``badge``, ``sound`` and
+    ``vibrate`` travel with the ping. Answers 200 with an empty body, as RhoConnect does,
+    whether or not the user has a client to reach (rhom.server.live).
+    """
+    refused = _admin(call)
+    if refused is not None:
+        return refused
+    values = call.params.values
+    named = values.get("user_id")
+    users = [named] if isinstance(named, str) else named
+    if not isinstance(users, list) or not users or not all(isinstance(u, str) and u for u in users):
+        return _http.text(400, "user_id must be a user name or a list of user names", _http.TEXT)
+    sources = values.get("sources")
+    if sources is not None and not (isinstance(sources, list) and all(isinstance(s, str) for s in sources)):
+        return _http.text(400, "sources must be a list of source names", _http.TEXT)
+    fields = [values.get(name) for name in live.PING_FIELDS]
+    live.send_ping(call.server, users, live.ping_payload(sources, *fields))
+    return _http.text(200, "")

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -28,6 +29,9 @@ __all__ = ["Call", "Server", "endpoint"]
 
 logger = logging.getLogger("rhom.server")
 
+if TYPE_CHECKING:
+    from rhom.server.live import Hub, PushSender
+
 Authenticate = Callable[[str, str], "bool | str | None"]
 
 
@@ -40,6 +44,8 @@ class Server:
     sessions: _http.Sessions
     adapters: dict[str, SourceAdapter]
     authenticate: Authenticate | None
+    hub: Hub
+    push_senders: dict[str, PushSender] = field(default_factory=dict)
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any
 
 import anyio.to_thread
@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from rhom.exceptions import ConfigurationError
-from rhom.server import _admin, _http, _push_api, _search, bulk, routes
+from rhom.server import _admin, _http, _push_api, _search, bulk, live, routes
 from rhom.server._call import Authenticate, Call, Server, endpoint
 from rhom.server._state import State
 from rhom.server.adapters import SourceAdapter
@@ -35,6 +35,7 @@ def create_app(
     authenticate: Authenticate | None = None,
     store: Store | str | None = None,
     settings: Settings | None = None,
+    push_senders: Mapping[str, live.PushSender] | None = None,
 ) -> Starlette:
     """Create the rhom.server ASGI application.
 
@@ -48,6 +49,8 @@ def create_app(
         ``redis://host:port/db``), opened with ``settings.redis_prefix``; by default the
         one ``settings.store`` names. The app closes it at shutdown.
     :param settings: configuration; by default :meth:`Settings.from_env`.
+    :param push_senders: ``{device_type: PushSender}``: how a ping reaches registered
+        devices of that type (see :mod:`rhom.server.live`); live clients need none.
     :raises ConfigurationError: unsafe production settings, duplicate or bad source names,
         a store URL of an unknown scheme.
     :raises TypeError: ``store`` is neither a :class:`Store`, a string nor ``None``.
@@ -75,6 +78,8 @@ def create_app(
         sessions=_http.Sessions(settings.session_secret, settings.cookie_expire),
         adapters=by_name,
         authenticate=authenticate,
+        hub=live.Hub(state),
+        push_senders=dict(push_senders or {}),
     )
 
     @contextlib.asynccontextmanager
@@ -129,6 +134,8 @@ def route_table() -> list[BaseRoute]:
         _route("/rc/v1/app/login", routes.login, ["POST"], login=False),
         _route("/rc/v1/app/search", _search.search, ["POST"], client=True),
         _route("/rc/v1/app/bulk_data", bulk.bulk_data, ["POST"], client=True),
+        _route("/rc/v1/app/live", routes.live_events, ["GET"], client=True),
+        _route("/rc/v1/users/ping", _admin.ping, ["POST"], login=False),
         _route("/rc/v1/clients", routes.client_create, ["POST"]),
         _route("/rc/v1/clients/{client_id}/register", routes.client_register, ["POST"]),
         _route(

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from rhom.server import live
 from rhom.server._log import Change, log_name, write_objects
 from rhom.server._state import Doc, State, partition_key
 from rhom.server.adapters import SourceAdapter
@@ -65,6 +66,7 @@ def push_objects(
             current = _live(state, log, doc)
             merged: list[Change] = [(oid, {**current.get(oid, {}), **attrs}) for oid, attrs in doc.items()]
             changed += _write(state, log, merged, current)
+    _announce(app, source, user, changed)
     return changed
 
 
@@ -79,6 +81,7 @@ def push_deletes(app: Starlette, source: str, ids: Iterable[Any], *, user: str |
         with state.store.lock(f"m:{log}"):
             current = _live(state, log, dict(chunk))
             deleted += _write(state, log, [(oid, None) for oid, _ in chunk if oid in current], current)
+    _announce(app, source, user, deleted)
     return deleted
 
 
@@ -102,6 +105,7 @@ def delete_attributes(
                     left = {a: v for a, v in current[oid].items() if a not in names}
                     changes.append((oid, left or None))
             changed += _write(state, log, changes, current)
+    _announce(app, source, user, changed)
     return changed
 
 
@@ -115,6 +119,16 @@ def _target(app: Starlette, source: str, user: str | None) -> tuple[State, str]:
     if adapter.partition == "user" and not user:
         raise ValueError(f"rhom.server: source {source!r} is partitioned by user: name the user")
     return server.state, log_name(partition_key(adapter.partition, user or ""), adapter.name)
+
+
+def _announce(app: Starlette, source: str, user: str | None, changed: int) -> None:
+    """Tell the live clients that read the source that it changed (rhom.server.live)."""
+    if not changed:
+        return
+    server = app.state.rhom
+    partition = server.adapters[source].partition
+    stream = live.APP_STREAM if partition == "app" else live.user_stream(user or "")
+    live.publish(server.state, [stream], {"type": "changed", "sources": [source]}, server.hub)
 
 
 def _live(state: State, log: str, oids: Iterable[str]) -> Doc:

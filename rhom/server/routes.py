@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from rhom.server import _http
 from rhom.server._call import Call
@@ -25,6 +25,7 @@ __all__ = [
     "client_register",
     "client_reset",
     "delete_object",
+    "live_events",
     "login",
     "push",
     "query",
@@ -193,3 +194,17 @@ def blob(call: Call) -> Response:
     response = Response(data, status_code=200)
     response.headers["content-type"] = "application/octet-stream"
     return response
+
+
+def live_events(call: Call) -> Response:
+    """``GET /rc/v1/app/live``: the live channel, server-sent events until the client leaves.
+
+    Resumes after the ``Last-Event-ID`` header (or ``last_event_id`` parameter).
+    """
+    assert call.user is not None
+    last = call.request.headers.get("last-event-id") or call.params.text("last_event_id")
+    return StreamingResponse(
+        call.server.hub.stream(call.user, last or None),
+        media_type="text/event-stream",
+        headers={"X-Accel-Buffering": "no"},
+    )

@@ -37,7 +37,9 @@ def run_in_thread(app: ASGIApp, *, host: str = "127.0.0.1", log_level: str = "wa
     # delayed ACK (uvicorn writes the headers and the body separately)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind((host, 0))
-    config = uvicorn.Config(app, log_level=log_level, log_config=None, lifespan="on", server_header=False)
+    config = uvicorn.Config(
+        app, log_level=log_level, log_config=None, lifespan="on", server_header=False, timeout_graceful_shutdown=1
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

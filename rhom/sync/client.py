@@ -27,6 +27,7 @@ from .. import _registry, _runtime, signals
 from ..exceptions import AuthError, ConfigurationError, SyncError, ValidationError
 from . import _recover, _resolve, _state, engine, notify, protocol
 from .errors import ErrorCode, NotLoggedInError, rho_error_for
+from .live import LiveChannel
 from .notify import ObjRef, SyncNotification, SyncResult
 from .source import SyncSource
 from .transport import Transport
@@ -69,6 +70,8 @@ class SyncClient:
     :param recover_unknown_client: when the server no longer knows this client, reset it
         (keeping unpushed local changes) and sync again once.
     :param bulksync_timeout: seconds between polls while the server builds a bulk file.
+    :param live: keep the live channel to rhom.server open while logged in, and sync when
+        the server pings this user or a backend changes a source (:mod:`rhom.sync.live`).
     """
 
     def __init__(
@@ -83,6 +86,7 @@ class SyncClient:
         transport: Any = None,
         recover_unknown_client: bool = True,
         bulksync_timeout: float = 5.0,
+        live: bool = False,
     ) -> None:
         global default_client
         _runtime.current()  # fail early: setup() must come first
@@ -115,6 +119,10 @@ class SyncClient:
         # Another server's client id and session stay stored, unused, until this server
         # has answered a login: a mistyped URL must not cost the real server's client id.
         default_client = self
+        self._live: LiveChannel | None = None
+        if live:
+            self._live = LiveChannel(self)
+            self._live.start()
 
     def _client_info(self) -> dict[str, Any]:
         """The stored client id and session when they belong to this client's server."""
@@ -208,6 +216,8 @@ class SyncClient:
     def close(self) -> None:
         """Stop syncing and polling, wait for the sync thread, close the connection."""
         self._closed.set()
+        if self._live is not None:
+            self._live.close()
         self.stop_sync()
         if self._executor is not None:
             self._executor.shutdown(wait=True)
@@ -303,6 +313,15 @@ class SyncClient:
             return self._submit(unknown)
         return self._submit(lambda: engine.run(self, stop=self._stop, source_names=[name],
                                                query_params=query_params))  # fmt: skip
+
+    @property
+    def live_connected(self) -> bool:
+        """Whether the live channel is open right now (``live=True`` clients)."""
+        return self._live is not None and self._live.connected.is_set()
+
+    def _sync_names(self, names: list[str] | None) -> Any:
+        """Sync the named sources (``None``: all), as a live event asks."""
+        return self._submit(lambda: engine.run(self, stop=self._stop, source_names=names))
 
     async def do_sync_async(self, **kwargs: Any) -> SyncResult:
         """``await`` a full sync from asyncio code; it runs on the sync thread."""

@@ -23,6 +23,7 @@ __all__ = [
     "bulk_progress",
     "login_finished",
     "objects_changed",
+    "ping",
     "push_sent",
     "schema_changed",
     "search_finished",
@@ -91,6 +92,16 @@ schema_changed = _signals.signal(
     doc="""\
 Sent by the client when the server reported a schema change, which stops the run.
 Keyword argument: ``sources`` (the source names concerned).""",
+)
+
+ping = _signals.signal(
+    "ping",
+    doc="""\
+Sent when the server pings this user over the live channel (``SyncClient(live=True)``),
+before the sync it asks for. Sender: the sync client. Keyword arguments: ``sources`` (the
+source names to sync, ``None`` for all), ``message``, ``badge``, ``sound`` and
+``vibrate`` (strings, ``None`` when the ping carries none). Runs on the live channel's
+thread.""",
 )
 
 push_sent = _signals.signal(

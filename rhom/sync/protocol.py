@@ -72,6 +72,7 @@ __all__ = [
     "bulk_file",
     "client_create",
     "client_register",
+    "live_events",
     "client_reset",
     "client_unregister",
     "login",
@@ -193,6 +194,11 @@ def login(login: str, password: str) -> Call[str]:
 def client_create() -> Call[str]:
     """Build the request for a new client id (§3.2); its result is the client id."""
     return Call(WireRequest("POST", "rc/v1/clients"), lambda reply: parse_client_create_reply(reply.content))
+
+
+def live_events(client_id: str) -> WireRequest:
+    """The live channel of ``client_id``: server-sent events (rhom.server; not RhoConnect)."""
+    return WireRequest("GET", "rc/v1/app/live", client_id=client_id)
 
 
 def client_register(

@@ -28,10 +28,12 @@ appears in a log line, ``repr`` or error message.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator
-from contextlib import ExitStack
+import socket
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from http.cookiejar import Cookie, DefaultCookiePolicy
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -338,6 +340,30 @@ class Transport(_TransportBase):
             except httpx.HTTPError as exc:
                 raise self._translate(exc, request, None) from exc
 
+    @contextmanager
+    def lines(
+        self, request: WireRequest, *, idle: float, headers: Mapping[str, str] | None = None
+    ) -> Iterator[LineStream]:
+        """Open a long-lived stream (server-sent events) whose lines arrive as they come.
+
+        :param idle: seconds the stream may stay silent before it fails with a
+            ``NetworkError`` (the server sends keep-alives more often than that).
+        :param headers: extra request headers (``Last-Event-ID``).
+        :raises SyncError: as :meth:`send`, when opening it or while reading it.
+        """
+        with ExitStack() as stack:
+            url, kwargs = self._prepare(request, stack)
+            kwargs["headers"].update(headers or {})
+            kwargs["timeout"] = httpx.Timeout(self._timeout.connect, read=idle)
+            try:
+                with self._client.stream(request.method, url, **kwargs) as response:
+                    if response.status_code not in _OK:
+                        response.read()
+                        self._reply(response, request, None)
+                    yield LineStream(self, request, response)
+            except httpx.HTTPError as exc:
+                raise self._translate(exc, request, None) from exc
+
     def close(self) -> None:
         """Close the httpx client, unless it was passed in."""
         if self._owns_client:
@@ -353,6 +379,29 @@ class Transport(_TransportBase):
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+
+class LineStream:
+    """The lines of an open stream (:meth:`Transport.lines`), and a way to end it."""
+
+    def __init__(self, transport: _TransportBase, request: WireRequest, response: httpx.Response) -> None:
+        self._transport = transport
+        self._request = request
+        self._response = response
+
+    def __iter__(self) -> Iterator[str]:
+        try:
+            yield from self._response.iter_lines()
+        except httpx.HTTPError as exc:
+            raise self._transport._translate(exc, self._request, None) from exc
+
+    def abort(self) -> None:
+        """End the stream from another thread: a read blocked on it returns at once."""
+        stream = self._response.extensions.get("network_stream")
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
 
 def _write(chunks: Iterator[bytes], dest: Path) -> int:
