@@ -137,12 +137,14 @@ def _children(pid: int) -> list[int]:
 
 
 @contextlib.contextmanager
-def server_process(store: str, *, root: Path = ROOT, workers: int = 1) -> Iterator[tuple[str, int]]:
-    """``python -m rhom.server`` serving the benchmark app from the checkout ``root``."""
+def server_process(
+    store: str, *, root: Path = ROOT, workers: int = 1, app: str = "benchmarks._server_app:make_app"
+) -> Iterator[tuple[str, int]]:
+    """``python -m rhom.server`` serving the benchmark ``app`` factory from the checkout ``root``."""
     port = free_port()
     path = os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH", "")) if p)
     env = {**os.environ, "RHOM_SERVER_STORE": store, "PYTHONPATH": path}
-    command = [sys.executable, "-m", "rhom.server", "benchmarks._server_app:make_app"]
+    command = [sys.executable, "-m", "rhom.server", app]
     command += ["--factory", "--port", str(port), "--log-level", "warning", "--workers", str(workers)]
     process = subprocess.Popen(command, cwd=root, env=env)
     url = f"http://127.0.0.1:{port}"

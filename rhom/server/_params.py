@@ -138,7 +138,8 @@ async def read_params(request: Request, limit: int) -> Params:
     :raises BadBody: malformed JSON, a malformed ``cud`` part, or an unreadable form.
     :raises BodyTooLarge: see :func:`read_body`.
     """
-    params = Params(values=parse_nested(urllib.parse.parse_qsl(request.url.query, True)))
+    query = request.scope.get("query_string", b"").decode("latin-1")  # request.url costs a URL build
+    params = Params(values=parse_nested(urllib.parse.parse_qsl(query, True)))
     body = await read_body(request, limit)
     if not body:
         return params

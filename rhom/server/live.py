@@ -173,6 +173,11 @@ class Hub:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._seen = b""
         self._watcher: asyncio.Task[None] | None = None
+        # One read per stream and wake-up, shared by the connections woken together. A read
+        # is shared only with connections woken before it started (generation), so that
+        # none misses an event written after a read it joins.
+        self._generation = 0
+        self._reads: dict[str, tuple[int, asyncio.Future[list[dict[str, Any]]]]] = {}
 
     @property
     def connections(self) -> int:
@@ -188,6 +193,7 @@ class Hub:
         def wake() -> None:
             if self._seen == str(counter - 1).encode():
                 self._seen = str(counter).encode()  # nobody else wrote: no need to wake all
+            self._generation += 1
             for name in names:
                 for waiter in self._waiters.get(name, ()):
                     waiter.set()
@@ -225,7 +231,7 @@ class Hub:
                     yield ": keepalive\n\n"
                     continue
                 waiter.clear()
-                records = await run_in_threadpool(self._records, names)
+                records = [await self._shared_read(name) for name in names]
                 for text in _new_events(records, positions):
                     yield text
                 positions = [max(p, int(r["n"])) for r, p in zip(records, positions, strict=True)]
@@ -236,6 +242,21 @@ class Hub:
                     waiters.discard(waiter)
                     if not waiters:
                         del self._waiters[name]
+
+    async def _shared_read(self, name: str) -> dict[str, Any]:
+        """The stream's record, read once for all the connections woken together."""
+        generation = self._generation
+        started, pending = self._reads.get(name, (-1, None))
+        if pending is None or started < generation:
+            pending = asyncio.ensure_future(run_in_threadpool(self._records, [name]))
+            self._reads[name] = (generation, pending)
+            pending.add_done_callback(lambda done: self._forget_read(name, done))
+        records = await asyncio.shield(pending)
+        return records[0]
+
+    def _forget_read(self, name: str, done: asyncio.Future[list[dict[str, Any]]]) -> None:
+        if self._reads.get(name, (0, None))[1] is done:
+            del self._reads[name]
 
     def _records(self, names: Sequence[str]) -> list[dict[str, Any]]:
         raws = self.state.store.get_many(f"ev:{n}" for n in names)
@@ -249,6 +270,7 @@ class Hub:
             seen = await run_in_threadpool(self._counter)
             if seen != self._seen:
                 self._seen = seen
+                self._generation += 1
                 for waiters in list(self._waiters.values()):
                     for waiter in waiters:
                         waiter.set()
