@@ -144,8 +144,9 @@ class _SyncDisplay:
         if n.status == "in_progress":
             self.progress.update(task, total=n.total_count or None, completed=n.cumulative_count or 0)
         elif n.status == "error":
-            if n.server_errors:
-                self.errors.setdefault(name, []).extend(sorted(n.server_errors))
+            if n.server_errors:  # a page's errors come again on the source's final notification
+                listed = self.errors.setdefault(name, [])
+                listed += [kind for kind in sorted(n.server_errors) if kind not in listed]
             else:
                 self.error_codes.add(int(n.error_code))
                 self.errors.setdefault(name, []).append(f"error {int(n.error_code)}: {n.error_message}")

@@ -105,7 +105,10 @@ def _apply(client: SyncHost, sync_run: engine.SyncRun, by_name: Mapping[str, Any
         if source is None:
             raise ProtocolError(f"search reply names an unknown source {page.source!r}")
         if page.search_errors:
-            errors.update(page.server_errors())
+            found = page.server_errors()
+            if "search-error" not in found:  # the adapter's login or logoff failed
+                found["search-error"] = {"message": engine.first_message(found)}
+            engine.merge_server_errors(errors, found, source=source.name)
             continue
         applied = _pull.apply_page(source, page, dependents=sync_run.dependents(source),
                                    download=sync_run.download, search=True)  # fmt: skip

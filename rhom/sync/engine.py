@@ -50,6 +50,40 @@ class StopRequested(Exception):
     """The application called ``stop_sync``."""
 
 
+#: ``server_errors`` kinds keyed by object id; the others are ``{"message": str}``.
+OBJECT_ERROR_KINDS = ("create-error", "update-error", "delete-error", "update-rollback")
+
+
+def merge_server_errors(into: dict[str, Any], errors: Mapping[str, Any], *, source: str | None = None) -> None:
+    """Add *errors* (the ``server_errors`` shape) to *into*, losing none.
+
+    Object errors are merged object by object. A ``{"message"}`` kind already present
+    keeps its message and gains the new one after ``"; "``, prefixed with *source* when
+    given (a run's errors from several sources).
+    """
+    for kind, entry in errors.items():
+        if kind in OBJECT_ERROR_KINDS:
+            into.setdefault(kind, {}).update(entry)
+            continue
+        message = str(entry.get("message", "")) if isinstance(entry, Mapping) else str(entry)
+        if kind not in into:
+            into[kind] = {"message": message}
+        elif message and message not in into[kind]["message"]:
+            into[kind] = {"message": f"{into[kind]['message']}; {f'{source}: ' if source else ''}{message}"}
+
+
+def first_message(errors: Mapping[str, Any]) -> str:
+    """The first error message of a ``server_errors`` mapping (a notification's
+    ``error_message``)."""
+    for kind, entry in errors.items():
+        if kind not in OBJECT_ERROR_KINDS:
+            return str(entry.get("message", ""))
+        for oid, item in entry.items():
+            if isinstance(item, Mapping) and item.get("message"):
+                return f"{kind} {oid}: {item['message']}"
+    return ""
+
+
 def order_sources(sources: Sequence[SyncSource]) -> list[SyncSource]:
     """Priority order, then each owner moved before the sources that belong to it."""
     ordered = sorted(sources, key=lambda s: (s.priority, s.name))
@@ -86,7 +120,8 @@ class SyncRun:
         self.transport = client._transport
         self.stop = stop
         self.schema_changed: list[str] = []
-        self.server_errors: dict[str, dict[str, Any]] = {}
+        self.server_errors: dict[str, dict[str, Any]] = {}  # by source, until it ends
+        self.run_errors: dict[str, Any] = {}  # every source's, for the run's final result
         self.engine_error: BaseException | None = None
         self.sources = sync_sources()
         self.client_id = ""
@@ -178,29 +213,45 @@ class SyncRun:
             raise
         except (AuthError, UnknownClientError, SyncVersionError) as exc:
             self.engine_error = exc
-            self._record(source, False, (inserted, updated, deleted), start)
-            return self.error_notification(exc, source)
+            errors = self._record(source, False, (inserted, updated, deleted), start)
+            return self.error_notification(exc, source, server_errors=errors)
         except SyncError as exc:
             log.info("sync of %s failed: %s", source.name, exc)
-            self._record(source, False, (inserted, updated, deleted), start)
-            return self.error_notification(exc, source, total_count=total, cumulative_count=cumulative)
-        self._record(source, True, (inserted, updated, deleted), start)
+            errors = self._record(source, False, (inserted, updated, deleted), start)
+            return self.error_notification(exc, source, total_count=total, cumulative_count=cumulative,
+                                           server_errors=errors)  # fmt: skip
+        errors = self._record(source, True, (inserted, updated, deleted), start)
+        if errors and not page.schema_changed:
+            # the pages were applied, but the server refused something of this source:
+            # the source ends in error 8 with every error of the run (rhom-api §7.4)
+            return SyncNotification(
+                status="error", source_id=source.id, source_name=source.name, total_count=total,
+                processed_count=0, cumulative_count=cumulative, error_code=ErrorCode.CUSTOM_SYNC_SERVER,
+                error_message=first_message(errors), server_errors=errors)  # fmt: skip
         status = "schema_changed" if page.schema_changed else "ok"
         return SyncNotification(status=status, source_id=source.id, source_name=source.name,
-                                total_count=total, processed_count=0, cumulative_count=cumulative)  # fmt: skip
+                                total_count=total, processed_count=0, cumulative_count=cumulative,
+                                server_errors=errors)  # fmt: skip
 
-    def _record(self, source: SyncSource, ok: bool, counts: tuple[int, int, int], start: float) -> None:
+    def add_server_errors(self, source: SyncSource, errors: Mapping[str, Any]) -> None:
+        """Keep *errors* for the source's final notification and the run's result."""
+        merge_server_errors(self.server_errors.setdefault(source.name, {}), errors)
+        merge_server_errors(self.run_errors, errors, source=source.name)
+
+    def _record(self, source: SyncSource, ok: bool, counts: tuple[int, int, int], start: float) -> dict[str, Any]:
+        """Record the source's run; return the server errors it collected."""
         inserted, updated, deleted = counts
         duration = time.monotonic() - start
-        errors = self.server_errors.pop(source.name, None)
+        errors = self.server_errors.pop(source.name, None) or {}
         self.client._last_counts[source.name] = inserted + updated + deleted
         self.client._last_stats[source.name] = SourceStats(
-            inserted, updated, deleted, errors=0 if ok else 1, server_errors=errors or {}, seconds=duration
+            inserted, updated, deleted, errors=0 if ok and not errors else 1, server_errors=errors, seconds=duration
         )
         # the last server errors of a source stay visible (rhom status) until a clean run
         _state.set_config(f"server_errors:{source.name}", json.dumps(errors) if errors else None)
         source.record_run(success=ok, inserted=inserted + updated, deleted=deleted,
                           duration_ms=int(duration * 1000), now=int(time.time()))  # fmt: skip
+        return errors
 
     def dependents(self, owner: SyncSource) -> list[tuple[SyncSource, str]]:
         return [(s, attr) for s in self.sources for attr, owners in s.belongs_to.items() if owner.name in owners]
@@ -229,7 +280,7 @@ class SyncRun:
             if alone.is_empty:
                 continue
             try:
-                self._send(source, alone)
+                self._send(source, alone, refusal_settled_by_caller=True)
             except ServerError as exc:
                 if exc.status_code != 413:
                     raise
@@ -242,16 +293,16 @@ class SyncRun:
         for kind, objects in sent.items():
             section = errors.setdefault(f"{kind}-error", {})
             for object_id, attrs in objects.items():
-                section[object_id] = attrs
-                section[f"{object_id}-error"] = {"message": message}
+                section[object_id] = {"message": message, "attributes": dict(attrs)}
         log.warning("%s", message)
-        self.server_errors.setdefault(source.name, {}).update(errors)
+        self.add_server_errors(source, errors)
         self.client._notify(SyncNotification(
             status="error", source_id=source.id, source_name=source.name,
             error_code=ErrorCode.CUSTOM_SYNC_SERVER, error_message=message, server_errors=errors))  # fmt: skip
 
-    def _send(self, source: SyncSource, batch: _push.PushBatch) -> None:
-        """Send one push and settle its rows by the outcome."""
+    def _send(self, source: SyncSource, batch: _push.PushBatch, *, refusal_settled_by_caller: bool = False) -> None:
+        """Send one push and settle its rows by the outcome (a 413 is left in flight for
+        the caller with *refusal_settled_by_caller*)."""
         body = batch.body(source.name, self.client_id)
         call = protocol.push(source.name, client_id=self.client_id, create=batch.create,
                              update=batch.update, delete=batch.delete,
@@ -266,6 +317,8 @@ class SyncRun:
             finally:
                 if _may_have_run(exc):  # sent, no answer: in doubt, never "failed"
                     _push.settle_in_doubt(source, batch)
+                elif refusal_settled_by_caller and isinstance(exc, ServerError) and exc.status_code == 413:
+                    pass
                 else:
                     _push.settle_failure(source, batch)
             raise
@@ -289,7 +342,7 @@ class SyncRun:
                    total: int, cumulative: int) -> None:  # fmt: skip
         """Notifications of a committed page: server errors, objects, progress."""
         if page.has_server_errors:
-            self.server_errors.setdefault(source.name, {}).update(page.server_errors())
+            self.add_server_errors(source, page.server_errors())
             self.client._notify(SyncNotification(
                 status="error", source_id=source.id, source_name=source.name, total_count=total,
                 processed_count=page.count, cumulative_count=cumulative,
@@ -349,12 +402,12 @@ def run(client: SyncHost, *, stop: threading.Event, source_names: Sequence[str] 
                 return last
         if source_names is not None:
             return last or SyncNotification(status="ok")
-        done = SyncNotification(status="complete")
+        done = SyncNotification(status="complete", server_errors=sync_run.run_errors)
         client._notify(done, final=True)
         return done
     except StopRequested:
         done = SyncNotification(status="error", error_code=ErrorCode.CANCEL_BY_USER,
-                                error_message="the sync was stopped")  # fmt: skip
+                                error_message="the sync was stopped", server_errors=sync_run.run_errors)  # fmt: skip
         client._notify(done, final=True)
         return done
     except UnknownClientError as exc:
@@ -373,7 +426,7 @@ def run(client: SyncHost, *, stop: threading.Event, source_names: Sequence[str] 
 
 
 def _fail(client: SyncHost, sync_run: SyncRun, exc: BaseException) -> SyncNotification:
-    note = sync_run.error_notification(exc)
+    note = sync_run.error_notification(exc, server_errors=sync_run.run_errors)
     client._notify(note, final=True)
     return note
 

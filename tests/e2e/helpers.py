@@ -85,6 +85,24 @@ FAILURES = ("network", "refused")
 FAILURE_CODES = {"network": 1, "refused": 2}
 
 
+def reported_errors(result: Any, source: Any) -> Any:
+    """The source's final notification of a run where the server refused something of it.
+
+    Checks that every place an app reads server errors has them (rhom-api §7.4): the
+    page's ``error`` notification, the source's final one (error 8, the same errors) and
+    the run's result, which is not ``ok``.
+    """
+    name = source if isinstance(source, str) else source.get_source_name()
+    page, end = notes(result, source, "error")
+    assert (page.error_code, end.error_code) == (8, 8)
+    assert dict(end.server_errors) == dict(page.server_errors) and end.error_message
+    assert result.sources[name] is end
+    for kind, entry in end.server_errors.items():
+        assert result.server_errors[kind] == entry
+    assert not result.ok and name in result.failed_sources
+    return end
+
+
 def notes(result: Any, source: Any = None, status: str | None = None) -> list[Any]:
     """The notifications of a result, of one source (model or name) and status."""
     name = source if source is None or isinstance(source, str) else source.get_source_name()

@@ -53,8 +53,12 @@ def test_a_blob_over_the_servers_body_limit_fails_alone(world: World) -> None:
     world.products.data["9"] = {"name": "Made on the server"}
     result = sync(client)
     refused = [n for n in result.notifications if n.server_errors.get("create-error")]
-    assert [list(n.server_errors["create-error"]) for n in refused] == [[big.object, f"{big.object}-error"]]
-    assert "too large (HTTP 413)" in refused[0].server_errors["create-error"][f"{big.object}-error"]["message"]
+    # the push's own notification, the source's final one and the run's result
+    assert [list(n.server_errors["create-error"]) for n in refused] == [[big.object]] * 3
+    assert [n.status for n in refused] == ["error", "error", "complete"]
+    assert "too large (HTTP 413)" in result.server_errors["create-error"][big.object]["message"]
+    assert result.server_errors["create-error"][big.object]["attributes"]["name"] == "Poster"
+    assert not result.ok and result.failed_sources == ["Product"]
     names = sorted(o["name"] for o in world.products.data.values())
     assert names == ["Made on the server", "Mug", "Phone"], "the rest of the push went through"
     assert world.products.data["1"]["price"] == "2"

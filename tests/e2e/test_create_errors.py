@@ -14,7 +14,7 @@ import pytest
 from rhom.exceptions import ValidationError
 
 from .conftest import World, rows, sync, values
-from .helpers import notes, pushes
+from .helpers import pushes, reported_errors
 
 
 def stuck_phone(world: World) -> tuple[Any, Any, dict[str, Any]]:
@@ -24,7 +24,7 @@ def stuck_phone(world: World) -> tuple[Any, Any, dict[str, Any]]:
     phone = world.Product.create(name="Phone", price="1")
     result = sync(client)
     assert result.status == "complete"
-    (error,) = notes(result, world.Product, "error")
+    error = reported_errors(result, world.Product)
     assert error.error_code == 8
     return client, phone, dict(error.server_errors["create-error"])
 
@@ -85,7 +85,7 @@ def test_dependents_of_a_stuck_create_are_not_pushed(world: World) -> None:
     phone = world.Product.create(name="Phone")
     world.Customer.create(name="Ann", product=phone.object)
     result = sync(client)
-    errors = notes(result, world.Product, "error")[0].server_errors["create-error"]
+    errors = reported_errors(result, world.Product).server_errors["create-error"]
     assert world.customers.data == {} and "create" not in world.customers.calls
     assert sync(client).status == "complete"
     assert world.customers.data == {}  # still held back

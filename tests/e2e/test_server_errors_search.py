@@ -9,7 +9,7 @@ import pytest
 import rhom
 
 from .conftest import World, rows, sync, values, wait
-from .helpers import notes
+from .helpers import notes, reported_errors
 
 PRODUCTS = {
     "1": {"name": "iPhone", "price": "199"},
@@ -25,7 +25,7 @@ def test_source_error_surfaces_in_server_errors(world: World, hook: str, key: st
     client = world.logged_in()
     world.products.fail(hook, "backend down")
     result = sync(client)
-    (error,) = notes(result, world.Product, "error")
+    error = reported_errors(result, world.Product)
     assert error.error_code == 8
     assert error.server_errors == {key: {"message": "backend down"}}
     assert error.to_params()["server_errors"][key]["message"] == "backend down"
@@ -67,6 +67,45 @@ def test_search_error_surfaces_in_server_errors(world: World) -> None:
     assert result.error_code == 8
     assert result.server_errors["search-error"]["message"] == "no index"
     assert values(world.Product) == {}
+
+
+def test_a_search_whose_adapter_login_fails_reports_a_search_error(world: World) -> None:
+    # the server answers {"search-error": {"login-error": {...}}}: an app reading
+    # server_errors["search-error"] (as Rhodes apps do) still finds the message
+    world.products.replace(PRODUCTS)
+    client = world.logged_in()
+    world.products.fail("login", "directory offline")
+    result = wait(client.search(world.Product, search_params={"name": "ip"}))
+    assert (result.status, result.error_code) == ("error", 8)
+    assert result.server_errors == {
+        "login-error": {"message": "directory offline"},
+        "search-error": {"message": "directory offline"},
+    }
+
+
+def test_every_error_of_a_run_is_on_its_result(world: World) -> None:
+    world.products.replace(PRODUCTS)
+    client = world.logged_in()
+    assert sync(client).ok
+    world.products.fail("query", "backend down")
+    world.customers.fail("create", "no such shop")
+    ann = world.Customer.create(name="Ann")
+    result = sync(client)
+    assert result.status == "complete" and not result.ok
+    assert sorted(result.failed_sources) == ["Customer", "Product"]
+    assert result.server_errors["query-error"] == {"message": "backend down"}
+    assert result.server_errors["create-error"][ann.object]["message"] == "no such shop"
+    assert result.to_params()["server_errors"]["create-error"][ann.object]["attributes"] == {"name": "Ann"}
+    # a one-source sync ends with that source's notification, errors included
+    one = wait(client.do_sync_source(world.Product))
+    assert (one.status, one.error_code, one.source_name) == ("error", 8, "Product")
+    assert one.server_errors == {"query-error": {"message": "backend down"}}
+    assert one.error_message == "backend down"
+    assert client.last_sync_stats(world.Product).errors == 1
+    world.products.heal()
+    clean = wait(client.do_sync_source(world.Product))
+    assert (clean.status, dict(clean.server_errors)) == ("ok", {})
+    assert client.last_sync_stats(world.Product).errors == 0
 
 
 def test_search_with_sync_changes_pushes_first(world: World) -> None:

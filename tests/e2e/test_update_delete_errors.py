@@ -9,7 +9,7 @@ import pytest
 from rhom.exceptions import ValidationError
 
 from .conftest import World, rows, sync, values
-from .helpers import notes, pushes, row_values
+from .helpers import pushes, reported_errors, row_values
 
 
 def synced_phone(world: World) -> tuple[Any, str]:
@@ -24,7 +24,7 @@ def refused_update(world: World, client: Any, oid: str, **attrs: str) -> dict[st
     world.Product.find(oid).update_attributes(**attrs)
     result = sync(client)
     assert result.status == "complete"
-    (error,) = notes(result, world.Product, "error")
+    error = reported_errors(result, world.Product)
     assert error.error_code == 8
     return dict(error.server_errors)
 
@@ -111,7 +111,7 @@ def test_delete_error_retry_queues_the_delete_again(world: World) -> None:
     world.products.fail("delete", "in use")
     world.Product.find(oid).destroy()
     result = sync(client)
-    (error,) = notes(result, world.Product, "error")
+    error = reported_errors(result, world.Product)
     errors = error.server_errors["delete-error"]
     assert errors == {oid: {"message": "in use", "attributes": {"name": "Phone", "price": "1", "quantity": "1"}}}
     assert oid in world.products.data
