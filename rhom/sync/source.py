@@ -33,6 +33,10 @@ def write_transaction(db: Database) -> Any:
     return db.peewee.atomic("IMMEDIATE")
 
 
+_TRUE = frozenset({"1", "true", "yes"})
+_FALSE = frozenset({"0", "false", "no"})
+
+
 class SyncSource:
     """The sync view of one model class."""
 
@@ -68,7 +72,7 @@ class SyncSource:
 
     def _flag(self, name: str, default: bool) -> bool:
         value = self.properties.get(name)
-        return default if value is None else value.strip().lower() in ("1", "true", "yes")
+        return default if value is None else value.strip().lower() in _TRUE
 
     @property
     def full_update(self) -> bool:
@@ -79,11 +83,28 @@ class SyncSource:
         return self._flag("pass_through", self._pass_through)
 
     def accepts(self, attrib: str) -> bool:
-        """Whether a server attribute is stored: frozen models drop undeclared ones."""
-        allowed = self.properties.get("freezed")
-        if allowed:
-            return attrib in {a.strip() for a in allowed.split(",")}
-        return attrib in self._declared if self._freezed else _sql._ATTRIBUTE.match(attrib) is not None
+        """Whether a server attribute is stored: a frozen source keeps its declared
+        attributes and drops the others.
+
+        The ``freezed`` source property, when set, overrides ``Meta.freezed``: a flag
+        (``true``/``1``/``yes``, ``false``/``0``/``no``) freezes the source to its
+        declared attributes or opens it; any other value is the comma list of the
+        attribute names accepted (rhom-api §6.4). A fixed-schema source stores its
+        columns only, whatever the property says.
+        """
+        allowed = self._allowed()
+        if allowed is None:
+            return _sql._ATTRIBUTE.match(attrib) is not None
+        return attrib in allowed and (not self.fixed or attrib in self._declared)
+
+    def _allowed(self) -> set[str] | frozenset[str] | None:
+        """The attribute names a frozen source accepts; ``None`` when it is open."""
+        value = (self.properties.get("freezed") or "").strip()
+        if value.lower() in _TRUE or (not value and (self._freezed or self.fixed)):
+            return self._declared
+        if value.lower() in _FALSE or not value:
+            return self._declared if self.fixed else None
+        return frozenset(a.strip() for a in value.split(",") if a.strip())
 
     # -- sources row ----------------------------------------------------------------------
 
