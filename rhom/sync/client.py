@@ -20,7 +20,7 @@ import concurrent.futures
 import dataclasses
 import logging
 import threading
-from collections.abc import Callable, Iterable, MutableMapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from typing import Any
 
 from .. import _registry, _runtime, signals
@@ -291,12 +291,23 @@ class SyncClient:
 
     def do_sync(self, show_status_popup: bool | None = None, query_params: Any = None,
                 sync_only_changed_sources: bool = False) -> Any:  # fmt: skip
-        """Sync every source; the final notification is ``complete`` (or ``error``)."""
+        """Sync every source; the final notification is ``complete`` (or ``error``).
+
+        :param query_params: for the adapters' ``query``: a string sent as it is
+            (``"query[brand]=HTC"``) or a mapping (``{"brand": "HTC"}``, sent as
+            ``query[brand]=HTC``).
+        :raises ValidationError: a *query_params* key that is not a plain name.
+        """
+        _check_query_params(query_params)
         return self._submit(lambda: engine.run(self, stop=self._stop, query_params=query_params,
                                                only_changed=sync_only_changed_sources))  # fmt: skip
 
     def do_sync_source(self, source: Any, show_status_popup: bool | None = None, query_params: Any = None) -> Any:
-        """Sync one source (name, id or model class); final status ``ok`` or ``error``."""
+        """Sync one source (name, id or model class); final status ``ok`` or ``error``.
+
+        *query_params* as for :meth:`do_sync`.
+        """
+        _check_query_params(query_params)
         try:
             name = _source_name(source)
             known = name in {s.name for s in engine.sync_sources()}
@@ -561,3 +572,13 @@ def search(models: Any = None, **options: Any) -> Any:
     if default_client is None:
         raise ConfigurationError("rhom.search: create a rhom.SyncClient first")
     return default_client.search(names, **options)
+
+
+def _check_query_params(query_params: Any) -> None:
+    """Refuse, in the caller's thread, query params that cannot be sent."""
+    if query_params is None or isinstance(query_params, str):
+        return
+    if not isinstance(query_params, Mapping):
+        raise ValidationError(f"query_params: expected a string or a mapping, got {type(query_params).__name__}")
+    for key in query_params:
+        protocol.query_key(key)

@@ -181,6 +181,16 @@ def _encode_key(key: str) -> str:
     return quote(key, safe="[]")
 
 
+def query_key(key: Any) -> str:
+    """``brand`` -> ``query[brand]``; ``query[brand]`` stays as it is."""
+    text = str(key)
+    if text.startswith("query[") and text.endswith("]"):
+        return text
+    if not text or "[" in text or "]" in text:
+        raise ValidationError(f"query_params: key {key!r} is not a plain name (it is sent as query[<name>])")
+    return f"query[{text}]"
+
+
 def login(login: str, password: str) -> Call[str]:
     """Build the login request (§2.1); its result is the session cookie string.
 
@@ -288,8 +298,9 @@ def query(
     :param client_id: the client id, sent as a header.
     :param page_size: ``p_size``, the most objects per page.
     :param token: the acknowledgement (see :func:`next_token`); ``None`` sends none.
-    :param query_params: extra parameters: a string is appended verbatim, a mapping is
-        encoded. The server hands only ``query[...]`` keys to the adapter.
+    :param query_params: extra parameters for the adapter: a string is appended
+        verbatim; a mapping's keys are sent as ``query[key]`` (a key already written
+        ``query[...]`` is kept), which is what the server hands to the adapter.
     """
     pairs = [("p_size", str(page_size)), ("version", str(SYNC_VERSION))]
     if token is not None:
@@ -297,7 +308,7 @@ def query(
     if isinstance(query_params, str):  # verbatim, except what a URL cannot carry
         extra = quote(query_params.lstrip("?&"), safe="!#$%&'()*+,/:;=?@[]~")
     else:
-        extra = _encode_query((_encode_key(k), v) for k, v in (query_params or {}).items())
+        extra = _encode_query((_encode_key(query_key(k)), v) for k, v in (query_params or {}).items())
     query_string = "&".join(part for part in (_encode_query(pairs), extra) if part)
     request = WireRequest("GET", f"app/v1/{_segment(source)}", query_string, client_id)
     return Call(request, lambda reply: parse_page(reply.content, source=source), source)

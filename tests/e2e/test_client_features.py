@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 import rhom
+from rhom.exceptions import ValidationError
 from rhom.server import MemoryAdapter
 
 from .conftest import LAYOUTS, Server, World, sync, values, wait
@@ -68,6 +69,13 @@ def test_query_params_reach_the_adapter(world: World) -> None:
     result = wait(client.do_sync_source(world.Product, query_params="query[brand]=HTC"))
     assert result.status == "ok"
     assert recording.params[-1] == {"brand": "HTC"}
+    # a mapping arrives the same way (docs/sync.md): its keys are sent as query[...]
+    assert sync(client, query_params={"brand": "Apple", "kind": "a b&c"}).ok
+    assert {"brand": "Apple", "kind": "a b&c"} in recording.params
+    result = wait(client.do_sync_source(world.Product, query_params={"brand": "HTC"}))
+    assert result.status == "ok" and recording.params[-1] == {"brand": "HTC"}
+    with pytest.raises(ValidationError, match=r"query_params: key 'a\[b\]'"):
+        client.do_sync(query_params={"a[b]": "1"})
 
 
 def test_links_rewrite_a_dependent_in_another_partition(tmp_path: Path, threaded: bool) -> None:

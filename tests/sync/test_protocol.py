@@ -74,6 +74,14 @@ def test_query_sends_token_and_extra_params() -> None:
     assert spaced.request.query.endswith("&query[city]=San%20Jos%C3%A9&x=%41")
     mapped = protocol.query("P", client_id="c", query_params={"query[name]": "a b&c"}).request
     assert mapped.query == "p_size=2000&version=3&query[name]=a%20b%26c"
+    plain = protocol.query("P", client_id="c", query_params={"brand": "HTC", "kind": "a&b"}).request
+    assert plain.query == "p_size=2000&version=3&query[brand]=HTC&query[kind]=a%26b"
+
+
+@pytest.mark.parametrize("key", ["", "a[b]", "query[x", "]"])
+def test_query_params_keys_must_be_plain_names(key: str) -> None:
+    with pytest.raises(ValidationError, match="query_params: key"):
+        protocol.query("P", client_id="c", query_params={key: "1"})
 
 
 def test_next_token_sends_the_run_marker_before_the_first_page() -> None:
