@@ -173,11 +173,17 @@ def _with_blobs(
     blob_fields: list[str],
     uploads: Mapping[str, Upload],
 ) -> dict[str, str]:
+    """The object with its uploaded files stored. ``store_blob`` gets the object itself,
+    as RhoConnect passes it: what the adapter sets there (a file name, a size) is part of
+    the record it then creates or updates."""
+    if not any(f"{name}-{oid}" in uploads for name in blob_fields):
+        return attrs
+    obj = dict(attrs)
     for name in blob_fields:
         upload = uploads.get(f"{name}-{oid}")
         if upload is not None:
-            attrs = {**attrs, name: str(adapter.store_blob(dict(attrs), name, upload))}
-    return attrs
+            obj[name] = str(adapter.store_blob(obj, name, upload))
+    return obj
 
 
 def _create(

@@ -185,11 +185,14 @@ class SourceAdapter:
         """Return the source's metadata as a JSON string, or ``None`` (protocol.md §9.1)."""
         return None
 
-    def store_blob(self, obj: Mapping[str, str], field: str, upload: Upload) -> str:
+    def store_blob(self, obj: dict[str, str], field: str, upload: Upload) -> str:
         """Keep an uploaded file and return the value to store in ``field``.
 
-        The default saves the file in the server store (:meth:`save_blob`), so that it can
-        be downloaded again from :meth:`blob_url`.
+        ``obj`` is the object being created or updated, itself: attributes set on it
+        (``obj["filename"] = upload.filename``, say) go into the record with it, and
+        reach the clients like any other attribute. The default saves the file in the
+        server store (:meth:`save_blob`), so that it can be downloaded again from
+        :meth:`blob_url`.
         """
         return self.save_blob(upload)
 

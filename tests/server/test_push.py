@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from rhom.server import MemoryAdapter, SourceAdapter
+from rhom.server import MemoryAdapter, SourceAdapter, Upload
 
 from .conftest import PRODUCTS, RhoClient, Serve
 
@@ -212,6 +212,37 @@ def test_cud_part_first_is_accepted(serve: Serve, rho: Callable[[str], RhoClient
         reply = client.http.post("/app/v1/Photo", content=body, headers=headers)
         assert reply.status_code == 200, "protocol.md §5.3 (captures A.39): cud part first"
         assert photos.data["1"]["image_uri"].endswith("-p.txt"), "protocol.md §5.3: store_blob"
+
+
+class NamingPhotos(MemoryAdapter):
+    """Records the uploaded file's name and size on the object, as RhoConnect adapters do."""
+
+    def store_blob(self, obj: dict[str, str], field: str, upload: Upload) -> str:
+        obj["filename"] = upload.filename
+        obj["size"] = str(len(upload.data))
+        return super().store_blob(obj, field, upload)
+
+
+def test_store_blob_changes_reach_the_record(serve: Serve, rho: Callable[[str], RhoClient]) -> None:
+    photos = NamingPhotos("Photo", {"1": {"title": "Old", "image_uri": "x"}})
+    with serve([photos]) as url:
+        client = rho(url)
+        client.login()
+        client.create_client()
+        client.sync("Photo")
+        cud = '{"create":{"t1":{"title":"Map"}},"update":{"1":{"title":"New"}},"blob_fields":["image_uri"]}'
+        files = {
+            "image_uri-t1": ("map.png", b"PNGDATA", "application/octet-stream"),
+            "image_uri-1": ("new.jpg", b"JPG", "image/jpeg"),
+        }
+        reply = client.http.post("/app/v1/Photo", data={"cud": cud}, files=files, headers=client.headers)
+        assert reply.status_code == 200
+        created = next(o for oid, o in photos.data.items() if oid != "1")
+        assert (created["title"], created["filename"], created["size"]) == ("Map", "map.png", "7")
+        assert created["image_uri"].endswith("-map.png")
+        assert (photos.data["1"]["title"], photos.data["1"]["filename"]) == ("New", "new.jpg")
+        inserted = client.page("Photo")["commands"]["insert"]
+        assert inserted["1"]["filename"] == "new.jpg", "what store_blob set reaches the clients"
 
 
 def test_single_object_put_and_delete(logged_in: RhoClient, products: MemoryAdapter) -> None:
