@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -46,6 +46,31 @@ class Server:
     authenticate: Authenticate | None
     hub: Hub
     push_senders: dict[str, PushSender] = field(default_factory=dict)
+
+
+#: The key of the lifespan state under which the app's :class:`Server` is also kept, so
+#: that requests reaching a sub-application mounted with ``create_app(routes=...)`` find it.
+STATE_KEY = "rhom"
+
+
+def server_of(target: Any) -> Server:
+    """The :class:`Server` of an app made by ``create_app``, or of a request it serves
+    (also one that reached a sub-application mounted on it).
+
+    :raises TypeError: *target* is neither.
+    """
+    server = getattr(getattr(target, "state", None), STATE_KEY, None)
+    if isinstance(server, Server):
+        return server
+    scope = getattr(target, "scope", None)
+    if isinstance(scope, dict):
+        server = (scope.get("state") or {}).get(STATE_KEY)
+        if isinstance(server, Server):
+            return server
+    raise TypeError(
+        f"rhom.server: expected the app create_app returned, or a request it serves; got {target!r} "
+        "(in a route of a mounted sub-application, pass the request, not request.app)"
+    )
 
 
 @dataclass
@@ -95,7 +120,7 @@ def endpoint(
     """
 
     async def run(request: Request) -> Response:
-        server: Server = request.app.state.rhom
+        server = server_of(request)
         try:
             params = await read_params(request, server.settings.max_body_size)
         except BadBody:

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from rhom.exceptions import ConfigurationError
 from rhom.server import _admin, _http, _push_api, _search, bulk, live, routes
-from rhom.server._call import Authenticate, Call, Server, endpoint
+from rhom.server._call import STATE_KEY, Authenticate, Call, Server, endpoint
 from rhom.server._state import State
 from rhom.server.adapters import SourceAdapter
 from rhom.server.settings import Settings
@@ -36,6 +37,8 @@ def create_app(
     store: Store | str | None = None,
     settings: Settings | None = None,
     push_senders: Mapping[str, live.PushSender] | None = None,
+    routes: Sequence[BaseRoute] = (),
+    middleware: Sequence[Middleware] = (),
 ) -> Starlette:
     """Create the rhom.server ASGI application.
 
@@ -51,8 +54,14 @@ def create_app(
     :param settings: configuration; by default :meth:`Settings.from_env`.
     :param push_senders: ``{device_type: PushSender}``: how a ping reaches registered
         devices of that type (see :mod:`rhom.server.live`); live clients need none.
+    :param routes: the application's own Starlette routes and mounts (a health check,
+        its API, test hooks), tried after rhom's; a path rhom serves cannot be taken
+        over (see docs/server.md, "Adding routes").
+    :param middleware: Starlette :class:`~starlette.middleware.Middleware` entries
+        around the whole application, rhom's routes included; the first is outermost.
     :raises ConfigurationError: unsafe production settings, duplicate or bad source names,
-        a store URL of an unknown scheme.
+        a store URL of an unknown scheme, an item of *routes* that is not a Starlette
+        route.
     :raises TypeError: ``store`` is neither a :class:`Store`, a string nor ``None``.
     """
     if store is not None and not isinstance(store, (Store, str)):
@@ -65,6 +74,13 @@ def create_app(
     if settings.production and authenticate is None:
         raise ConfigurationError("rhom.server: production mode needs an authenticate callable")
     by_name = _adapters(adapters)
+    extra = list(routes)
+    for item in extra:
+        if not isinstance(item, BaseRoute):
+            raise ConfigurationError(
+                f"rhom.server: create_app(routes=...): {item!r} is not a Starlette route "
+                "(starlette.routing.Route, Mount, WebSocketRoute)"
+            )
     if not isinstance(store, Store):
         store = open_store(settings.store if store is None else store, redis_prefix=settings.redis_prefix)
     state = State(
@@ -83,16 +99,17 @@ def create_app(
     )
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Server]]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
         try:
-            yield
+            yield {STATE_KEY: server}  # request.state.rhom, in mounted sub-apps too
         finally:
             bulk.wait_for_builds()
             state.store.close()
 
     app = Starlette(
-        routes=route_table(),
+        routes=[*route_table(), *extra],
+        middleware=list(middleware),
         lifespan=lifespan,
         exception_handlers={HTTPException: _not_found},
     )

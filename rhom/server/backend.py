@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from rhom.server import live
+from rhom.server._call import server_of
 from rhom.server._log import Change, log_name, write_objects
 from rhom.server._state import Doc, State, partition_key
 from rhom.server.adapters import SourceAdapter
@@ -32,6 +33,7 @@ from rhom.server.pages import normalize
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
+    from starlette.requests import Request
 
 __all__ = ["delete_attributes", "push_deletes", "push_objects"]
 
@@ -39,7 +41,7 @@ _CHUNK = 1000
 
 
 def push_objects(
-    app: Starlette,
+    app: Starlette | Request,
     source: str,
     objects: Mapping[str, Mapping[str, Any]] | Iterable[tuple[Any, Mapping[str, Any]]],
     *,
@@ -48,7 +50,8 @@ def push_objects(
     """Merge ``objects`` into the source's data: the given attributes replace or extend
     those the objects have (a new id creates an object). Values become strings.
 
-    :param app: the app :func:`rhom.server.create_app` made.
+    :param app: the app :func:`rhom.server.create_app` made, or a request it serves
+        (``request`` in a route added with ``create_app(routes=...)``).
     :param source: the source name.
     :param objects: ``{id: {attr: value}}``, or an iterable of ``(id, attrs)`` pairs
         (read in chunks, so a generator can feed millions of objects).
@@ -70,7 +73,7 @@ def push_objects(
     return changed
 
 
-def push_deletes(app: Starlette, source: str, ids: Iterable[Any], *, user: str | None = None) -> int:
+def push_deletes(app: Starlette | Request, source: str, ids: Iterable[Any], *, user: str | None = None) -> int:
     """Delete objects by id (unknown ids are ignored); return how many were deleted.
 
     :raises ValueError: an unknown source, or a user missing for a user partition.
@@ -86,7 +89,7 @@ def push_deletes(app: Starlette, source: str, ids: Iterable[Any], *, user: str |
 
 
 def delete_attributes(
-    app: Starlette, source: str, objects: Mapping[str, Iterable[str]], *, user: str | None = None
+    app: Starlette | Request, source: str, objects: Mapping[str, Iterable[str]], *, user: str | None = None
 ) -> int:
     """Remove the named attributes of objects; an object left with none is deleted.
 
@@ -109,8 +112,8 @@ def delete_attributes(
     return changed
 
 
-def _target(app: Starlette, source: str, user: str | None) -> tuple[State, str]:
-    server = app.state.rhom
+def _target(app: Starlette | Request, source: str, user: str | None) -> tuple[State, str]:
+    server = server_of(app)
     adapter: SourceAdapter | None = server.adapters.get(source)
     if adapter is None:
         raise ValueError(f"rhom.server: unknown source {source!r}")
@@ -121,11 +124,11 @@ def _target(app: Starlette, source: str, user: str | None) -> tuple[State, str]:
     return server.state, log_name(partition_key(adapter.partition, user or ""), adapter.name)
 
 
-def _announce(app: Starlette, source: str, user: str | None, changed: int) -> None:
+def _announce(app: Starlette | Request, source: str, user: str | None, changed: int) -> None:
     """Tell the live clients that read the source that it changed (rhom.server.live)."""
     if not changed:
         return
-    server = app.state.rhom
+    server = server_of(app)
     partition = server.adapters[source].partition
     stream = live.APP_STREAM if partition == "app" else live.user_stream(user or "")
     live.publish(server.state, [stream], {"type": "changed", "sources": [source]}, server.hub)

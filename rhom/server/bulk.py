@@ -29,7 +29,7 @@ from starlette.responses import Response
 
 from rhom.server import _http
 from rhom.server._bulk_file import write_bulk_file
-from rhom.server._call import Call, Server
+from rhom.server._call import Call, Server, server_of
 from rhom.server._log import Held, log_name, read_all
 from rhom.server._state import PAGE, Doc, JsonObject, State, dumps, loads, partition_key, q
 from rhom.server.adapters import SourceAdapter
@@ -174,7 +174,7 @@ def _hand_out(call: Call, record: JsonObject, requested: list[SourceAdapter]) ->
 
 async def download(request: Request) -> Response:
     """``GET /data/...``: a bulk file as SQLite, ``.rzip`` or ``.gzip`` (§7.4)."""
-    server: Server = request.app.state.rhom
+    server = server_of(request)
     raw_path = request.scope.get("raw_path")  # the url as issued: user names stay quoted
     path = raw_path.decode("latin-1") if raw_path else request.url.path
     base, variant = path, ""

@@ -35,6 +35,7 @@ from rhom.server._state import State, dumps, loads, partition_key
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
+    from starlette.requests import Request
 
     from rhom.server._call import Server
 
@@ -96,7 +97,7 @@ def publish(state: State, streams: Iterable[str], event: Mapping[str, Any], hub:
 
 
 def ping(
-    app: Starlette,
+    app: Starlette | Request,
     users: str | Sequence[str],
     *,
     sources: Sequence[str] | None = None,
@@ -110,7 +111,9 @@ def ping(
     :param sources: the sources to sync (``None``: all).
     :raises ValueError: a user name is empty, or a source is unknown.
     """
-    server: Server = app.state.rhom
+    from rhom.server._call import server_of  # _call needs this module's types
+
+    server = server_of(app)
     names = [users] if isinstance(users, str) else list(users)
     if not names or any(not isinstance(u, str) or not u for u in names):
         raise ValueError(f"rhom.server.ping: users must be non-empty names, got {users!r}")
