@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from . import blobs, query
-from ._options import RESERVED, RhomOptions
+from ._options import RESERVED, SYNC_TYPES, RhomOptions
 from .exceptions import ConfigurationError, RecordNotFound, UnknownAttributeError, ValidationError
 
 if TYPE_CHECKING:
@@ -332,6 +332,31 @@ class RhomAPI:
         from .sync import _resolve
 
         _resolve.on_delete_error(cls, objects, action)
+
+    @classmethod
+    def set_sync_type(cls, sync_type: str) -> None:
+        """Switch a synced source at run time: ``"none"`` (no sync run pushes or pulls it;
+        local changes stay queued), ``"incremental"``, or ``"bulk_only"`` (alias
+        ``"bulk_sync_only"``: filled by bulk sync only). It holds until changed again or
+        until the next start, which takes the declared ``Meta.sync_type`` again.
+
+        :raises ConfigurationError: a model that is not synced, or an unknown value.
+        """
+        opts = cls._rhom
+        if not opts.is_sync:
+            raise ConfigurationError(f"{cls.__name__}.set_sync_type: the model is not synced (Meta.sync = True)")
+        value = SYNC_TYPES.get(str(sync_type).lstrip(":"))
+        if value is None:
+            raise ConfigurationError(
+                f"{cls.__name__}.set_sync_type: expected 'none', 'incremental' or 'bulk_only', got {sync_type!r}"
+            )
+        opts.run_sync_type = value
+        opts.database.execute_sql("UPDATE sources SET sync_type = ? WHERE source_id = ?", (value, cls.get_source_id()))
+
+    @classmethod
+    def get_sync_type(cls) -> str:
+        """The sync type in force: ``incremental``, ``bulk_sync_only`` or ``none``."""
+        return cls._rhom.run_sync_type
 
     @classmethod
     def push_changes(cls) -> None:

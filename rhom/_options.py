@@ -28,7 +28,7 @@ RHOM_KEYS = frozenset(
 #: peewee Meta keys that fixed-schema models pass through to peewee.
 PEEWEE_KEYS = frozenset({"database", "table_name", "only_save_dirty", "constraints", "options"})
 
-_SYNC_TYPES = {"incremental": "incremental", "bulk_only": "bulk_sync_only",
+SYNC_TYPES = {"incremental": "incremental", "bulk_only": "bulk_sync_only",
                "bulk_sync_only": "bulk_sync_only", "none": "none"}  # fmt: skip
 
 
@@ -48,9 +48,11 @@ class RhomOptions:
         if not isinstance(sync, bool):
             raise ConfigurationError(f"{name}.Meta.sync: expected True or False, got {sync!r}")
         sync_type = raw.get("sync_type", "incremental" if sync else "none")
-        if sync_type not in _SYNC_TYPES:
+        if sync_type not in SYNC_TYPES:
             raise ConfigurationError(f"{name}.Meta.sync_type: expected 'incremental' or 'bulk_only', got {sync_type!r}")
-        self.sync_type = _SYNC_TYPES[sync_type]
+        self.sync_type = SYNC_TYPES[sync_type]
+        #: the value in force: Model.set_sync_type changes it for the process (declared at start)
+        self.run_sync_type: str = self.sync_type
         self.sync_priority = _int_option(name, "sync_priority", raw.get("sync_priority", 1000))
         partition = raw.get("partition", "user" if self.is_sync else "local")
         if partition not in PARTITIONS:

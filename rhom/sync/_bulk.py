@@ -112,7 +112,7 @@ def run(client: SyncHost, sync_run: SyncRun) -> None:
     if _state.get_config("bulksync_state") == BulkState.PENDING.value:
         _remove_stale_temp_dirs()
         _phase(client, "start", "")
-        for partition in partitions(sync_run.sources):
+        for partition in partitions(sync_run.active):
             _sync_partition(client, sync_run, partition)
         _state.set_config("bulksync_state", BulkState.BLOBS.value)
     if not _blob_phase(client, sync_run):
@@ -177,7 +177,7 @@ def _sync_partition(client: SyncHost, sync_run: SyncRun, partition: str) -> None
             bulk_path = _download(sync_run, reply.url, Path(tmp))
             sync_run.check_stop()
             _phase(client, "change_db", partition)
-            _install(partition, sync_run.sources, bulk_path)
+            _install(partition, sync_run.active, bulk_path)
         _phase(client, "ok", partition)
     except StopRequested:
         raise
@@ -190,7 +190,7 @@ def _sync_partition(client: SyncHost, sync_run: SyncRun, partition: str) -> None
 
 def _request(client: SyncHost, sync_run: SyncRun, partition: str) -> protocol.BulkReply:
     """Ask for the partition's file until the server stops answering ``wait`` (§7.3)."""
-    names = [s.name for s in sync_run.sources]
+    names = [s.name for s in sync_run.active]
     while True:
         sync_run.check_stop()
         reply = sync_run.transport.call(protocol.bulk_data(partition, names, client_id=sync_run.client_id))
@@ -451,7 +451,7 @@ def _blob_phase(client: SyncHost, sync_run: SyncRun) -> bool:
     _phase(client, "blobs", "")
     databases: set[Database] = set()
     try:
-        for source in sync_run.sources:
+        for source in sync_run.active:
             if source.partition == "local":
                 continue
             databases.add(source.db)

@@ -310,12 +310,17 @@ class SyncClient:
         _check_query_params(query_params)
         try:
             name = _source_name(source)
-            known = name in {s.name for s in engine.sync_sources()}
+            types = {s.name: s.sync_type for s in engine.sync_sources()}
         except (ConfigurationError, ValidationError):
-            name, known = str(source), False
-        if not known:
+            name, types = str(source), {}
+        problem = None
+        if name not in types:
+            problem = f"unknown source {name!r}"
+        elif types[name] == "none":
+            problem = f"source {name!r} is switched off (set_sync_type('none')): set_sync_type('incremental') first"
+        if problem:
             note = SyncNotification(status="error", source_name=name, error_code=ErrorCode.RUNTIME,
-                                    error_message=f"unknown source {name!r}")  # fmt: skip
+                                    error_message=problem)  # fmt: skip
 
             def unknown() -> SyncNotification:
                 self._notify(note, final=True)

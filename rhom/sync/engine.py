@@ -123,7 +123,10 @@ class SyncRun:
         self.server_errors: dict[str, dict[str, Any]] = {}  # by source, until it ends
         self.run_errors: dict[str, Any] = {}  # every source's, for the run's final result
         self.engine_error: BaseException | None = None
+        #: every synced source (links rewrite dependents in all of them)
         self.sources = sync_sources()
+        #: the sources this run syncs: not switched off with ``set_sync_type("none")``
+        self.active = [s for s in self.sources if s.sync_type != "none"]
         self.client_id = ""
 
     # -- helpers ----------------------------------------------------------------------
@@ -376,7 +379,7 @@ def run(client: SyncHost, *, stop: threading.Event, source_names: Sequence[str] 
         recover: bool = True) -> SyncNotification:  # fmt: skip
     """Run a sync of all sources (or of *source_names*); return the final notification."""
     sync_run = SyncRun(client, stop=stop)
-    selected = sync_run.sources
+    selected = sync_run.active
     if source_names is not None:
         selected = [s for s in selected if s.name in source_names]
     notify.sync_started.send(client, sources=[s.name for s in selected],

@@ -49,7 +49,7 @@ class SyncSource:
         self.db: Database = opts.database
         self.fixed: bool = opts.fixed_schema
         self.priority: int = opts.sync_priority
-        self.sync_type: str = opts.sync_type
+        self.sync_type: str = opts.run_sync_type
         self.belongs_to: dict[str, tuple[str, ...]] = dict(opts.belongs_to)
         self.blob_attribs: dict[str, bool] = dict(opts.blob_attribs)
         #: source properties (setSourceProperty): full_update, pass_through, freezed

@@ -514,3 +514,24 @@ def test_unknown_client_during_bulk_sync_recovers_and_keeps_local_changes(world:
     assert world.Product.find(created.object) is None, "linked to its server id"
     assert values(world.Product) == expected(world.products.data, world.models.layout, PRODUCT_FIELDS)
     assert client.bulksync_state == 1
+
+
+def test_selective_bulk_sync_leaves_a_switched_off_source_alone(world: World) -> None:
+    """Rhodes' selective bulk sync: a source set to sync_type 'none' at run time gets no
+    data from the bulk file; its local data and its sources row stay as they were."""
+    world.Customer.create(name="Local only")
+    world.Customer.set_sync_type("none")
+    assert world.Customer.get_sync_type() == "none"
+    client = world.client()
+    client.bulksync_state = 0
+    result = client.do_sync()
+    assert result.ok, result
+    assert values(world.Product) == expected(PRODUCTS, world.models.layout, PRODUCT_FIELDS)
+    assert [c["name"] for c in values(world.Customer).values()] == ["Local only"]
+    db = world.Customer._rhom.database
+    (row,) = db.execute_sql("SELECT sync_type FROM sources WHERE name = 'Customer'")
+    assert row["sync_type"] == "none"
+    world.Customer.set_sync_type("incremental")
+    assert client.do_sync().ok
+    names = sorted(c["name"] for c in values(world.Customer).values())
+    assert names == ["Alice", "Bob", "Local only"], "switched back on: the queued create and the server's data"

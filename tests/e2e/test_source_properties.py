@@ -6,9 +6,13 @@ options do; ``freezed`` limits the attributes a property bag takes from the serv
 
 from __future__ import annotations
 
-import rhom
+import pytest
 
-from .conftest import World, sync, values
+import rhom
+from rhom.exceptions import ConfigurationError
+from rhom.sync.errors import ErrorCode
+
+from .conftest import World, sync, values, wait
 from .helpers import pushes
 
 
@@ -49,3 +53,33 @@ def test_freezed_property_drops_other_attributes(world: World) -> None:
     assert sync(client).status == "complete"
     assert values(world.Product) == {"1": {"name": "Phone", "quantity": "5"}}
     assert not rhom.have_local_changes()
+
+
+def test_sync_type_none_at_run_time_pauses_the_source(world: World) -> None:
+    world.products.replace({"1": {"name": "Phone"}})
+    client = world.logged_in()
+    world.Product.set_sync_type("none")
+    pad = world.Product.create(name="Pad")
+    result = sync(client)
+    assert result.ok and "Product" not in result.sources, "a source switched off is not synced"
+    assert world.products.data == {"1": {"name": "Phone"}} and set(values(world.Product)) == {pad.object}
+    alone = wait(client.do_sync_source(world.Product))
+    assert (alone.status, alone.error_code) == ("error", ErrorCode.RUNTIME)
+    assert "switched off" in alone.error_message
+    world.Product.set_sync_type(":incremental")  # Rhodes' symbol spelling is accepted
+    assert world.Product.get_sync_type() == "incremental"
+    assert sync(client).ok
+    assert sorted(o["name"] for o in world.products.data.values()) == ["Pad", "Phone"], "the queued create went"
+    assert sorted(v["name"] for v in values(world.Product).values()) == ["Pad", "Phone"]
+
+
+def test_set_sync_type_refuses_bad_input(world: World) -> None:
+    with pytest.raises(ConfigurationError, match="expected 'none', 'incremental' or 'bulk_only', got 'sometimes'"):
+        world.Product.set_sync_type("sometimes")
+    assert world.Product.get_sync_type() == "incremental"
+
+    class Note(rhom.PropertyBagModel):
+        pass
+
+    with pytest.raises(ConfigurationError, match="Note.set_sync_type: the model is not synced"):
+        Note.set_sync_type("incremental")
