@@ -13,7 +13,9 @@ real server::
     client.do_sync()                                # the link arrives with the pull
 
 Each fault applies to the next ``times`` requests whose method matches and whose path
-contains ``path``; faults are used up in the order they were added.
+contains ``path``, after letting the first ``skip`` of them through (``skip=1`` on
+``POST /rc/v1/app/bulk_data`` hits the first poll, not the request that starts the
+build); faults are used up in the order they were added.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class _Fault:
     times: int
     status: int = 0
     body: bytes = b""
+    skip: int = 0
 
     def matches(self, request: httpx.Request) -> bool:
         return self.times > 0 and request.method == self.method and self.path in request.url.path
@@ -51,26 +54,26 @@ class FaultyTransport(httpx.BaseTransport):
         self._lock = threading.Lock()
         self.injected: list[str] = []  # "kind METHOD path" of each fault applied, in order
 
-    def lose_reply(self, method: str, path: str, *, times: int = 1, timeout: bool = False) -> None:
+    def lose_reply(self, method: str, path: str, *, times: int = 1, timeout: bool = False, skip: int = 0) -> None:
         """Send the request, let the server act on it, then fail as if the connection
         broke before the reply arrived (``httpx.ReadError``; ``httpx.ReadTimeout`` with
         ``timeout=True``)."""
-        self._add(_Fault("timeout_after" if timeout else "lose_reply", method, path, times))
+        self._add(_Fault("timeout_after" if timeout else "lose_reply", method, path, times, skip=skip))
 
-    def truncate_reply(self, method: str, path: str, *, times: int = 1) -> None:
+    def truncate_reply(self, method: str, path: str, *, times: int = 1, skip: int = 0) -> None:
         """Send the request, let the server act on it, and deliver only the first half of
         its reply body (a connection cut in the middle of the body)."""
-        self._add(_Fault("truncate", method, path, times))
+        self._add(_Fault("truncate", method, path, times, skip=skip))
 
-    def refuse(self, method: str, path: str, *, times: int = 1, timeout: bool = False) -> None:
+    def refuse(self, method: str, path: str, *, times: int = 1, timeout: bool = False, skip: int = 0) -> None:
         """Fail before sending, as a refused connection (``httpx.ConnectError``;
         ``httpx.ConnectTimeout`` with ``timeout=True``)."""
-        self._add(_Fault("timeout_before" if timeout else "refuse", method, path, times))
+        self._add(_Fault("timeout_before" if timeout else "refuse", method, path, times, skip=skip))
 
-    def answer(self, method: str, path: str, status: int, body: bytes = b"", *, times: int = 1) -> None:
+    def answer(self, method: str, path: str, status: int, body: bytes = b"", *, times: int = 1, skip: int = 0) -> None:
         """Answer without reaching the server: ``status`` and ``body`` (a broken proxy,
         a captive portal, a server that returns garbage)."""
-        self._add(_Fault("answer", method, path, times, status, body))
+        self._add(_Fault("answer", method, path, times, status, body, skip))
 
     def _add(self, fault: _Fault) -> None:
         with self._lock:
@@ -80,6 +83,9 @@ class FaultyTransport(httpx.BaseTransport):
         with self._lock:
             for fault in self._faults:
                 if fault.matches(request):
+                    if fault.skip > 0:  # this one goes through untouched
+                        fault.skip -= 1
+                        return None
                     fault.times -= 1
                     self.injected.append(f"{fault.kind} {request.method} {request.url.path}")
                     return fault

@@ -40,6 +40,7 @@ __all__ = ["bulk_data", "download", "wait_for_builds"]
 logger = logging.getLogger("rhom.server")
 
 _STALE_BUILD = 600.0  # a build not finished after this long is started again
+_UNCLAIMED = 300.0  # a built file no client has fetched yet is handed out for this long
 _builds: set[threading.Thread] = set()
 _builds_lock = threading.Lock()
 
@@ -81,6 +82,8 @@ def bulk_data(call: Call) -> Response:
         assert record is not None
         if record.get("state") != "complete":
             return _http.json_reply({"result": "wait"})
+        if not record.get("handed"):
+            state.store.set("b:" + pkey, dumps({**record, "handed": True}))
     if any(record["errors"].get(n) for n in names):
         state.store.set_many({"bf:" + record["url"]: None, "b:" + pkey: None})
         return _http.json_reply({"result": "url", "url": ""})
@@ -93,8 +96,15 @@ def _stale(state: State, record: JsonObject | None, names: list[str]) -> bool:
         return True
     now = time.time()
     if record.get("state") == "complete":
-        missing = state.store.get("bf:" + record["url"]) is None
-        return missing or float(record["expires"]) < now
+        if state.store.get("bf:" + record["url"]) is None:
+            return True
+        fresh_until = float(record["expires"])
+        if not record.get("handed"):
+            # a file nobody has fetched yet was built for a client that is polling for it:
+            # a poll interval shorter than the client's wait between polls must not make
+            # every poll start a new build (the client would get "wait" forever)
+            fresh_until = max(fresh_until, float(record["built"]) + _UNCLAIMED)
+        return fresh_until < now
     return record.get("state") == "failed" or now - float(record["started"]) > _STALE_BUILD
 
 

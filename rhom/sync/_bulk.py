@@ -63,6 +63,7 @@ import logging
 import shutil
 import sqlite3
 import tempfile
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -191,13 +192,25 @@ def _sync_partition(client: SyncHost, sync_run: SyncRun, partition: str) -> None
 def _request(client: SyncHost, sync_run: SyncRun, partition: str) -> protocol.BulkReply:
     """Ask for the partition's file until the server stops answering ``wait`` (§7.3)."""
     names = [s.name for s in sync_run.active]
+    started = time.monotonic()
+    polls = 0
     while True:
         sync_run.check_stop()
         reply = sync_run.transport.call(protocol.bulk_data(partition, names, client_id=sync_run.client_id))
         if reply.result != "wait":
             return reply
+        waited = time.monotonic() - started
+        if waited >= client.bulksync_max_wait:
+            raise ServerError(
+                f"bulk data of partition {partition!r}: the server still answered wait after {polls + 1} "
+                f"requests over {waited:.0f} s (bulksync_max_wait={client.bulksync_max_wait:g}). A server "
+                f"whose bulk_sync_poll_interval is shorter than the client's bulksync_timeout "
+                f"({client.bulksync_timeout:g} s) builds a new file before every poll",
+                status_code=200,
+            )
+        polls += 1
         log.debug("bulk data of partition %s: wait", partition)
-        sync_run.stop.wait(max(float(client.bulksync_timeout), 0.0))
+        sync_run.stop.wait(max(min(float(client.bulksync_timeout), client.bulksync_max_wait - waited), 0.0))
 
 
 def _remove_stale_temp_dirs() -> None:

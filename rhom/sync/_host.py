@@ -25,6 +25,7 @@ class SyncHost(Protocol):
 
     page_size: int
     bulksync_timeout: float
+    bulksync_max_wait: float
     recover_unknown_client: bool
     _transport: Transport
     #: notifications of the current blocking call, or None outside one

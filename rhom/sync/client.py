@@ -70,6 +70,8 @@ class SyncClient:
     :param recover_unknown_client: when the server no longer knows this client, reset it
         (keeping unpushed local changes) and sync again once.
     :param bulksync_timeout: seconds between polls while the server builds a bulk file.
+    :param bulksync_max_wait: seconds of ``wait`` answers after which a bulk sync gives up
+        with an error (the server never finished the file).
     :param live: keep the live channel to rhom.server open while logged in, and sync when
         the server pings this user or a backend changes a source (:mod:`rhom.sync.live`).
     """
@@ -86,6 +88,7 @@ class SyncClient:
         transport: Any = None,
         recover_unknown_client: bool = True,
         bulksync_timeout: float = 5.0,
+        bulksync_max_wait: float = 600.0,
         live: bool = False,
     ) -> None:
         global default_client
@@ -100,6 +103,7 @@ class SyncClient:
         self._poll_interval = poll_interval
         self.recover_unknown_client = recover_unknown_client
         self.bulksync_timeout = bulksync_timeout
+        self.bulksync_max_wait = bulksync_max_wait
         self.show_status_popup = True
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._lock = threading.RLock()

@@ -167,18 +167,27 @@ def layout(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def make_world(tmp_path: Path) -> Iterator[Callable[..., World]]:
-    """``make_world(layout, *extra_adapters, products=..., customers=..., extra_models=[...])``."""
+    """``make_world(layout, *extra_adapters, products=..., customers=..., extra_models=[...],
+    settings=..., **create_app_options)``."""
     stack: list[Any] = []
     made: list[World] = []
 
     def make(
-        layout: str, *extra: MemoryAdapter, products: Any = None, customers: Any = None, extra_models: Any = ()
+        layout: str,
+        *extra: MemoryAdapter,
+        products: Any = None,
+        customers: Any = None,
+        extra_models: Any = (),
+        settings: Settings | None = None,
+        **app_options: Any,
     ) -> World:
         models = define_models(layout)
         rhom.setup(tmp_path / "device", models=[*models.all, *extra_models])
         product_adapter = products or MemoryAdapter("Product", PRODUCTS)
         customer_adapter = customers or MemoryAdapter("Customer", CUSTOMERS)
-        app = create_app([product_adapter, customer_adapter, *extra], settings=Settings.for_tests())
+        app = create_app(
+            [product_adapter, customer_adapter, *extra], settings=settings or Settings.for_tests(), **app_options
+        )
         running = run_in_thread(app)
         url = running.__enter__()
         stack.append(running)
