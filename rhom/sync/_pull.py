@@ -62,12 +62,27 @@ def _split_blobs(source: SyncSource, insert: Mapping[str, Mapping[str, str]]) ->
     return objects
 
 
-def _blob_work(source: SyncSource, objects: dict[str, dict[str, str]], raw: Mapping[str, Mapping[str, str]],
-               deleted: Mapping[str, Mapping[str, str]]) -> list[tuple[str, str, str]]:  # fmt: skip
-    """``(object, attrib, url)`` of blob values to download (protocol.md §8.2)."""
+Uploaded = frozenset[tuple[str, str]] | set[tuple[str, str]]
+BlobWork = tuple[list[tuple[str, str, str]], set[tuple[str, str]]]  # downloads, kept local files
+
+
+def _blob_work(source: SyncSource, objects: dict[str, dict[str, str]], page: protocol.Page,
+               uploaded: Uploaded = frozenset()) -> BlobWork:  # fmt: skip
+    """``(object, attrib, url)`` of blob values to download (protocol.md §8.2).
+
+    The local file stays when the server's bytes are the ones this client just uploaded
+    (*uploaded*: ``(object, attrib)`` pushed in this run), whatever the ``overwrite`` flag;
+    otherwise when the attribute is not ``overwrite``, the object has a value for it, and
+    the page does not replace the server's file (a delete of the old value naming another
+    file). A created object is looked up under its temporary id: the page's links rename
+    it only when it commits.
+    """
+    raw, deleted = page.insert, page.delete
+    kept_local: set[tuple[str, str]] = set()  # attributes the page deletes but whose file stays
     if not source.blob_attribs and not any(name.endswith(BLOB_SUFFIX) for attrs in raw.values() for name in attrs):
-        return []
+        return [], kept_local
     work = []
+    temp_of = {server: temp for temp, server in page.links.items()}
     for oid, attrs in raw.items():
         for name, value in attrs.items():
             local = name[: -len(BLOB_SUFFIX)] if name.endswith(BLOB_SUFFIX) else name
@@ -75,19 +90,31 @@ def _blob_work(source: SyncSource, objects: dict[str, dict[str, str]], raw: Mapp
                 continue
             if (name.endswith(BLOB_SUFFIX) or local in source.blob_attribs) and "://" in value:
                 work.append((oid, local, value))
+            elif local in source.blob_attribs and (temp_of.get(oid, oid), local) in uploaded:
+                # the server's name for the file just pushed, without a URL: the local
+                # value names the same bytes, and a file this device has
+                objects[oid] = {a: v for a, v in objects[oid].items() if a != local}
+                if local in deleted.get(oid, {}):
+                    kept_local.add((oid, local))
     if not work:
-        return []
-    current = source.read_objects({w[0] for w in work})
+        return [], kept_local
+    current = source.read_objects({temp_of.get(w[0], w[0]) for w in work})
     keep = []
     for oid, attrib, url in work:
-        overwrite = source.blob_attribs.get(attrib, False)
-        local_value = current.get(oid, {}).get(attrib)
-        being_deleted = attrib in deleted.get(oid, {})
-        if overwrite or not local_value or being_deleted:
+        local_id = temp_of.get(oid, oid)
+        local_value = current.get(local_id, {}).get(attrib)
+        ours = (local_id, attrib) in uploaded  # the server's bytes are the ones just pushed
+        old = deleted.get(oid, {}).get(attrib)
+        # a delete of the old value with the insert is a new file, unless it only renames
+        # the same stored file (a value becoming its -rhoblob URL)
+        replaced = old is not None and not (old and url.split("?", 1)[0].endswith("/" + old))
+        if not local_value or (not ours and (source.blob_attribs.get(attrib, False) or replaced)):
             keep.append((oid, attrib, url))
         else:
             objects[oid] = {a: v for a, v in objects[oid].items() if a != attrib}  # keep the local file
-    return keep
+            if old is not None:
+                kept_local.add((oid, attrib))
+    return keep, kept_local
 
 
 def apply_page(
@@ -97,13 +124,20 @@ def apply_page(
     dependents: list[tuple[SyncSource, str]],
     download: Download | None,
     search: bool = False,
+    uploaded: Uploaded = frozenset(),
 ) -> Applied:
     """Apply *page* to *source* and store its token; all or nothing.
 
     :param search: a search page: its token belongs to the search, not to the source.
+    :param uploaded: ``(object, attrib)`` blobs this client pushed in this run (their local
+        files are kept, see :func:`_blob_work`).
     """
     objects = _split_blobs(source, page.insert)
-    downloads = _blob_work(source, objects, page.insert, page.delete) if download else []
+    downloads, kept_local = _blob_work(source, objects, page, uploaded) if download else ([], set())
+    delete = page.delete
+    if kept_local:  # the server renamed the file this client holds: its value stays
+        delete = {oid: {a: v for a, v in attrs.items() if (oid, a) not in kept_local} for oid, attrs in delete.items()}
+        delete = {oid: attrs for oid, attrs in delete.items() if attrs}
     fetched: list[str] = []
     refused: list[ServerError] = []
     try:
@@ -121,7 +155,7 @@ def apply_page(
                 continue
             fetched.append(value)
             objects[oid][attrib] = value
-        applied = _commit(source, page, objects, dependents, search)
+        applied = _commit(source, page, objects, dependents, search, delete)
         applied.blob_errors = refused
     except BaseException:
         from .. import blobs
@@ -141,8 +175,10 @@ def _gone(exc: ServerError) -> bool:
 
 
 def _commit(source: SyncSource, page: protocol.Page, objects: dict[str, dict[str, str]],
-            dependents: list[tuple[SyncSource, str]], search: bool = False) -> Applied:  # fmt: skip
+            dependents: list[tuple[SyncSource, str]], search: bool = False,
+            delete: Mapping[str, Mapping[str, str]] | None = None) -> Applied:  # fmt: skip
     applied = Applied()
+    delete = page.delete if delete is None else delete
     db, sid = source.db, source.id
     other_dbs = {dep.db for dep, _ in dependents if dep.db is not db}
     with write_transaction(db), no_changelog(db):
@@ -171,9 +207,9 @@ def _commit(source: SyncSource, page: protocol.Page, objects: dict[str, dict[str
             )
         changed: list[str] = []  # objects that lost attributes but are still here
         kept: set[str] = set()  # objects whose attributes the page replaces
-        if page.delete:
-            present = source.existing(page.delete)
-            gone = {oid: attrs for oid, attrs in page.delete.items() if oid in present}
+        if delete:
+            present = source.existing(delete)
+            gone = {oid: attrs for oid, attrs in delete.items() if oid in present}
             source.delete_attributes(gone)
             _settle_pending_creates(conn, sid, page.delete)
             # A changed attribute comes as a delete of the old value and an insert of the

@@ -42,6 +42,23 @@ def test_blob_round_trips_byte_for_byte(world: World) -> None:
     assert world.products.data == {}
 
 
+def test_the_apps_file_stays_after_its_upload(world: World) -> None:
+    """The pull that brings the created object's link (and the server's name for the file
+    it just received) keeps the file the app assigned: no second copy is downloaded."""
+    client = world.logged_in()
+    made = world.Product.create(name="Pictured", photo=PHOTO)
+    assigned = made.photo
+    assert sync(client).ok and sync(client).ok
+    (mine,) = world.Product.find("all")
+    assert mine.object != made.object, "linked to the server's id"
+    assert mine.photo == assigned and mine.blob_path("photo").read_bytes() == PHOTO
+    mine.update_attributes(photo=b"edited")
+    edited = world.Product.find(mine.object).photo
+    assert sync(client).ok and sync(client).ok
+    assert world.Product.find(mine.object).photo == edited
+    assert sorted(p.name for p in (world.tmp_path / "device" / "blobs").iterdir()) == [edited], "no stray copies"
+
+
 def test_replacing_a_blob_deletes_the_old_file_and_uploads_the_new(world: World) -> None:
     client, server_id = push_pictured(world)
     obj = world.Product.find(server_id)
