@@ -20,15 +20,17 @@ from .conftest import BlobHost, World
 
 @pytest.mark.parametrize("overwrite", [False, True], ids=["keep", "overwrite"])
 def test_the_apps_file_stays_and_a_server_change_arrives(
-    make_world: Callable[..., World], blob_host: BlobHost, overwrite: bool
+    make_world: Callable[..., World], blob_host: BlobHost, overwrite: bool, layout: str
 ) -> None:
-    class Album(rhom.PropertyBagModel, sync=True):
+    base: Any = rhom.PropertyBagModel if layout == "bag" else rhom.Model
+
+    class Album(base, sync=True):  # type: ignore[misc,valid-type]
         name = rhom.CharField()
         cover = rhom.BlobField(overwrite=overwrite)
 
     blob_host.files["c1.jpg"] = b"server cover 1"
     albums = MemoryAdapter("Album", {"a1": {"name": "Trip", "cover": blob_host.link("c1.jpg")}})
-    world = make_world("bag", albums, extra_models=[Album])
+    world = make_world(layout, albums, extra_models=[Album])
     client: Any = world.client()
     assert client.do_sync().ok
     album = Album.find("a1")
