@@ -14,13 +14,17 @@ from starlette.responses import Response
 
 from rhom.server import _http, live
 from rhom.server._call import Call
+from rhom.server._log import log_name
+from rhom.server._state import partition_key
 
 __all__ = [
     "client_info",
     "delete_client",
     "delete_user",
     "ping",
+    "read_state",
     "require_token",
+    "stats",
     "system_login",
     "system_reset",
     "user_clients",
@@ -157,3 +161,40 @@ def ping(call: Call) -> Response:
     fields = [values.get(name) for name in live.PING_FIELDS]
     live.send_ping(call.server, users, live.ping_payload(sources, *fields))
     return _http.text(200, "")
+
+
+def read_state(call: Call) -> Response:
+    """``PUT /rc/v1/readstate/users/{user_id}/sources/{source}``: set when the source's
+    adapter ``query`` runs next for that user (``refresh_time``, epoch seconds; ``0``: on
+    the next client query). Answers 200 with an empty body, as RhoConnect does; 400 for an
+    unknown source or a ``refresh_time`` that is not a number (rhom's choice: RhoConnect
+    answers a Ruby error page)."""
+    refused = _admin(call)
+    if refused is not None:
+        return refused
+    user = str(call.request.path_params["user_id"])
+    name = str(call.request.path_params["source"])
+    adapter = call.server.adapters.get(name)
+    if adapter is None:
+        return _http.text(400, f"Unknown source {name!r}", _http.TEXT)
+    try:
+        when = float(call.params.text("refresh_time", "0"))
+    except ValueError:
+        return _http.text(400, "refresh_time must be epoch seconds", _http.TEXT)
+    log = log_name(partition_key(adapter.partition, user), adapter.name)
+    state = call.state
+    with state.store.lock(f"m:{log}"):
+        meta = state.master(log)
+        # the next refresh is due poll_interval seconds after the stored refresh time
+        meta["refreshed"] = when - max(adapter.poll_interval, 0) if when > 0 else None
+        state.store.set_many(state.master_item(log, meta))
+    return _http.text(200, "")
+
+
+def stats(call: Call) -> Response:
+    """``GET /rc/v1/system/stats``: RhoConnect answers 500 ``Stats not enabled`` unless
+    its stats are switched on; rhom.server keeps no such series yet and answers the same."""
+    refused = _admin(call)
+    if refused is not None:
+        return refused
+    return _http.text(500, "Stats not enabled")

@@ -169,6 +169,8 @@ def route_table() -> list[BaseRoute]:
         _route("/rc/v1/users/{user_id}/clients", _admin.user_clients, ["GET"], login=False),
         _route("/rc/v1/clients/{client_id}", _admin.client_info, ["GET"], login=False),
         _route("/rc/v1/clients/{client_id}", _admin.delete_client, ["DELETE"], login=False),
+        _route("/rc/v1/readstate/users/{user_id}/sources/{source}", _admin.read_state, ["PUT"], login=False),
+        _route("/rc/v1/system/stats", _admin.stats, ["GET"], login=False),
         _route("/rc/v1/blobs/{name}", routes.blob, ["GET"]),
         *(
             _route(f"/app/v1/{{source}}/{name}", getattr(_push_api, name), ["POST"], login=False)

@@ -52,3 +52,49 @@ def test_reset_and_inspect(serve: Serve, products: MemoryAdapter, rho: Callable[
             assert client.query("Product").text == "Unknown client", "protocol.md §3.6"
             assert admin.delete("/rc/v1/users/alice").text == "User deleted"
             assert admin.get("/rc/v1/users").json() == ["bob"], "admin: users"
+
+
+class CountingProducts(MemoryAdapter):
+    def __init__(self) -> None:
+        super().__init__("Product", {"1": {"name": "Phone"}}, poll_interval=3600)
+        self.queries = 0
+
+    def query(self, params: object = None) -> object:
+        self.queries += 1
+        return super().query(params)
+
+
+def test_readstate_sets_the_next_refresh(serve: Serve, rho: Callable[[str], RhoClient]) -> None:
+    """captures (REST API): PUT /rc/v1/readstate/users/{user}/sources/{source} answers
+    200 with an empty body; refresh_time 0 makes the next query run the adapter."""
+    products = CountingProducts()
+    with serve([products]) as url:
+        client = rho(url)
+        client.login("alice")
+        client.create_client()
+        client.sync("Product")
+        client.sync("Product")
+        assert products.queries == 1, "poll_interval 3600: not due again"
+        with httpx.Client(base_url=url, headers=TOKEN) as admin:
+            path = "/rc/v1/readstate/users/alice/sources/Product"
+            reply = admin.put(path, json={"refresh_time": "0"})
+            assert (reply.status_code, reply.text) == (200, "")
+            client.sync("Product")
+            assert products.queries == 2, "refresh_time 0: refreshed on the next query"
+            later = admin.put(path, json={"refresh_time": "9999999999"})
+            assert later.status_code == 200
+            client.sync("Product")
+            assert products.queries == 2
+            assert admin.put("/rc/v1/readstate/users/alice/sources/Nope", json={}).status_code == 400
+            bad = admin.put(path, json={"refresh_time": "soon"})
+            assert (bad.status_code, bad.text) == (400, "refresh_time must be epoch seconds")
+            assert admin.put("/rc/v1/read_state/users/alice/sources/Product", json={}).status_code == 404
+        assert httpx.put(url + path, json={}).status_code == 422
+
+
+def test_stats_answer_like_a_server_without_stats(serve: Serve) -> None:
+    """captures (REST API): GET /rc/v1/system/stats answers 500 'Stats not enabled'."""
+    with serve([]) as url:
+        reply = httpx.get(url + "/rc/v1/system/stats", params={"names": "*"}, headers=TOKEN)
+        assert (reply.status_code, reply.text) == (500, "Stats not enabled")
+        assert httpx.get(url + "/rc/v1/system/stats").status_code == 422
