@@ -14,7 +14,7 @@ from starlette.responses import Response
 
 from rhom.server import _http, live
 from rhom.server._call import Call
-from rhom.server._log import log_name
+from rhom.server._log import log_name, read_all
 from rhom.server._state import partition_key
 
 __all__ = [
@@ -24,10 +24,14 @@ __all__ = [
     "ping",
     "read_state",
     "require_token",
+    "source_doc",
+    "source_docnames",
     "stats",
+    "store_doc",
     "system_login",
     "system_reset",
     "user_clients",
+    "user_info",
     "users",
 ]
 
@@ -198,3 +202,93 @@ def stats(call: Call) -> Response:
     if refused is not None:
         return refused
     return _http.text(500, "Stats not enabled")
+
+
+#: The documents of a source that the docs routes show, named as RhoConnect names them.
+SOURCE_DOCS = ("md", "md_size", "md_copy", "errors")
+SHARED_USER = "__shared__"  # RhoConnect's user part of an app-partition document name
+
+
+def user_info(call: Call) -> Response:
+    """``GET /rc/v1/users/{user_id}``: the user's attributes as name/type/value, in the
+    order RhoConnect answers them; 404 for an unknown user.
+
+    rhom keeps no passwords or e-mail (the app's ``authenticate`` hook checks logins), so
+    those values are ``null``. ``clients`` is the list of client ids, where RhoConnect
+    prints an internal object name.
+    """
+    refused = _admin(call)
+    if refused is not None:
+        return refused
+    user = str(call.request.path_params["user_id"])
+    if not call.state.user_exists(user):
+        return _http.text(404, "Unknown user")
+    attributes = [
+        {"name": "rho__id", "type": "string", "value": user},
+        {"name": "login", "type": "string", "value": user},
+        {"name": "email", "type": "string", "value": None},
+        {"name": "salt", "type": "string", "value": None},
+        {"name": "hashed_password", "type": "string", "value": None},
+        {"name": "clients", "type": "set", "value": call.state.client_ids(user)},
+        {"name": "admin", "type": "integer", "value": None},
+        {"name": "token_id", "type": "string", "value": None},
+    ]
+    return _http.json_reply(attributes)
+
+
+def _doc_owner(user: str, partition: str) -> str:
+    return SHARED_USER if partition == "app" else user
+
+
+def source_docnames(call: Call) -> Response:
+    """``GET /rc/v1/users/{user_id}/sources/{source}/docnames``: the names of the
+    source's documents for that user, in RhoConnect's form
+    (``source:application:<user>:<source>:md``), readable with the docs and store routes."""
+    refused = _admin(call)
+    if refused is not None:
+        return refused
+    name = str(call.request.path_params["source"])
+    adapter = call.server.adapters.get(name)
+    if adapter is None:
+        return _http.text(400, f"Unknown source {name!r}", _http.TEXT)
+    owner = _doc_owner(str(call.request.path_params["user_id"]), adapter.partition)
+    return _http.json_reply({doc: f"source:application:{owner}:{name}:{doc}" for doc in SOURCE_DOCS})
+
+
+def source_doc(call: Call) -> Response:
+    """``GET /rc/v1/users/{user_id}/sources/{source}/docs/{doc}``: one document of the
+    source (``md``: its objects; ``md_size``: how many; ``errors``: the adapter's error)."""
+    refused = _admin(call)
+    if refused is not None:
+        return refused
+    params = call.request.path_params
+    return _doc(call, str(params["user_id"]), str(params["source"]), str(params["doc"]))
+
+
+def store_doc(call: Call) -> Response:
+    """``GET /rc/v1/store/{doc}``: a document by its full name, as ``docnames`` gives it."""
+    refused = _admin(call)
+    if refused is not None:
+        return refused
+    parts = str(call.request.path_params["doc"]).split(":")
+    if len(parts) != 5 or parts[:2] != ["source", "application"]:
+        return _http.text(400, "Unknown document: expected source:application:<user>:<source>:<doc>", _http.TEXT)
+    return _doc(call, parts[2], parts[3], parts[4])
+
+
+def _doc(call: Call, user: str, name: str, doc: str) -> Response:
+    adapter = call.server.adapters.get(name)
+    if adapter is None:
+        return _http.text(400, f"Unknown source {name!r}", _http.TEXT)
+    if doc not in SOURCE_DOCS:
+        return _http.text(400, f"Unknown document {doc!r}: one of {', '.join(SOURCE_DOCS)}", _http.TEXT)
+    if adapter.partition == "app" and user == SHARED_USER:
+        user = ""
+    log = log_name(partition_key(adapter.partition, user), adapter.name)
+    if doc == "errors":
+        error = call.state.master(log).get("error")
+        return _http.json_reply(error or {})
+    objects, _ = read_all(call.state.store, log)
+    if doc == "md_size":
+        return _http.json_reply(len(objects))
+    return _http.json_reply(objects)

@@ -98,3 +98,41 @@ def test_stats_answer_like_a_server_without_stats(serve: Serve) -> None:
         reply = httpx.get(url + "/rc/v1/system/stats", params={"names": "*"}, headers=TOKEN)
         assert (reply.status_code, reply.text) == (500, "Stats not enabled")
         assert httpx.get(url + "/rc/v1/system/stats").status_code == 422
+
+
+def test_user_and_document_routes(serve: Serve, products: MemoryAdapter, rho: Callable[[str], RhoClient]) -> None:
+    """captures (REST API): users/{user}, docnames, docs/{doc} and store/{doc} answer in
+    RhoConnect's shapes; a document named by docnames reads back through store/."""
+    with serve([products]) as url:
+        client = rho(url)
+        client.login("alice")
+        cid = client.create_client()
+        client.sync("Product")
+        with httpx.Client(base_url=url, headers=TOKEN) as admin:
+            info = admin.get("/rc/v1/users/alice").json()
+            assert [a["name"] for a in info] == [
+                "rho__id",
+                "login",
+                "email",
+                "salt",
+                "hashed_password",
+                "clients",
+                "admin",
+                "token_id",
+            ], "captures: GET /rc/v1/users/alice, attribute order"
+            by_name = {a["name"]: a["value"] for a in info}
+            assert (by_name["login"], by_name["clients"]) == ("alice", [cid])
+            assert admin.get("/rc/v1/users/nobody").status_code == 404
+            names = admin.get("/rc/v1/users/alice/sources/Product/docnames").json()
+            assert names == {
+                doc: f"source:application:alice:Product:{doc}" for doc in ("md", "md_size", "md_copy", "errors")
+            }, "captures: docnames"
+            md = admin.get("/rc/v1/users/alice/sources/Product/docs/md").json()
+            assert md == products.query(None), "the master document is the adapter's data"
+            assert admin.get("/rc/v1/store/" + names["md"]).json() == md, "captures: store/<docname>"
+            assert admin.get("/rc/v1/store/" + names["md_size"]).json() == len(md)
+            assert admin.get("/rc/v1/users/alice/sources/Product/docs/errors").json() == {}
+            assert admin.get("/rc/v1/users/alice/sources/Product/docs/nope").status_code == 400
+            assert admin.get("/rc/v1/users/alice/sources/Nope/docnames").status_code == 400
+            assert admin.get("/rc/v1/store/not-a-doc").status_code == 400
+            assert httpx.get(url + "/rc/v1/store/" + names["md"]).status_code == 422, "token needed"
