@@ -196,12 +196,38 @@ def read_state(call: Call) -> Response:
 
 
 def stats(call: Call) -> Response:
-    """``GET /rc/v1/system/stats``: RhoConnect answers 500 ``Stats not enabled`` unless
-    its stats are switched on; rhom.server keeps no such series yet and answers the same."""
+    """``GET /rc/v1/system/stats``: with stats off, 500 ``Stats not enabled`` as RhoConnect
+    answers. With them on: ``names`` (a glob) lists the metric names; ``metric`` gives
+    its buckets, oldest first, as RhoConnect's ``"<value>:<start>"`` members (``value`` is
+    ``count,seconds`` for a request metric, the histogram's counts for ``latency``),
+    indexed by ``start`` and ``finish`` as a Redis range is (``0`` and ``-1``: all);
+    404 ``Unknown metric`` for a name never recorded."""
     refused = _admin(call)
     if refused is not None:
         return refused
-    return _http.text(500, "Stats not enabled")
+    recorder = call.state.stats
+    if recorder is None:
+        return _http.text(500, "Stats not enabled")
+    recorder.flush()
+    names = call.params.values.get("names")
+    if isinstance(names, str) and names:
+        return _http.json_reply(recorder.names(names))
+    metric = call.params.text("metric")
+    points = recorder.series(metric) if metric else []
+    if not points:
+        return _http.text(404, "Unknown metric")
+    try:
+        first, last = int(call.params.text("start", "0")), int(call.params.text("finish", "-1"))
+    except ValueError:
+        return _http.text(400, "start and finish must be integers", _http.TEXT)
+    # Redis ZRANGE indexes: inclusive, negative counts from the end
+    first, last = (i + len(points) if i < 0 else i for i in (first, last))
+    members = [",".join(_number(v) for v in p.values) + f":{p.start}" for p in points[max(first, 0) : last + 1]]
+    return _http.json_reply(members)
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if value == int(value) else repr(value)
 
 
 #: The documents of a source that the docs routes show, named as RhoConnect names them.

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -109,6 +110,7 @@ def endpoint(
     client: bool = False,
     legacy: bool = False,
     client_param: str | None = None,
+    path: str = "",
 ) -> Callable[[Request], Awaitable[Response]]:
     """Wrap a sync ``handler`` in the shared pipeline.
 
@@ -117,10 +119,24 @@ def endpoint(
         the session's user.
     :param legacy: add the layout-3 deprecation ``Warning``.
     :param client_param: path parameter holding the client id (after the header).
+    :param path: the route's path, which names its stats metric.
     """
 
     async def run(request: Request) -> Response:
         server = server_of(request)
+        stats = server.state.stats
+        if stats is None:
+            return await _run(request, server)
+        started = time.perf_counter()
+        response = await _run(request, server)
+        source = request.path_params.get("source")
+        route = path.replace("{source}", source) if isinstance(source, str) else path
+        stats.timing(f"http:{request.method}:{route}", time.perf_counter() - started)
+        if stats.due():
+            await run_in_threadpool(stats.flush)
+        return response
+
+    async def _run(request: Request, server: Server) -> Response:
         try:
             params = await read_params(request, server.settings.max_body_size)
         except BadBody:
@@ -133,6 +149,8 @@ def endpoint(
             return _label(reply, request, legacy)
         call = Call(server, request, params)
         response = await run_in_threadpool(_dispatch, call, handler, login, client, client_param)
+        if call.client is not None and call.client_id and server.state.stats is not None:
+            server.state.stats.seen(call.client_id)
         cookie = call.new_cookie or call.cookie
         if cookie is not None:
             server.sessions.set_cookie(response, cookie)

@@ -83,8 +83,10 @@ class _Outcome:
         self.created_changed = False
         self.log_changes: list[tuple[str, dict[str, str] | None]] = []
         self.failed_updates: list[str] = []
+        self.errors = 0
 
     def error(self, op: str, oid: str, attrs: Mapping[str, str], message: str) -> None:
+        self.errors += 1
         errors = self.cs.setdefault("errors", {}).setdefault(op + "-error", {})
         errors[oid] = _stored(attrs)
         errors[oid + "-error"] = {"message": message}
@@ -122,6 +124,7 @@ def process_push(
         outcome = _Outcome(cs, created, record)
         with calling_as(caller.user, caller.base_url, state.store, caller.pkey(adapter)):
             _run(adapter, push, blob_fields, uploads, outcome)
+        state.count("errors:" + adapter.name, outcome.errors)
         if outcome.failed_updates:  # the server's version of what the client holds
             held = read_held(state, log, cs, outcome.failed_updates)
             if held:

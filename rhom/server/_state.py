@@ -11,6 +11,8 @@ key ``u/<user>`` or ``app``, ``{s}`` a source name)::
     m:{p}:{s}:s      master state: refresh time, source error, metadata
     b:{p}            bulk data record           bf:{path}       bulk file bytes
     blob:{name}      uploaded blob
+    st:{metric}:{bucket}:{process}   stats bucket     stn:{metric}   stats metric name
+    ls:{c}           when the client last called (stats)
 
 The objects themselves live in the store's change log ``{p}:{s}`` (``Store.log_*``).
 Small logs are also kept parsed per process, under their newest sequence number, so a
@@ -29,6 +31,7 @@ from typing import Any
 
 import orjson
 
+from rhom.server.stats import Stats
 from rhom.server.store import Store
 
 Doc = dict[str, dict[str, str]]
@@ -118,6 +121,12 @@ class State:
         self.retention = retention
         self.compact_every = compact_every
         self._compacted: dict[str, float] = {}
+        self.stats: Stats | None = None  # set by create_app when stats are on
+
+    def count(self, metric: str, n: int = 1) -> None:
+        """Add ``n`` to the stats counter ``metric`` (nothing when stats are off)."""
+        if self.stats is not None and n:
+            self.stats.add(metric, n)
 
     def compact(self, log: str, now: float) -> None:
         """Compact ``log`` when this process has not done so for ``compact_every`` seconds.
@@ -174,7 +183,7 @@ class State:
     def delete_client(self, cid: str) -> None:
         record = self.client(cid)
         self.reset_client(cid)
-        items: dict[str, bytes | None] = {"c:" + q(cid): None}
+        items: dict[str, bytes | None] = {"c:" + q(cid): None, "ls:" + q(cid): None}
         if record is not None:
             items[f"uc:{q(str(record['user']))}:{q(cid)}"] = None
         self.store.set_many(items)

@@ -194,6 +194,8 @@ def refresh_master(
         meta = dict(meta, refreshed=now)
         result = _run_query(caller, adapter, params, meta.get("changes_cursor"))
         meta["error"] = result.error
+        if result.error:
+            state.count("errors:" + adapter.name)
         if result.metadata is not None:
             meta["metadata"], meta["metadata_sha1"] = result.metadata, sha1(result.metadata)
         if result.doc is not None:

@@ -42,6 +42,11 @@ class Settings:
     :param log_retention: seconds the change log keeps replaced versions and deletions
         (30 days). A client that has not synced for longer starts over (docs/server.md).
     :param log_compact_interval: least seconds between two compactions of one log.
+    :param stats: keep stats series (``GET /rc/v1/system/stats``, the console's charts);
+        off by default, as in RhoConnect. The console switches them on.
+    :param stats_resolution: seconds per stats bucket.
+    :param stats_record_size: buckets kept per metric (a day of minutes by default).
+    :param console: serve the web console at ``/console`` (docs/console.md).
     :param host: address ``python -m rhom.server`` listens on.
     :param port: port ``python -m rhom.server`` listens on.
     """
@@ -59,6 +64,10 @@ class Settings:
     worker_threads: int = 8
     log_retention: int = 30 * 86400
     log_compact_interval: int = 60
+    stats: bool = False
+    stats_resolution: int = 60
+    stats_record_size: int = 1440
+    console: bool = False
     host: str = "127.0.0.1"
     port: int = 9292
 
@@ -83,6 +92,11 @@ class Settings:
         base = cls(store="sqlite://", api_token="test-api-token", session_secret="test-secret")
         return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
 
+    @property
+    def stats_on(self) -> bool:
+        """Whether stats series are kept: the ``stats`` setting, or the console needs them."""
+        return self.stats or self.console
+
     def check(self) -> None:
         """Refuse settings that are unsafe or meaningless.
 
@@ -96,6 +110,8 @@ class Settings:
             raise ConfigurationError("rhom.server: session_secret must not be empty")
         if self.max_body_size <= 0 or self.default_page_size <= 0 or self.cookie_expire <= 0:
             raise ConfigurationError("rhom.server: max_body_size, default_page_size and cookie_expire must be > 0")
+        if self.stats_resolution <= 0 or self.stats_record_size <= 0:
+            raise ConfigurationError("rhom.server: stats_resolution and stats_record_size must be > 0")
         if self.log_retention < 0 or self.log_compact_interval < 0:
             raise ConfigurationError("rhom.server: log_retention and log_compact_interval must be >= 0")
 
