@@ -94,7 +94,10 @@ def main() -> None:
 @click.option("--store", default=None, help="Server store: sqlite:///file.db (default) or redis://host:port/db.")
 @click.option("--factory", is_flag=True, help="APP names a function that returns the app.")
 @click.option("--workers", type=int, default=1, show_default=True)
-def serve(app: str, host: str | None, port: int | None, store: str | None, factory: bool, workers: int) -> None:
+@click.option("--console", is_flag=True, help="Serve the web console at /console (docs/console.md).")
+def serve(
+    app: str, host: str | None, port: int | None, store: str | None, factory: bool, workers: int, console: bool
+) -> None:
     """Run a rhom.server app given as module:attribute.
 
     Example: rhom serve examples.store.server:app --port 9292
@@ -103,6 +106,8 @@ def serve(app: str, host: str | None, port: int | None, store: str | None, facto
         fail(f"APP must look like module:attribute, got {app!r}")
     if store:
         os.environ["RHOM_SERVER_STORE"] = store
+    if console:  # read by Settings.from_env, in every worker process
+        os.environ["RHOM_SERVER_CONSOLE"] = "1"
     try:
         from .server.__main__ import main as serve_main
     except ImportError as exc:  # rhom.server's own message names the extra to install

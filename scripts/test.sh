@@ -1,28 +1,54 @@
 #!/usr/bin/env bash
 # Runs rhom's test suite on a fresh machine: creates .venv, installs rhom with its
-# extras, installs redis-server when missing (as root), then runs pytest. Extra arguments
-# go to pytest. Without redis-server and no way to install it (a non-root user, say), the
-# Redis tier (tests marked "redis") is skipped with a notice and everything else runs; under
-# CI (CI=true) that fails instead: CI must run the Redis tier.
+# extras, installs redis-server and Debian's chromium + chromium-driver when missing (as
+# root), then runs pytest. Extra arguments go to pytest.
+# Without redis-server, or without chromium, and no way to install it (a non-root user,
+# say), that tier (tests marked "redis", or "browser") is skipped with a notice and
+# everything else runs; under CI (CI=true) that fails instead: CI must run every tier.
 # pytest's exit code passes through unchanged: "no tests ran" (5) fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
-redis=0
-bash scripts/ensure-redis.sh || redis=$?
-if [ "$redis" = 0 ]; then
+skipped=()
+for tier in redis chromium; do
+    status=0
+    bash "scripts/ensure-$tier.sh" || status=$?
+    if [ "$status" = 3 ]; then
+        skipped+=("$tier")
+    elif [ "$status" != 0 ]; then
+        exit "$status"
+    fi
+done
+if [ ${#skipped[@]} = 0 ]; then
     exec .venv/bin/python -m pytest "$@"
-elif [ "$redis" != 3 ]; then
-    exit "$redis"
 fi
+markers=()
+for tier in "${skipped[@]}"; do
+    case "$tier" in
+        redis) markers+=("not redis") ;;
+        chromium) markers+=("not browser") ;;
+    esac
+done
 notice() {
-    echo "rhom: $1 the Redis tier: the tests marked 'redis' (the Redis store, on a private redis-server)." >&2
-    echo "rhom: to run it too, install redis-server (Debian/Ubuntu: sudo apt-get install redis-server," >&2
-    echo "rhom: or run scripts/test.sh as root; macOS: brew install redis), then run scripts/test.sh again." >&2
+    for tier in "${skipped[@]}"; do
+        case "$tier" in
+            redis)
+                echo "rhom: $1 the Redis tier: the tests marked 'redis' (the Redis store, on a private redis-server)." >&2
+                echo "rhom: to run it too, install redis-server (Debian/Ubuntu: sudo apt-get install redis-server," >&2
+                echo "rhom: or run scripts/test.sh as root; macOS: brew install redis), then run scripts/test.sh again." >&2
+                ;;
+            chromium)
+                echo "rhom: $1 the browser tier: the tests marked 'browser' (the web console in headless Chromium)." >&2
+                echo "rhom: to run it too, install Debian's chromium and chromium-driver (sudo apt-get install" >&2
+                echo "rhom: chromium chromium-driver, or run scripts/test.sh as root), then run scripts/test.sh again." >&2
+                ;;
+        esac
+    done
 }
 notice "SKIPPING"
+joined=$(printf ' and %s' "${markers[@]}")
 status=0
-# -m first: a -m among the arguments replaces it (add "and not redis" to it)
-.venv/bin/python -m pytest -m "not redis" "$@" || status=$?
+# -m first: a -m among the arguments replaces it (add the same "and not ..." to it)
+.venv/bin/python -m pytest -m "${joined# and }" "$@" || status=$?
 notice "SKIPPED"  # again, below pytest's output
 exit "$status"

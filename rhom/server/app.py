@@ -21,6 +21,7 @@ from rhom.server._call import STATE_KEY, Authenticate, Call, Server, endpoint
 from rhom.server._state import State
 from rhom.server.adapters import SourceAdapter
 from rhom.server.settings import Settings
+from rhom.server.stats import Stats
 from rhom.server.store import Store, open_store
 
 __all__ = ["create_app"]
@@ -88,6 +89,8 @@ def create_app(
         retention=settings.log_retention,
         compact_every=settings.log_compact_interval,
     )
+    if settings.stats_on:
+        state.stats = Stats(store, resolution=settings.stats_resolution, record_size=settings.stats_record_size)
     server = Server(
         settings=settings,
         state=state,
@@ -105,10 +108,17 @@ def create_app(
             yield {STATE_KEY: server}  # request.state.rhom, in mounted sub-apps too
         finally:
             bulk.wait_for_builds()
+            if state.stats is not None:
+                state.stats.flush()
             state.store.close()
 
+    console: list[BaseRoute] = []
+    if settings.console:
+        from rhom.server.console import routes as console_routes  # jinja2 loads only when used
+
+        console = console_routes()
     app = Starlette(
-        routes=[*route_table(), *extra],
+        routes=[*route_table(), *console, *extra],
         middleware=list(middleware),
         lifespan=lifespan,
         exception_handlers={HTTPException: _not_found},
@@ -136,7 +146,7 @@ async def _not_found(request: Request, exc: Exception) -> Response:
 
 
 def _route(path: str, handler: Handler, methods: list[str], **options: Any) -> Route:
-    return Route(path, endpoint(handler, **options), methods=methods)
+    return Route(path, endpoint(handler, path=path, **options), methods=methods)
 
 
 def route_table() -> list[BaseRoute]:

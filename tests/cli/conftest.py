@@ -18,7 +18,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -84,13 +84,15 @@ def assert_user_error(result: subprocess.CompletedProcess[str], code: int, *frag
 
 
 @contextlib.contextmanager
-def serving(app: str, folder: Path, *, port: int | None = None, cwd: Path = REPO) -> Iterator[str]:
-    """``rhom serve APP`` in a subprocess (run in *cwd*); yields its URL, terminates it on exit."""
+def serving(
+    app: str, folder: Path, *, port: int | None = None, cwd: Path = REPO, args: Sequence[str] = ()
+) -> Iterator[str]:
+    """``rhom serve APP [args]`` in a subprocess (run in *cwd*); yields its URL, terminates it on exit."""
     folder.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     env = {**os.environ, "STORE_BACKEND": str(folder / "backend.sqlite")}
     command = [sys.executable, "-m", "rhom.cli", "serve", app, "--port", str(port),
-               "--store", f"sqlite:///{folder / 'server.db'}"]  # fmt: skip
+               "--store", f"sqlite:///{folder / 'server.db'}", *args]  # fmt: skip
     with (folder / "serve.log").open("w") as log:
         proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:

@@ -74,3 +74,13 @@ def test_the_packaged_shop_serves_outside_a_checkout(tmp_path: Path) -> None:
             client_id = http.post("/rc/v1/clients").json()["client"]["client_id"]
             page = http.get("/app/v1/Product", headers={"X-RhoConnect-CLIENT-ID": client_id}).json()
     assert page[4]["total_count"] == 5, "the shop's five products"
+
+
+def test_serve_console_flag_serves_the_console(tmp_path: Path) -> None:
+    """``rhom serve --console``: the console answers, behind its login."""
+    with serving("examples.store.server:app", tmp_path / "shop", args=["--console"]) as url:
+        page = httpx.get(url + "/console/")
+        assert (page.status_code, page.headers["location"]) == (303, "/console/login?next=/console/")
+        assert "API token or admin password" in httpx.get(url + "/console/login").text
+    with serving("examples.store.server:app", tmp_path / "plain") as url:
+        assert httpx.get(url + "/console/").status_code == 404, "off without the flag"

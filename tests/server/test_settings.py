@@ -103,3 +103,11 @@ def test_python_m_rhom_server_serves_an_app(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(10)
+
+
+def test_console_and_stats_settings() -> None:
+    settings = Settings.from_env({"RHOM_SERVER_CONSOLE": "1", "RHOM_SERVER_STATS_RESOLUTION": "10"})
+    assert (settings.console, settings.stats, settings.stats_on, settings.stats_resolution) == (True, False, True, 10)
+    assert not Settings().stats_on, "stats are off by default, as in RhoConnect"
+    with pytest.raises(ConfigurationError, match="stats_resolution"):
+        create_app([], settings=Settings.for_tests(stats_resolution=0))

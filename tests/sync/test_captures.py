@@ -51,9 +51,7 @@ def real(kind: str, n: int) -> str:
 def _substitute(text: str) -> str:
     text = re.sub(r"<(token|client_id|session|unix_time|blob_prefix):(\d+)>",
                   lambda m: real(m.group(1), int(m.group(2))), text)  # fmt: skip
-    return text.replace("<http-date>", "Fri, 26 Nov 2027 08:22:17 GMT").replace(
-        "<boundary>", "rhomtestboundary"
-    )
+    return text.replace("<http-date>", "Fri, 26 Nov 2027 08:22:17 GMT").replace("<boundary>", "rhomtestboundary")
 
 
 def _load() -> dict[str, dict[str, Any]]:

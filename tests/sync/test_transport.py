@@ -232,7 +232,9 @@ def test_corrupt_compressed_reply_is_a_protocol_error(make: Callable[..., Transp
 
 def login_ok(request: httpx.Request) -> httpx.Response:
     if request.url.path == "/rc/v1/app/login":
-        cookie = "rhoconnect_session=BAh7SECRET%3D%3D--5d1c0e9b7a; path=/; expires=Fri, 26 Nov 2027 08:22:17 GMT; HttpOnly"  # noqa: E501
+        cookie = (
+            "rhoconnect_session=BAh7SECRET%3D%3D--5d1c0e9b7a; path=/; expires=Fri, 26 Nov 2027 08:22:17 GMT; HttpOnly"  # noqa: E501
+        )
         return httpx.Response(200, headers={"set-cookie": cookie, "content-type": "text/html"})
     # every later reply repeats the cookie, here with a different value to prove it is ignored
     return httpx.Response(200, json={"client": {"client_id": "c1"}},
@@ -268,9 +270,7 @@ def test_logout_stops_sending_the_cookie(make: Callable[..., Transport], sent: l
     assert not transport.is_logged_in and "cookie" not in sent[0].headers
 
 
-def test_cookie_goes_to_the_sync_server_only(
-    make: Callable[..., Transport], sent: list[httpx.Request]
-) -> None:
+def test_cookie_goes_to_the_sync_server_only(make: Callable[..., Transport], sent: list[httpx.Request]) -> None:
     """Divergence §14 #14: the C++ client sent the session to any blob host."""
     transport = make(answer(200, b"JPEG"), session=SESSION)
     transport.send(protocol.blob_file("http://cdn.test/p/1.jpg?extension=jpg", client_id="c1"))
@@ -376,9 +376,7 @@ def test_failed_download_leaves_no_file(make: Callable[..., Transport], tmp_path
     assert not dest.exists()
 
 
-def test_blob_urls_from_the_server_are_made_safe(
-    make: Callable[..., Transport], sent: list[httpx.Request]
-) -> None:
+def test_blob_urls_from_the_server_are_made_safe(make: Callable[..., Transport], sent: list[httpx.Request]) -> None:
     """Mock: a backend that puts raw text into a blob URL."""
     transport = make(answer(200, b"JPEG"))
     transport.send(protocol.blob_file("http://cdn.test/p.jpg?name=café x", client_id="c1"))
