@@ -130,12 +130,14 @@ class LiveChannel:
                 self._stream = stream
                 if self._closed.is_set():
                     return  # closed while it connected
-                self.connected.set()
                 for event in parse_events(stream):
                     if self._closed.is_set():
                         return
                     if event.id is not None:
                         self.last_event_id = event.id
+                        # connected from the first event on: the server has fixed the
+                        # point after which it sends every event (headers come earlier)
+                        self.connected.set()
                     self._handle(event)
         finally:
             self._stream = None
