@@ -21,6 +21,7 @@ from starlette.responses import Response
 
 from rhom.server import _http
 from rhom.server._params import BadBody, BodyTooLarge, InvalidInput, Params, read_params
+from rhom.server._slots import Slots
 from rhom.server._state import JsonObject, State
 from rhom.server.adapters import SourceAdapter
 from rhom.server.pages import Caller
@@ -47,6 +48,7 @@ class Server:
     authenticate: Authenticate | None
     hub: Hub
     push_senders: dict[str, PushSender] = field(default_factory=dict)
+    slots: Slots = field(default_factory=lambda: Slots(0))
 
 
 #: The key of the lifespan state under which the app's :class:`Server` is also kept, so
@@ -148,7 +150,7 @@ def endpoint(
             reply.headers["connection"] = "close"
             return _label(reply, request, legacy)
         call = Call(server, request, params)
-        response = await run_in_threadpool(_dispatch, call, handler, login, client, client_param)
+        response = await run_in_threadpool(_slotted, call, handler, login, client, client_param)
         if call.client is not None and call.client_id and server.state.stats is not None:
             server.state.stats.seen(call.client_id)
         cookie = call.new_cookie or call.cookie
@@ -163,6 +165,11 @@ def _label(response: Response, request: Request, legacy: bool) -> Response:
     if legacy:
         _http.deprecated(response, request.method, request.url.path)
     return response
+
+
+def _slotted(call: Call, handler: Handler, login: bool, client: bool, client_param: str | None) -> Response:
+    with call.server.slots.held():
+        return _dispatch(call, handler, login, client, client_param)
 
 
 def _dispatch(call: Call, handler: Handler, login: bool, client: bool, client_param: str | None) -> Response:

@@ -26,6 +26,7 @@ from typing import Any
 import orjson
 import redis
 
+from rhom.server._slots import waiting
 from rhom.server.store import LogChange, LogEntry, LogInfo, Store, iter_chunks
 
 _LOG_KEYS = ("z", "e", "v", "c", "r", "g", "m")
@@ -209,8 +210,11 @@ class RedisStore(Store):
             sleep=0.005,
             blocking_timeout=_LOCK_TIMEOUT,
         )
-        if not lock.acquire():
-            raise TimeoutError("rhom.server: lock wait exceeded 60 s")
+        if not lock.acquire(blocking=False):
+            with waiting():  # another request holds it: let others run meanwhile
+                acquired = lock.acquire()
+            if not acquired:
+                raise TimeoutError("rhom.server: lock wait exceeded 60 s")
         try:
             yield
         finally:

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
+from rhom.server._slots import waiting
 from rhom.server.store import LogChange, LogEntry, LogInfo, Store, iter_chunks, prefix_upper_bound
 
 __all__ = ["SqliteStore"]
@@ -285,8 +286,11 @@ class SqliteStore(Store):
 
 @contextmanager
 def _held(lock: threading.Lock) -> Iterator[None]:
-    if not lock.acquire(timeout=60):
-        raise TimeoutError("rhom.server: lock wait exceeded 60 s")
+    if not lock.acquire(blocking=False):
+        with waiting():  # another request holds it: let others run meanwhile
+            acquired = lock.acquire(timeout=60)
+        if not acquired:
+            raise TimeoutError("rhom.server: lock wait exceeded 60 s")
     try:
         yield
     finally:

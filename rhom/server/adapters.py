@@ -30,6 +30,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from rhom.server._slots import waiting
+
 if TYPE_CHECKING:
     from rhom.server.store import Store
 
@@ -76,7 +78,8 @@ def calling_as(user: str, base_url: str, store: Store | None, partition: str = "
     """
     token = _context.set(_CallContext(user, base_url, store, partition=partition))
     try:
-        yield
+        with waiting():  # adapter hooks may wait on a backend: other requests go on
+            yield
     finally:
         _context.reset(token)
 

@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute, Route
 from rhom.exceptions import ConfigurationError
 from rhom.server import _admin, _http, _push_api, _search, bulk, live, routes
 from rhom.server._call import STATE_KEY, Authenticate, Call, Server, endpoint
+from rhom.server._slots import Slots
 from rhom.server._state import State
 from rhom.server.adapters import SourceAdapter
 from rhom.server.settings import Settings
@@ -99,6 +100,7 @@ def create_app(
         authenticate=authenticate,
         hub=live.Hub(state),
         push_senders=dict(push_senders or {}),
+        slots=Slots(settings.cpu_slots),
     )
 
     @contextlib.asynccontextmanager

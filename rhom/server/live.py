@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from starlette.concurrency import run_in_threadpool
 
+from rhom.server._slots import waiting
 from rhom.server._state import State, dumps, loads, partition_key
 
 if TYPE_CHECKING:
@@ -150,7 +151,8 @@ def send_ping(server: Server, users: Sequence[str], payload: Mapping[str, Any]) 
             if sender is None or not device.get("device_pin"):
                 continue
             try:
-                ok = sender.send(client_id, {k: str(v) for k, v in device.items()}, payload)
+                with waiting():  # a push service is a network call
+                    ok = sender.send(client_id, {k: str(v) for k, v in device.items()}, payload)
             except Exception as exc:  # a push service failure is reported, never raised
                 logger.warning("rhom.server: ping of client %s failed: %s", client_id, exc)
                 failed[client_id] = str(exc) or type(exc).__name__

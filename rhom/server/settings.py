@@ -39,6 +39,9 @@ class Settings:
     :param bulk_sync_poll_interval: seconds a bulk data file stays valid.
     :param redis_prefix: prefix of every Redis key, so that one Redis can host several apps.
     :param worker_threads: threads that run adapter hooks and storage work at once.
+    :param cpu_slots: how many of those threads run the server's own code at once
+        (``0``: no limit); a thread waiting for an adapter, a push sender or a lock
+        does not count (rhom/server/_slots.py).
     :param log_retention: seconds the change log keeps replaced versions and deletions
         (30 days). A client that has not synced for longer starts over (docs/server.md).
     :param log_compact_interval: least seconds between two compactions of one log.
@@ -62,6 +65,7 @@ class Settings:
     bulk_sync_poll_interval: int = 3600
     redis_prefix: str = "rhom:"
     worker_threads: int = 8
+    cpu_slots: int = 1
     log_retention: int = 30 * 86400
     log_compact_interval: int = 60
     stats: bool = False
