@@ -1,6 +1,7 @@
 """Live channel benchmark: N clients hold a stream open; one backend change reaches them all.
 
     .venv/bin/python benchmarks/live_fanout.py [--clients 1000] [--stores sqlite redis2]
+        [--baseline REV] [--repeat N]
 
 Each simulated client logs in as its own user, creates a client id, pulls the (empty)
 app-partition source ``Shared`` once, then keeps ``GET /rc/v1/app/live`` open. The run
@@ -9,6 +10,10 @@ measures the server's CPU while the N streams sit idle, then pushes one object i
 the moment the object is in the client's local data: the ``changed`` event arrived, the
 client queried the page holding the object and acknowledged it. Goals at 1,000 clients:
 idle CPU flat (a few percent of a core), p99 of that latency under 2 s.
+
+With ``--baseline REV`` every row is also run against that git revision (a temporary
+worktree, same machine, same Python environment), and the ratio of the p99s is printed:
+absolute figures move with the machine, a ratio measured in one run does much less.
 
 The server runs in its own process (``python -m rhom.server``); the clients are asyncio
 tasks with raw HTTP connections (benchmarks/_server_http.py), one stream and one request
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import resource
 import statistics
@@ -32,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks._server_http import LightClient  # noqa: E402
-from benchmarks.server_load import cpu_seconds, server_process  # noqa: E402
+from benchmarks.server_load import checkout, cpu_seconds, server_process  # noqa: E402
 from rhom.server.testing import redis_server  # noqa: E402
 
 API_TOKEN = "bench-api-token"
@@ -144,6 +150,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, nargs="+", default=[100, 1000])
     parser.add_argument("--stores", nargs="+", default=["sqlite", "redis2"], help="sqlite, redis, redis2")
+    parser.add_argument("--baseline", metavar="REV", help="also serve from this git revision, row by row")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per row; the row shows the median p99 run")
     args = parser.parse_args()
     need = max(args.clients) * 3 + 100
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -151,21 +159,39 @@ def main() -> int:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(need, hard), hard))
     os.environ["RHOM_SERVER_API_TOKEN"] = API_TOKEN
     print(f"rhom.server live channel: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
-    print(f"{'store':8} {'clients':>7} {'idle CPU %':>10} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}  busy cores")
-    with tempfile.TemporaryDirectory() as folder, redis_server() as redis_url:
+    print(f"{'store':14} {'clients':>7} {'idle CPU %':>10} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}  busy cores")
+    with contextlib.ExitStack() as stack:
+        folder = stack.enter_context(tempfile.TemporaryDirectory())
+        redis_url = stack.enter_context(redis_server())
+        trees = [("", ROOT)]
+        if args.baseline:
+            trees.append((f"@{args.baseline}", stack.enter_context(checkout(args.baseline))))
+        run_no = 0
         for name in args.stores:
             for clients in args.clients:
-                store = f"sqlite:///{folder}/{name}-{clients}.db" if name == "sqlite" else redis_url
-                workers = 2 if name == "redis2" else 1
-                os.environ["RHOM_SERVER_REDIS_PREFIX"] = f"live-{name}-{clients}:"
-                with server_process(store, workers=workers, app="benchmarks._live_app:make_app") as (url, pid):
-                    row = asyncio.run(fan_out(url, pid, clients))
-                print(
-                    f"{name:8} {row['clients']:>7} {row['idle_cpu_pct']:>10.1f} "
-                    f"{row['p50_ms']:>8.0f} {row['p99_ms']:>8.0f} {row['max_ms']:>8.0f}"
-                    f"  server {row['server_cpu']:.2f}, clients {row['client_cpu']:.2f}",
-                    flush=True,
-                )
+                p99s: list[float] = []
+                for label, root in trees:
+                    rows = []
+                    for _ in range(args.repeat):
+                        run_no += 1
+                        store = f"sqlite:///{folder}/{name}-{run_no}.db" if name == "sqlite" else redis_url
+                        workers = 2 if name == "redis2" else 1
+                        os.environ["RHOM_SERVER_REDIS_PREFIX"] = f"live-{run_no}:"
+                        app = "benchmarks._live_app:make_app"
+                        with server_process(store, root=root, workers=workers, app=app) as (url, pid):
+                            rows.append(asyncio.run(fan_out(url, pid, clients)))
+                    rows.sort(key=lambda r: r["p99_ms"])
+                    row = rows[len(rows) // 2]
+                    p99s.append(row["p99_ms"])
+                    print(
+                        f"{name + label:14} {row['clients']:>7} {row['idle_cpu_pct']:>10.1f} "
+                        f"{row['p50_ms']:>8.0f} {row['p99_ms']:>8.0f} {row['max_ms']:>8.0f}"
+                        f"  server {row['server_cpu']:.2f}, clients {row['client_cpu']:.2f}"
+                        + (f"  (p99 of each run: {[round(r['p99_ms']) for r in rows]})" if args.repeat > 1 else ""),
+                        flush=True,
+                    )
+                if len(p99s) == 2:
+                    print(f"{'':14} {clients:>7} p99 ratio this tree / @{args.baseline}: {p99s[0] / p99s[1]:.2f}")
     return 0
 
 
