@@ -14,10 +14,12 @@ from starlette.responses import Response
 
 from rhom.server import _http, live
 from rhom.server._call import Call
-from rhom.server._log import log_name, read_all
+from rhom.server._log import log_name, read_all, read_client_view
 from rhom.server._state import partition_key
 
 __all__ = [
+    "client_doc",
+    "client_docnames",
     "client_info",
     "delete_client",
     "delete_user",
@@ -297,8 +299,15 @@ def store_doc(call: Call) -> Response:
     if refused is not None:
         return refused
     parts = str(call.request.path_params["doc"]).split(":")
+    if len(parts) == 6 and parts[:2] == ["client", "application"]:
+        return _client_doc(call, parts[3], parts[4], parts[5], user=parts[2])
     if len(parts) != 5 or parts[:2] != ["source", "application"]:
-        return _http.text(400, "Unknown document: expected source:application:<user>:<source>:<doc>", _http.TEXT)
+        return _http.text(
+            400,
+            "Unknown document: expected source:application:<user>:<source>:<doc> "
+            "or client:application:<user>:<client>:<source>:<doc>",
+            _http.TEXT,
+        )
     return _doc(call, parts[2], parts[3], parts[4])
 
 
@@ -318,3 +327,87 @@ def _doc(call: Call, user: str, name: str, doc: str) -> Response:
     if doc == "md_size":
         return _http.json_reply(len(objects))
     return _http.json_reply(objects)
+
+
+#: The documents of a client source that the docs routes show, named as RhoConnect
+#: names them. rhom keeps a cursor per client, not a copy: ``cd`` is rebuilt from the log.
+CLIENT_DOCS = (
+    "cd",
+    "cd_size",
+    "page",
+    "delete_page",
+    "create_links",
+    "create_links_page",
+    "metadata_page",
+    "total_count_page",
+    "page_token",
+    "schema_sha1",
+    "metadata_sha1",
+    "create_errors",
+    "update_errors",
+    "update_rollback",
+    "delete_errors",
+)
+
+
+def client_docnames(call: Call) -> Response:
+    """``GET /rc/v1/clients/{client_id}/sources/{source}/docnames``: the names of the
+    client source's documents (``client:application:<user>:<client>:<source>:<doc>``)."""
+    refused = _admin(call)
+    if refused is not None:
+        return refused
+    cid, name = str(call.request.path_params["client_id"]), str(call.request.path_params["source"])
+    record = call.state.client(cid)
+    if record is None:
+        return _http.text(500, _http.UNKNOWN_CLIENT)
+    if name not in call.server.adapters:
+        return _http.text(400, f"Unknown source {name!r}", _http.TEXT)
+    base = f"client:application:{record['user']}:{cid}:{name}"
+    return _http.json_reply({doc: f"{base}:{doc}" for doc in CLIENT_DOCS})
+
+
+def client_doc(call: Call) -> Response:
+    """``GET /rc/v1/clients/{client_id}/sources/{source}/docs/{doc}``: one document of the
+    client source (``cd``: what the client holds by the server's record; ``page``: the
+    outstanding page's inserts; ``page_token``: its token; the error documents: errors
+    waiting for the client's next page)."""
+    refused = _admin(call)
+    if refused is not None:
+        return refused
+    params = call.request.path_params
+    return _client_doc(call, str(params["client_id"]), str(params["source"]), str(params["doc"]))
+
+
+def _client_doc(call: Call, cid: str, name: str, doc: str, user: str | None = None) -> Response:
+    record = call.state.client(cid)
+    if record is None or (user is not None and record.get("user") != user):
+        return _http.text(500, _http.UNKNOWN_CLIENT)
+    adapter = call.server.adapters.get(name)
+    if adapter is None:
+        return _http.text(400, f"Unknown source {name!r}", _http.TEXT)
+    if doc not in CLIENT_DOCS:
+        return _http.text(400, f"Unknown document {doc!r}: one of {', '.join(CLIENT_DOCS)}", _http.TEXT)
+    state = call.state
+    cs = state.client_state(cid, name)
+    if doc in ("cd", "cd_size"):
+        log = log_name(partition_key(adapter.partition, str(record["user"])), adapter.name)
+        held = read_client_view(state.store, log, cs)
+        return _http.json_reply(len(held) if doc == "cd_size" else held)
+    page = state.stored_page(cid, name) if cs.get("token") else {}
+    errors = cs.get("errors") or {}
+    value = {
+        "page": page.get("insert", {}),
+        "delete_page": page.get("delete", {}),
+        "create_links": cs.get("links") or {},
+        "create_links_page": page.get("links", {}),
+        "metadata_page": page.get("metadata", ""),
+        "total_count_page": cs.get("page_total", 0) if cs.get("token") else 0,
+        "page_token": cs.get("token") or "",
+        "schema_sha1": cs.get("schema_sha1") or "",
+        "metadata_sha1": cs.get("metadata_sha1") or "",
+        "create_errors": errors.get("create-error", {}),
+        "update_errors": errors.get("update-error", {}),
+        "update_rollback": errors.get("update-rollback", {}),
+        "delete_errors": errors.get("delete-error", {}),
+    }[doc]
+    return _http.json_reply(value)

@@ -249,3 +249,36 @@ def _values(store: Store, log: str, wanted: Mapping[str, int]) -> Doc:
 def read_held(state: State, log: str, cs: JsonObject, oids: Iterable[str]) -> Doc:
     """The versions a client holds of the named objects."""
     return Held(cs).of(state.store, log, oids)
+
+
+def read_client_view(store: Store, log: str, cs: JsonObject) -> Doc:
+    """What a client holds of ``log`` by the server's record: the log up to the client's
+    cursor, with the objects it pushed itself at their own versions. The cursor moves when
+    a page is sent, so this counts an outstanding page as held.
+
+    An object replaced after the cursor whose older version compaction has dropped since
+    is left out (the client still holds it; the server no longer knows its values).
+    """
+    held = Held(cs)
+    objects: Doc = {}
+    after = 0
+    while after < held.cursor:
+        entries = [e for e in store.log_read(log, after, 5000) if e.seq <= held.cursor]
+        if not entries:
+            break
+        for entry in entries:
+            if entry.value is None:
+                objects.pop(entry.oid, None)
+            else:
+                objects[entry.oid] = orjson.loads(entry.value)
+        after = entries[-1].seq
+    found = store.log_entries(log, set(held.ahead.values())) if held.ahead else {}
+    for oid, seq in held.ahead.items():
+        pushed = found.get(seq)
+        if pushed is None:
+            continue
+        if pushed.value is None:
+            objects.pop(oid, None)
+        else:
+            objects[oid] = orjson.loads(pushed.value)
+    return objects

@@ -184,6 +184,8 @@ def route_table() -> list[BaseRoute]:
         _route("/rc/v1/users/{user_id}/sources/{source}/docs/{doc}", _admin.source_doc, ["GET"], login=False),
         _route("/rc/v1/store/{doc}", _admin.store_doc, ["GET"], login=False),
         _route("/rc/v1/clients/{client_id}", _admin.client_info, ["GET"], login=False),
+        _route("/rc/v1/clients/{client_id}/sources/{source}/docnames", _admin.client_docnames, ["GET"], login=False),
+        _route("/rc/v1/clients/{client_id}/sources/{source}/docs/{doc}", _admin.client_doc, ["GET"], login=False),
         _route("/rc/v1/clients/{client_id}", _admin.delete_client, ["DELETE"], login=False),
         _route("/rc/v1/readstate/users/{user_id}/sources/{source}", _admin.read_state, ["PUT"], login=False),
         _route("/rc/v1/system/stats", _admin.stats, ["GET"], login=False),

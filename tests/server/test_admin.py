@@ -136,3 +136,30 @@ def test_user_and_document_routes(serve: Serve, products: MemoryAdapter, rho: Ca
             assert admin.get("/rc/v1/users/alice/sources/Nope/docnames").status_code == 400
             assert admin.get("/rc/v1/store/not-a-doc").status_code == 400
             assert httpx.get(url + "/rc/v1/store/" + names["md"]).status_code == 422, "token needed"
+
+
+def test_client_document_routes(serve: Serve, products: MemoryAdapter, rho: Callable[[str], RhoClient]) -> None:
+    """captures (REST API): clients/{id}/sources/{source}/docnames names the client's
+    documents; cd is what the client holds, page and page_token its unacknowledged page."""
+    with serve([products]) as url:
+        client = rho(url)
+        client.login("alice")
+        cid = client.create_client()
+        client.sync("Product")
+        with httpx.Client(base_url=url, headers=TOKEN) as admin:
+            names = admin.get(f"/rc/v1/clients/{cid}/sources/Product/docnames").json()
+            assert names["cd"] == f"client:application:alice:{cid}:Product:cd", "captures: client docnames"
+            assert list(names)[:4] == ["cd", "cd_size", "page", "delete_page"], "RhoConnect's order"
+            base = f"/rc/v1/clients/{cid}/sources/Product/docs/"
+            assert admin.get(base + "cd").json() == client.local["Product"], "cd: what the client holds"
+            assert admin.get("/rc/v1/store/" + names["cd_size"]).json() == 5
+            assert admin.get(base + "page_token").json() == "", "every page acknowledged"
+            products.replace({**products.query(None), "6": {"name": "New"}})
+            page = client.page("Product")  # sent, not acknowledged
+            assert admin.get(base + "page_token").json() == page["token"]
+            assert admin.get(base + "page").json() == {"6": {"name": "New"}}
+            assert "6" in admin.get(base + "cd").json(), "rhom's cd counts the page sent (docs/server.md)"
+            assert admin.get(base + "nope").status_code == 400
+            assert admin.get("/rc/v1/clients/nobody/sources/Product/docnames").text == "Unknown client"
+            wrong_user = names["cd"].replace(":alice:", ":bob:")
+            assert admin.get("/rc/v1/store/" + wrong_user).text == "Unknown client"
