@@ -102,18 +102,29 @@ def read_all(store: Store, log: str) -> tuple[Doc, int]:
     Changes written while it reads come later in the log and are read too, so the
     result is exactly the log's content at the returned sequence number.
     """
+    return _replay(store, log, None)
+
+
+def _replay(store: Store, log: str, until: int | None) -> tuple[Doc, int]:
+    """The live objects after reading the log up to sequence number ``until`` (``None``:
+    to its end), and the last number read."""
     objects: Doc = {}
     after = 0
-    while True:
-        entries = store.log_read(log, after, 5000)
+    while until is None or after < until:
+        entries = [e for e in store.log_read(log, after, 5000) if until is None or e.seq <= until]
         if not entries:
-            return objects, after
+            break
         for entry in entries:
-            if entry.value is None:
-                objects.pop(entry.oid, None)
-            else:
-                objects[entry.oid] = orjson.loads(entry.value)
+            _apply(objects, entry.oid, entry.value)
         after = entries[-1].seq
+    return objects, after
+
+
+def _apply(objects: Doc, oid: str, value: str | None) -> None:
+    if value is None:
+        objects.pop(oid, None)
+    else:
+        objects[oid] = orjson.loads(value)
 
 
 def _cached_objects(state: State, log: str) -> Doc | None:
@@ -260,25 +271,10 @@ def read_client_view(store: Store, log: str, cs: JsonObject) -> Doc:
     is left out (the client still holds it; the server no longer knows its values).
     """
     held = Held(cs)
-    objects: Doc = {}
-    after = 0
-    while after < held.cursor:
-        entries = [e for e in store.log_read(log, after, 5000) if e.seq <= held.cursor]
-        if not entries:
-            break
-        for entry in entries:
-            if entry.value is None:
-                objects.pop(entry.oid, None)
-            else:
-                objects[entry.oid] = orjson.loads(entry.value)
-        after = entries[-1].seq
+    objects, _ = _replay(store, log, held.cursor)
     found = store.log_entries(log, set(held.ahead.values())) if held.ahead else {}
     for oid, seq in held.ahead.items():
         pushed = found.get(seq)
-        if pushed is None:
-            continue
-        if pushed.value is None:
-            objects.pop(oid, None)
-        else:
-            objects[oid] = orjson.loads(pushed.value)
+        if pushed is not None:
+            _apply(objects, oid, pushed.value)
     return objects

@@ -8,7 +8,7 @@ import httpx
 
 from rhom.server import MemoryAdapter
 
-from .conftest import RhoClient, Serve
+from .conftest import RhoClient, Serve, client_of
 
 TOKEN = {"X-RhoConnect-API-TOKEN": "test-api-token"}
 
@@ -142,9 +142,8 @@ def test_client_document_routes(serve: Serve, products: MemoryAdapter, rho: Call
     """captures (REST API): clients/{id}/sources/{source}/docnames names the client's
     documents; cd is what the client holds, page and page_token its unacknowledged page."""
     with serve([products]) as url:
-        client = rho(url)
-        client.login("alice")
-        cid = client.create_client()
+        client = client_of(url, rho)
+        cid = client.client_id
         client.sync("Product")
         with httpx.Client(base_url=url, headers=TOKEN) as admin:
             names = admin.get(f"/rc/v1/clients/{cid}/sources/Product/docnames").json()
