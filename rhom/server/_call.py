@@ -49,6 +49,8 @@ class Server:
     hub: Hub
     push_senders: dict[str, PushSender] = field(default_factory=dict)
     slots: Slots = field(default_factory=lambda: Slots(0))
+    #: address -> times of its recent failed console logins (rhom.server.console)
+    login_failures: dict[str, list[float]] = field(default_factory=dict)
 
 
 #: The key of the lifespan state under which the app's :class:`Server` is also kept, so

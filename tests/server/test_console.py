@@ -202,3 +202,25 @@ def test_adapter_errors_are_counted_per_source(
             assert [m.split(":")[0] for m in members] == ["1,1"]
         with logged_in(url) as browser:
             assert "query-error: backend down" in browser.get("/users/alice").text
+
+
+def test_failed_logins_are_throttled(serve: Serve, settings: Settings, products: MemoryAdapter) -> None:
+    with console(serve, settings, [products]) as url:
+        for _ in range(10):
+            assert httpx.post(url + "/console/login", data={"password": "guess"}).status_code == 401
+        refused = httpx.post(url + "/console/login", data={"password": "test-api-token"})
+        assert refused.status_code == 429 and "Too many failed logins" in refused.text
+        assert "set-cookie" not in refused.headers, "not even the right token gets in meanwhile"
+
+
+def test_hostile_names_are_escaped(
+    serve: Serve, settings: Settings, products: MemoryAdapter, rho: Callable[[str], RhoClient]
+) -> None:
+    """User names come from logins: the console must show them as text, never as markup."""
+    hostile = '"><script>alert(1)</script>'
+    with console(serve, settings, [products]) as url:
+        client_of(url, rho, hostile)
+        with logged_in(url) as browser:
+            page = browser.get("/").text
+            assert "<script>alert(1)</script>" not in page
+            assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page

@@ -51,6 +51,8 @@ logger = logging.getLogger("rhom.server.console")
 
 COOKIE = "rhom_console"
 SESSION_AGE = 12 * 3600  # seconds a console login lasts
+MAX_FAILURES = 10  # failed logins from one address within FAILURE_WINDOW, then 429
+FAILURE_WINDOW = 300.0
 PAGE_SIZE = 50  # objects per page of a document
 ROOT = "/console"
 
@@ -127,11 +129,23 @@ async def _login(request: Request) -> Response:
     target = wanted if wanted.startswith(ROOT + "/") and "//" not in wanted else ROOT + "/"
     if request.method == "GET":
         return _render(request, "login.html", {"next": target, "error": None})
+    address = request.client.host if request.client else "?"
+    now = time.monotonic()
+    failures = [t for t in server.login_failures.get(address, []) if now - t < FAILURE_WINDOW]
+    if len(failures) >= MAX_FAILURES:
+        message = "Too many failed logins from this address: wait a few minutes."
+        return _render(request, "login.html", {"next": target, "error": message}, 429)
     form = await request.form()
     password = form.get("password")
     if not isinstance(password, str) or not _password_ok(server, password):
-        logger.warning("rhom.server.console: failed login from %s", request.client.host if request.client else "?")
+        logger.warning("rhom.server.console: failed login from %s", address)
+        server.login_failures[address] = [*failures, now]
+        if len(server.login_failures) > 10_000:  # many addresses: keep the recent ones
+            server.login_failures = {
+                a: ts for a, ts in server.login_failures.items() if ts and now - ts[-1] < FAILURE_WINDOW
+            }
         return _render(request, "login.html", {"next": target, "error": "Wrong API token or password."}, 401)
+    server.login_failures.pop(address, None)
     reply = RedirectResponse(target, status_code=303)
     cookie = _serializer(server).dumps({"sid": secrets.token_hex(16)})
     reply.set_cookie(
