@@ -127,7 +127,8 @@ class SqliteStore(Store):
             lid = self._log_id(conn, log, create=True)
             assert lid is not None
             sql = "SELECT oid, seq, h FROM log_cur WHERE log = ? AND oid IN ({marks})"
-            rows = self._select_in(sql, lid, (oid for oid, _, _ in changes))
+            # a log never written has no current entries: nothing to look up
+            rows = self._select_in(sql, lid, (oid for oid, _, _ in changes)) if last else []
             current: dict[str, tuple[int, str]] = {oid: (seq, h) for oid, seq, h in rows}
             seqs: list[int] = []
             entries: list[tuple[object, ...]] = []
