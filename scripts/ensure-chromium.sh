@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes sure Debian's headless Chromium and its ChromeDriver exist (/usr/bin/chromium,
-# /usr/bin/chromedriver): the console's browser tests (pytest marker "browser") drive them.
+# /usr/bin/chromedriver): the browser tests (pytest marker "browser") drive them.
 # Installs the packages chromium and chromium-driver when missing, if this runs as root
 # with apt-get. No browser is ever downloaded by a test tool.
 # Exit status: 0 both are there; 3 missing and cannot be installed here (not root, no

@@ -38,7 +38,7 @@ notice() {
                 echo "rhom: or run scripts/test.sh as root; macOS: brew install redis), then run scripts/test.sh again." >&2
                 ;;
             chromium)
-                echo "rhom: $1 the browser tier: the tests marked 'browser' (the web console in headless Chromium)." >&2
+                echo "rhom: $1 the browser tier: the tests marked 'browser' (headless Chromium: a smoke test, the web console)." >&2
                 echo "rhom: to run it too, install Debian's chromium and chromium-driver (sudo apt-get install" >&2
                 echo "rhom: chromium chromium-driver, or run scripts/test.sh as root), then run scripts/test.sh again." >&2
                 ;;

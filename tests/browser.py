@@ -31,6 +31,7 @@ FLAGS = (
     "--disable-component-update",
     "--disable-sync",
 )
+MAX_SHOT_HEIGHT = 4000
 
 
 def _missing() -> None:
@@ -45,14 +46,20 @@ def chromium() -> Iterator[webdriver.Chrome]:
     """A headless Chromium with a fresh profile, closed (and its profile deleted) after."""
     if not (os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)):
         _missing()
-    os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager must not download anything
+    # The explicit Service path already keeps Selenium Manager from running; should it run
+    # anyway, offline mode stops it downloading a driver or browser (or sending its stats).
+    os.environ["SE_OFFLINE"] = "true"
     profile = tempfile.mkdtemp(prefix="rhom-chromium-")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in FLAGS:
         options.add_argument(flag)
     options.add_argument(f"--user-data-dir={profile}")
-    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    try:
+        driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    except BaseException:
+        shutil.rmtree(profile, ignore_errors=True)
+        raise
     try:
         driver.implicitly_wait(5)  # find_element waits for a page that is still loading
         yield driver
@@ -69,9 +76,12 @@ def screenshot(driver: webdriver.Chrome, name: str) -> Path | None:
         return None
     target = Path(folder) / f"{name}.png"
     target.parent.mkdir(parents=True, exist_ok=True)
-    height = min(int(driver.execute_script("return document.documentElement.scrollHeight")), 4000)
+    page = int(driver.execute_script("return document.documentElement.scrollHeight"))
+    # Headless Chromium's window is taller than the page's viewport (by 143 px in Chromium 156):
+    # grow the window by that much more, or the shot misses the bottom of the page.
+    frame = int(driver.execute_script("return window.outerHeight - window.innerHeight"))
     size = driver.get_window_size()
-    driver.set_window_size(1280, max(height, 300))
+    driver.set_window_size(size["width"], min(page, MAX_SHOT_HEIGHT) + frame)
     try:
         driver.save_screenshot(str(target))
     finally:
