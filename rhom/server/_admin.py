@@ -103,14 +103,22 @@ def users(call: Call) -> Response:
     return _http.json_reply(call.state.users())
 
 
+def _known_user(call: Call) -> str | Response:
+    """The ``user_id`` path parameter, or the 404 reply when no such user exists."""
+    user = str(call.request.path_params["user_id"])
+    if not call.state.user_exists(user):
+        return _http.text(404, "Unknown user")
+    return user
+
+
 def delete_user(call: Call) -> Response:
     """``DELETE /rc/v1/users/{user_id}``: the user, its clients and its documents."""
     refused = _admin(call)
     if refused is not None:
         return refused
-    user = str(call.request.path_params["user_id"])
-    if not call.state.user_exists(user):
-        return _http.text(404, "Unknown user")
+    user = _known_user(call)
+    if isinstance(user, Response):
+        return user
     call.state.delete_user(user)
     return _http.text(200, "User deleted")
 
@@ -248,9 +256,9 @@ def user_info(call: Call) -> Response:
     refused = _admin(call)
     if refused is not None:
         return refused
-    user = str(call.request.path_params["user_id"])
-    if not call.state.user_exists(user):
-        return _http.text(404, "Unknown user")
+    user = _known_user(call)
+    if isinstance(user, Response):
+        return user
     attributes = [
         {"name": "rho__id", "type": "string", "value": user},
         {"name": "login", "type": "string", "value": user},

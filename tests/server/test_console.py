@@ -10,6 +10,7 @@ import dataclasses
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import httpx
 
@@ -22,9 +23,16 @@ TOKEN = {"X-RhoConnect-API-TOKEN": "test-api-token"}
 
 
 @contextmanager
-def console(serve: Serve, settings: Settings, adapters: list[MemoryAdapter], **changes: object) -> Iterator[str]:
+def console(
+    serve: Serve,
+    settings: Settings,
+    adapters: list[MemoryAdapter],
+    *,
+    app: dict[str, Any] | None = None,
+    **changes: object,
+) -> Iterator[str]:
     chosen = dataclasses.replace(settings, console=True, **changes)  # type: ignore[arg-type]
-    with serve(adapters, settings=chosen) as url:
+    with serve(adapters, settings=chosen, **(app or {})) as url:
         yield url
 
 
@@ -224,3 +232,25 @@ def test_hostile_names_are_escaped(
             page = browser.get("/").text
             assert "<script>alert(1)</script>" not in page
             assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+class DownSender:
+    """A push service that is down."""
+
+    def send(self, client_id: str, device: dict[str, str], payload: dict[str, Any]) -> bool:
+        raise ConnectionError("push service unreachable")
+
+
+def test_a_ping_whose_sender_failed_says_so(
+    serve: Serve, settings: Settings, products: MemoryAdapter, rho: Callable[[str], RhoClient]
+) -> None:
+    with console(serve, settings, [products], app={"push_senders": {"ANDROID": DownSender()}}) as url:
+        client = client_of(url, rho)
+        registered = client.http.post(
+            f"/rc/v1/clients/{client.client_id}/register", json={"device_type": "ANDROID", "device_pin": "pin-1"}
+        )
+        assert registered.status_code == 200
+        with logged_in(url) as browser:
+            csrf = csrf_of(browser.get("/users/alice"))
+            page = browser.post("/users/alice/ping", data={"csrf": csrf, "message": "hi"}).text
+            assert "push sender failed" in page and "Ping sent." not in page

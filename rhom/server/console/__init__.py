@@ -63,6 +63,7 @@ _templates.env.filters["part"] = lambda text: urllib.parse.quote(str(text), safe
 #: What a finished action says on the page it returns to (``?done=<code>``).
 DONE = {
     "ping": "Ping sent.",
+    "ping-failed": "Ping sent to the live clients, but a push sender failed for some devices (see the server log).",
     "reset-client": "Client reset: at its next sync it registers again and resyncs in full.",
     "delete-user": "User deleted.",
     "system-reset": "System reset: every user, client and document is gone.",
@@ -409,12 +410,12 @@ def _system_page(request: Request, server: Server) -> tuple[str, dict[str, Any]]
 def _ping(request: Request, server: Server, form: dict[str, str]) -> Response:
     user = _user(request, server)
     named = [s.strip() for s in form.get("sources", "").split(",") if s.strip()]
-    unknown = [s for s in named if s not in server.adapters]
-    if unknown:
-        return Response(f"Unknown source(s): {', '.join(unknown)}", 400, media_type="text/plain")
-    message = form.get("message") or None
-    live.send_ping(server, [user], live.ping_payload(named or None, message))
-    return _back(f"/users/{urllib.parse.quote(user, safe='')}", "ping")
+    try:
+        result = live.ping(request, [user], sources=named or None, message=form.get("message") or None)
+    except ValueError as exc:  # an unknown source
+        return Response(str(exc), 400, media_type="text/plain")
+    # a device whose push sender failed was not reached: say so, not "sent"
+    return _back(f"/users/{urllib.parse.quote(user, safe='')}", "ping-failed" if result.failed else "ping")
 
 
 def _delete_user(request: Request, server: Server, form: dict[str, str]) -> Response:

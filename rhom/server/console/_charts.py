@@ -95,8 +95,9 @@ def report(stats: Stats, sources: Sequence[str], since: float) -> Report:
     out = Report()
     per_bucket: dict[int, float] = {}
     requests = 0.0
-    for metric in stats.names("http:*"):
-        for point in stats.series(metric, since):
+    http = {metric: stats.series(metric, since) for metric in stats.names("http:*")}
+    for points in http.values():
+        for point in points:
             per_bucket[point.start] = per_bucket.get(point.start, 0.0) + point.values[0]
             requests += point.values[0]
     rate = [(p + res / 2, count / res) for p, count in sorted(per_bucket.items())]
@@ -116,7 +117,7 @@ def report(stats: Stats, sources: Sequence[str], since: float) -> Report:
     syncs: dict[str, list[tuple[float, float]]] = {}
     errors: dict[str, list[tuple[float, float]]] = {}
     for name in sources:
-        query = stats.series(f"http:GET:/app/v1/{name}", since)
+        query = http.get(f"http:GET:/app/v1/{name}", [])  # read once, above
         failed = stats.series(f"errors:{name}", since)
         syncs[name] = [(_mid(p, res), p.values[0]) for p in query]
         errors[name] = [(_mid(p, res), p.values[0]) for p in failed]
