@@ -9,10 +9,12 @@ from the console and watches the live client's sync show up in the stats. With
 from __future__ import annotations
 
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.wait import WebDriverWait
 
 from tests.browser import chromium, screenshot
 
@@ -44,7 +46,9 @@ def test_console_in_chromium(make_world: Callable[..., World]) -> None:
         screenshot(driver, "login")
         driver.find_element(By.ID, "password").send_keys("test-api-token")
         driver.find_element(By.CSS_SELECTOR, "#login button").click()
-        assert driver.current_url.endswith("/console/users/alice"), "back where the login was asked"
+        # the login page's own address ends in next=/console/users/alice: compare paths
+        WebDriverWait(driver, 10).until(lambda d: urlsplit(d.current_url).path == "/console/users/alice")
+        assert driver.find_element(By.CSS_SELECTOR, "h1").text == "alice", "back where the login was asked"
 
         driver.get(url + "/console/")
         users = driver.find_elements(By.CSS_SELECTOR, "#users tr[data-user]")
@@ -63,6 +67,7 @@ def test_console_in_chromium(make_world: Callable[..., World]) -> None:
         search = driver.find_element(By.CSS_SELECTOR, "#search input[name=q]")
         search.send_keys("phone 3")
         search.submit()
+        WebDriverWait(driver, 10).until(lambda d: "q=phone" in d.current_url)  # the results page, not the old one
         found = [
             r.get_attribute("data-object") for r in driver.find_elements(By.CSS_SELECTOR, "#objects tr[data-object]")
         ]
