@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import bisect
 import sqlite3
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
+
+import orjson
 
 from rhom.server._slots import waiting
 from rhom.server.store import LogChange, LogEntry, LogInfo, Store, iter_chunks, prefix_upper_bound
@@ -16,15 +20,20 @@ __all__ = ["SqliteStore"]
 _STRIPES = 1024
 # kv: the key-value part. log_meta: one row per change log, its integer id (short keys
 # below), newest sequence number, live count and compaction floor. log_entry: one row
-# per version (v NULL: a deletion; sup/sup_at: the entry that replaced it, and when).
-# log_cur: each object's latest entry and its digest ('' once deleted).
+# per version (v NULL: a deletion; h: its digest; sup/sup_at: the entry that replaced it,
+# and when). log_run: a run of objects new to the log, written by one write, as one row
+# (see RUN_MIN). log_cur: each object's latest entry and its digest ('' once deleted), for
+# logs too large to index in memory (see MEMORY_INDEX_MAX).
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS log_entry (
     log INTEGER NOT NULL, seq INTEGER NOT NULL, oid TEXT NOT NULL, prev INTEGER NOT NULL,
-    v TEXT, at REAL NOT NULL, sup INTEGER, sup_at REAL, PRIMARY KEY (log, seq)) WITHOUT ROWID;
+    v TEXT, at REAL NOT NULL, sup INTEGER, sup_at REAL, h TEXT, PRIMARY KEY (log, seq)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS log_entry_replaced ON log_entry (log, sup_at) WHERE sup_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS log_entry_deleted ON log_entry (log, at) WHERE v IS NULL AND sup IS NULL;
+CREATE TABLE IF NOT EXISTS log_run (
+    log INTEGER NOT NULL, first INTEGER NOT NULL, last INTEGER NOT NULL, at REAL NOT NULL,
+    data TEXT NOT NULL, PRIMARY KEY (log, first)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS log_cur (
     log INTEGER NOT NULL, oid TEXT NOT NULL, seq INTEGER NOT NULL, h TEXT NOT NULL,
     PRIMARY KEY (log, oid)) WITHOUT ROWID;
@@ -32,7 +41,55 @@ CREATE TABLE IF NOT EXISTS log_meta (
     id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,
     last INTEGER NOT NULL, count INTEGER NOT NULL, floor INTEGER NOT NULL);
 """
-_LOG_TABLES = ("log_entry", "log_cur", "log_meta")
+_LOG_TABLES = ("log_entry", "log_run", "log_cur", "log_meta")
+
+#: A write of at least this many objects, all new to the log, is stored as runs of at
+#: most RUN_SIZE objects, one row each: a new partition's first refresh writes a few rows
+#: instead of one per object. The first later change to one of them turns its run into
+#: rows (so that compaction keeps working row by row).
+RUN_MIN = 32
+RUN_SIZE = 500
+#: Logs of at most this many objects (live or deleted) keep each object's latest entry
+#: in this process's memory, rebuilt from the tables when needed, instead of log_cur.
+MEMORY_INDEX_MAX = 50_000
+#: All memory indexes together hold at most this many objects (least recently used go).
+MEMORY_INDEX_TOTAL = 200_000
+
+#: Each object's latest entry: oid -> (seq, digest; '' once deleted).
+Index = dict[str, tuple[int, str]]
+
+
+class _MemoryIndexes:
+    """An LRU of the memory indexes of small logs, each valid at one ``last`` number."""
+
+    def __init__(self, total: int) -> None:
+        self._total = total
+        self._held = 0
+        self._items: OrderedDict[int, tuple[int, Index]] = OrderedDict()
+
+    def get(self, lid: int, last: int) -> Index | None:
+        hit = self._items.get(lid)
+        if hit is None or hit[0] != last:
+            return None  # unknown, or written by someone else since: rebuild
+        self._items.move_to_end(lid)
+        return hit[1]
+
+    def put(self, lid: int, last: int, index: Index) -> None:
+        self.drop(lid)
+        self._items[lid] = (last, index)
+        self._held += len(index) + 1
+        while self._held > self._total and len(self._items) > 1:
+            _, (_, dropped) = self._items.popitem(last=False)
+            self._held -= len(dropped) + 1
+
+    def drop(self, lid: int) -> None:
+        old = self._items.pop(lid, None)
+        if old is not None:
+            self._held -= len(old[1]) + 1
+
+    def clear(self) -> None:
+        self._items.clear()
+        self._held = 0
 
 
 class SqliteStore(Store):
@@ -52,6 +109,8 @@ class SqliteStore(Store):
         self._locks: dict[str, list[threading.Lock]] = {}
         self._locks_guard = threading.Lock()
         self._log_ids: dict[str, int] = {}
+        self._memory = _MemoryIndexes(MEMORY_INDEX_TOTAL)
+        self._sql_indexed: set[int] = set()  # logs whose index is log_cur
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -61,6 +120,8 @@ class SqliteStore(Store):
                 conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=10000")
             conn.executescript(_SCHEMA)
+            if "h" not in {row[1] for row in conn.execute("PRAGMA table_info(log_entry)")}:
+                conn.execute("ALTER TABLE log_entry ADD COLUMN h TEXT")  # a file of rhom < 0.9
             self._conn = conn
         return self._conn
 
@@ -113,61 +174,174 @@ class SqliteStore(Store):
                 yield conn
             except BaseException:
                 conn.execute("ROLLBACK")
-                self._log_ids.clear()  # a log made in this transaction is gone again
+                self._forget()  # a log made in this transaction is gone again
                 raise
             conn.execute("COMMIT")
+
+    def _forget(self) -> None:
+        """Drop what this process remembers of the logs (ids and memory indexes)."""
+        self._log_ids.clear()
+        self._memory.clear()
+        self._sql_indexed.clear()
 
     # -- change logs ------------------------------------------------------------------
     def log_write(self, log: str, changes: Sequence[LogChange], now: float) -> list[int]:
         if not changes:
             return []
-        with self._transaction() as conn:
+        with self._db_lock, self._transaction() as conn:
             info = self._info(conn, log)
-            last, count = info.last, info.count
             lid = self._log_id(conn, log, create=True)
             assert lid is not None
-            sql = "SELECT oid, seq, h FROM log_cur WHERE log = ? AND oid IN ({marks})"
-            # a log never written has no current entries: nothing to look up
-            rows = self._select_in(sql, lid, (oid for oid, _, _ in changes)) if last else []
-            current: dict[str, tuple[int, str]] = {oid: (seq, h) for oid, seq, h in rows}
-            seqs: list[int] = []
-            entries: list[tuple[object, ...]] = []
-            replaced: list[tuple[object, ...]] = []
-            latest: dict[str, tuple[int, str]] = {}
-            for oid, digest, value in changes:
-                prev, old_digest = current.get(oid, (0, ""))
-                live = old_digest != ""
-                if (value is None and not live) or (value is not None and old_digest == digest):
-                    seqs.append(prev)
-                    continue
-                last += 1
-                entries.append((lid, last, oid, prev, value, now))
-                if prev:
-                    replaced.append((last, now, lid, prev))
-                count += (value is not None) - live
-                current[oid] = latest[oid] = (last, "" if value is None else digest)
-                seqs.append(last)
-            if entries:
-                conn.executemany(
-                    "INSERT INTO log_entry (log, seq, oid, prev, v, at) VALUES (?, ?, ?, ?, ?, ?)", entries
-                )
-                conn.executemany("UPDATE log_entry SET sup = ?, sup_at = ? WHERE log = ? AND seq = ?", replaced)
-                conn.executemany(
-                    "INSERT OR REPLACE INTO log_cur (log, oid, seq, h) VALUES (?, ?, ?, ?)",
-                    [(lid, oid, seq, h) for oid, (seq, h) in latest.items()],
-                )
-                conn.execute("UPDATE log_meta SET last = ?, count = ? WHERE id = ?", (last, count, lid))
+            index = self._index(conn, lid, info.last)
+            if index is not None:
+                base = index
+            elif info.last:
+                sql = "SELECT oid, seq, h FROM log_cur WHERE log = ? AND oid IN ({marks})"
+                base = {oid: (seq, h) for oid, seq, h in self._select_in(sql, lid, (c[0] for c in changes))}
+            else:
+                base = {}  # a log never written has no current entries: nothing to look up
+            if _all_new(changes, base):  # a new partition's first refresh, typically
+                first = info.last + 1
+                seqs = list(range(first, first + len(changes)))
+                latest = {oid: (seq, h) for (oid, h, _), seq in zip(changes, seqs, strict=True)}
+                self._write_runs(conn, lid, first, changes, now)
+                last, count = seqs[-1], info.count + len(changes)
+            else:
+                seqs, latest, last, count = self._write_rows(conn, lid, info, changes, base, now)
+            if not latest:
+                return seqs
+            grown = len(latest) if not index else sum(oid not in index for oid in latest)
+            if index is not None and len(index) + grown > MEMORY_INDEX_MAX:
+                self._write_cur(conn, lid, {**index, **latest})  # grown too large for memory
+                index = None
+            elif index is None:
+                self._write_cur(conn, lid, latest)
+            conn.execute("UPDATE log_meta SET last = ?, count = ? WHERE id = ?", (last, count, lid))
+        if index is not None:  # committed: the memory index follows
+            index.update(latest)
+            self._memory.put(lid, last, index)
         return seqs
+
+    def _write_rows(
+        self, conn: sqlite3.Connection, lid: int, info: LogInfo, changes: Sequence[LogChange], base: Index, now: float
+    ) -> tuple[list[int], Index, int, int]:
+        """Append ``changes`` one row each; return the numbers, latest entries, last and count."""
+        last, count = info.last, info.count
+        seqs: list[int] = []
+        entries: list[tuple[Any, ...]] = []
+        replaced: list[tuple[Any, ...]] = []
+        latest: Index = {}
+        for oid, digest, value in changes:
+            prev, old_digest = latest.get(oid) or base.get(oid, (0, ""))
+            live = old_digest != ""
+            if (value is None and not live) or (value is not None and old_digest == digest):
+                seqs.append(prev)
+                continue
+            last += 1
+            entries.append((lid, last, oid, prev, value, now, "" if value is None else digest))
+            if prev:
+                replaced.append((last, now, lid, prev))
+            count += (value is not None) - live
+            latest[oid] = (last, "" if value is None else digest)
+            seqs.append(last)
+        if replaced:
+            self._unrun(conn, lid, [r[3] for r in replaced])
+        if entries:
+            sql = "INSERT INTO log_entry (log, seq, oid, prev, v, at, h) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            conn.executemany(sql, entries)
+            conn.executemany("UPDATE log_entry SET sup = ?, sup_at = ? WHERE log = ? AND seq = ?", replaced)
+        return seqs, latest, last, count
+
+    @staticmethod
+    def _write_runs(conn: sqlite3.Connection, lid: int, first: int, changes: Sequence[LogChange], now: float) -> None:
+        """Store objects new to the log, numbered from ``first``, as runs of RUN_SIZE."""
+        rows = []
+        for start in range(0, len(changes), RUN_SIZE):
+            part = changes[start : start + RUN_SIZE]  # [oid, digest, value] each, as stored
+            rows.append((lid, first + start, first + start + len(part) - 1, now, orjson.dumps(part).decode()))
+        conn.executemany("INSERT INTO log_run (log, first, last, at, data) VALUES (?, ?, ?, ?, ?)", rows)
+
+    def _write_cur(self, conn: sqlite3.Connection, lid: int, latest: Index) -> None:
+        rows = [(lid, oid, seq, h) for oid, (seq, h) in latest.items()]
+        conn.executemany("INSERT OR REPLACE INTO log_cur (log, oid, seq, h) VALUES (?, ?, ?, ?)", rows)
+        self._memory.drop(lid)
+        self._sql_indexed.add(lid)
+
+    def _index(self, conn: sqlite3.Connection, lid: int, last: int) -> Index | None:
+        """The memory index of log ``lid`` as of ``last`` (``None``: the log uses log_cur)."""
+        if lid in self._sql_indexed:
+            return None
+        index = self._memory.get(lid, last)
+        if index is not None:
+            return index
+        if not last:
+            return {}
+        if conn.execute("SELECT 1 FROM log_cur WHERE log = ? LIMIT 1", (lid,)).fetchone():
+            self._sql_indexed.add(lid)
+            return None
+        # Rebuilt from the tables: a run's objects and unreplaced rows are latest entries.
+        index = {}
+        rows = conn.execute("SELECT oid, seq, h FROM log_entry WHERE log = ? AND sup IS NULL", (lid,))
+        for oid, seq, h in rows:
+            index[oid] = (seq, h or "")
+        for first, data in conn.execute("SELECT first, data FROM log_run WHERE log = ?", (lid,)):
+            for offset, (oid, h, _) in enumerate(orjson.loads(data)):
+                index[oid] = (first + offset, h)
+        self._memory.put(lid, last, index)
+        return index
+
+    def _runs(self, conn: sqlite3.Connection, lid: int, seqs: Iterable[int]) -> dict[int, tuple[float, list[Any]]]:
+        """The runs holding any of ``seqs``: first number -> (time, [[oid, digest, value]])."""
+        wanted = sorted(set(seqs))
+        if not wanted:
+            return {}
+        spans = conn.execute(
+            "SELECT first, last FROM log_run WHERE log = ? AND first > ? AND first <= ?",
+            (lid, wanted[0] - RUN_SIZE, wanted[-1]),
+        ).fetchall()
+        runs: dict[int, tuple[float, list[Any]]] = {}
+        for first, last in spans:
+            at = bisect.bisect_left(wanted, first)
+            if at < len(wanted) and wanted[at] <= last:
+                row = conn.execute("SELECT at, data FROM log_run WHERE log = ? AND first = ?", (lid, first)).fetchone()
+                runs[first] = (row[0], orjson.loads(row[1]))
+        return runs
+
+    def _unrun(self, conn: sqlite3.Connection, lid: int, seqs: Iterable[int]) -> None:
+        """Turn the runs holding any of ``seqs`` into rows, before those entries are replaced."""
+        for first, (at, members) in self._runs(conn, lid, seqs).items():
+            rows = [(lid, first + k, oid, 0, v, at, h) for k, (oid, h, v) in enumerate(members)]
+            conn.executemany("INSERT INTO log_entry (log, seq, oid, prev, v, at, h) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+            conn.execute("DELETE FROM log_run WHERE log = ? AND first = ?", (lid, first))
 
     def log_read(self, log: str, after: int, limit: int) -> list[LogEntry]:
         with self._db_lock:
             conn = self._connection()
             lid = self._log_id(conn, log)
+            if lid is None:
+                return []
             rows = conn.execute(
                 "SELECT seq, oid, v, prev FROM log_entry WHERE log = ? AND seq > ? ORDER BY seq LIMIT ?",
                 (lid, after, limit),
             )
-            return [LogEntry(*row) for row in rows]
+            entries = [LogEntry(*row) for row in rows]
+            bound = entries[-1].seq if len(entries) >= limit else None  # runs beyond it are not needed
+            from_runs: list[LogEntry] = []
+            runs = conn.execute(
+                "SELECT first, last, data FROM log_run WHERE log = ? AND first > ? ORDER BY first",
+                (lid, after - RUN_SIZE),
+            )
+            for first, last, data in runs:
+                if len(from_runs) >= limit or (bound is not None and first > bound):
+                    break
+                if last <= after:
+                    continue
+                skip = max(0, after + 1 - first)
+                members = orjson.loads(data)[skip : skip + limit - len(from_runs)]
+                from_runs += [LogEntry(first + skip + k, oid, value, 0) for k, (oid, _, value) in enumerate(members)]
+        if not from_runs:
+            return entries
+        return sorted(entries + from_runs, key=lambda e: e.seq)[:limit]
 
     def _log_id(self, conn: sqlite3.Connection, log: str, *, create: bool = False) -> int | None:
         """The integer id of ``log`` (made with ``create``; else ``None`` when unknown)."""
@@ -196,29 +370,68 @@ class SqliteStore(Store):
         return rows
 
     def log_entries(self, log: str, seqs: Iterable[int]) -> dict[int, LogEntry]:
+        with self._db_lock:
+            lid = self._log_id(self._connection(), log)
+            return {} if lid is None else self._entries(lid, seqs)
+
+    def _entries(self, lid: int, seqs: Iterable[int]) -> dict[int, LogEntry]:
+        wanted = set(seqs)
         sql = "SELECT seq, oid, v, prev FROM log_entry WHERE log = ? AND seq IN ({marks})"
-        return {row[0]: LogEntry(*row) for row in self._select_in(sql, log, seqs)}
+        found = {row[0]: LogEntry(*row) for row in self._select_in(sql, lid, wanted)}
+        missing = wanted.difference(found)
+        for first, (_, members) in self._runs(self._connection(), lid, missing).items():
+            for offset, (oid, _, value) in enumerate(members):
+                if first + offset in missing:
+                    found[first + offset] = LogEntry(first + offset, oid, value, 0)
+        return found
 
     def log_current(self, log: str, oids: Iterable[str]) -> dict[str, LogEntry]:
-        sql = (
-            "SELECT e.seq, e.oid, e.v, e.prev FROM log_cur c JOIN log_entry e ON e.log = c.log AND e.seq = c.seq "
-            "WHERE c.log = ? AND c.oid IN ({marks})"
-        )
-        return {row[1]: LogEntry(*row) for row in self._select_in(sql, log, oids)}
+        with self._db_lock:
+            lid, latest = self._latest(log, oids)
+            if lid is None or not latest:
+                return {}
+            entries = self._entries(lid, (seq for seq, _ in latest.values()))
+        return {oid: entries[seq] for oid, (seq, _) in latest.items() if seq in entries}
+
+    def _latest(self, log: str, oids: Iterable[str]) -> tuple[int | None, Index]:
+        """The log's id, and the latest entry number and digest of the named objects it holds."""
+        conn = self._connection()
+        lid = self._log_id(conn, log)
+        if lid is None:
+            return None, {}
+        index = self._index(conn, lid, self._info(conn, log).last)
+        if index is not None:
+            return lid, {oid: index[oid] for oid in oids if oid in index}
+        sql = "SELECT oid, seq, h FROM log_cur WHERE log = ? AND oid IN ({marks})"
+        return lid, {oid: (seq, h) for oid, seq, h in self._select_in(sql, lid, oids)}
 
     def log_digests(self, log: str, oids: Iterable[str]) -> dict[str, str]:
-        sql = "SELECT oid, h FROM log_cur WHERE log = ? AND oid IN ({marks}) AND h != ''"
-        return dict(self._select_in(sql, log, oids))
+        with self._db_lock:
+            return {oid: h for oid, (_, h) in self._latest(log, oids)[1].items() if h}
 
     def log_ids(self, log: str) -> Iterator[str]:
+        with self._db_lock:
+            conn = self._connection()
+            lid = self._log_id(conn, log)
+            index = None if lid is None else self._index(conn, lid, self._info(conn, log).last)
+            if index is not None:
+                live = [oid for oid, (_, h) in index.items() if h]
+        if lid is None:
+            return
+        if index is not None:
+            yield from live
+            return
         after = ""
         while True:
             with self._db_lock:
-                conn = self._connection()
-                rows = conn.execute(
-                    "SELECT oid FROM log_cur WHERE log = ? AND oid > ? AND h != '' ORDER BY oid LIMIT 5000",
-                    (self._log_id(conn, log), after),
-                ).fetchall()
+                rows = (
+                    self._connection()
+                    .execute(
+                        "SELECT oid FROM log_cur WHERE log = ? AND oid > ? AND h != '' ORDER BY oid LIMIT 5000",
+                        (lid, after),
+                    )
+                    .fetchall()
+                )
             if not rows:
                 return
             yield from (row[0] for row in rows)
@@ -234,6 +447,8 @@ class SqliteStore(Store):
         return LogInfo() if row is None else LogInfo(*row)
 
     def log_compact(self, log: str, before: float) -> int:
+        # Runs hold latest entries only (a replaced one was turned into rows first), so
+        # compaction works on rows alone.
         with self._transaction() as conn:
             info = self._info(conn, log)
             lid = self._log_id(conn, log)
@@ -248,16 +463,18 @@ class SqliteStore(Store):
             conn.execute(f"DELETE {deleted}", (lid, before))
             floor = max(info.floor, top_replaced or 0, top_deleted or 0)
             conn.execute("UPDATE log_meta SET floor = ? WHERE id = ?", (floor, lid))
+            if lid is not None:
+                self._memory.drop(lid)  # compacted deletions are forgotten: rebuild it
             return floor
 
     def log_drop(self, prefix: str) -> None:
         bounds = (prefix, prefix_upper_bound(prefix))
         with self._transaction() as conn:
             ids = "SELECT id FROM log_meta WHERE name >= ? AND name < ?"
-            for table in ("log_entry", "log_cur"):
+            for table in ("log_entry", "log_run", "log_cur"):
                 conn.execute(f"DELETE FROM {table} WHERE log IN ({ids})", bounds)
             conn.execute("DELETE FROM log_meta WHERE name >= ? AND name < ?", bounds)
-            self._log_ids.clear()
+            self._forget()
 
     def lock(self, name: str) -> AbstractContextManager[None]:
         # A fixed set of locks per kind of name ("c:" clients, "m:" master documents...),
@@ -275,14 +492,22 @@ class SqliteStore(Store):
         with self._transaction() as conn:
             for table in ("kv", *_LOG_TABLES):
                 conn.execute(f"DELETE FROM {table}")
-            self._log_ids.clear()
+            self._forget()
 
     def close(self) -> None:
         with self._db_lock:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
-                self._log_ids.clear()
+                self._forget()
+
+
+def _all_new(changes: Sequence[LogChange], base: Index) -> bool:
+    """Whether ``changes`` are enough objects for runs, each new to the log and live."""
+    if len(changes) < RUN_MIN:
+        return False
+    oids = {oid for oid, _, _ in changes}
+    return len(oids) == len(changes) and base.keys().isdisjoint(oids) and all(c[2] is not None for c in changes)
 
 
 @contextmanager
