@@ -121,7 +121,7 @@ class SqliteStore(Store):
             conn.execute("PRAGMA busy_timeout=10000")
             conn.executescript(_SCHEMA)
             if "h" not in {row[1] for row in conn.execute("PRAGMA table_info(log_entry)")}:
-                conn.execute("ALTER TABLE log_entry ADD COLUMN h TEXT")  # a file of rhom < 0.9
+                conn.execute("ALTER TABLE log_entry ADD COLUMN h TEXT")  # a file written before runs
             self._conn = conn
         return self._conn
 

@@ -157,7 +157,7 @@ def test_sqlite_runs_and_memory_indexes_match_the_reference(tiny_limits: None, t
         store.close()
 
 
-#: The tables of a SQLite store written by rhom 0.8 (no runs, no digest per entry).
+#: The tables of a SQLite store written before runs (no log_run, no digest per entry).
 _OLD_SCHEMA = """
 CREATE TABLE kv (k TEXT PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE log_entry (
