@@ -71,11 +71,15 @@ def log_changes(changes: Iterable[Change]) -> list[LogChange]:
     return rows
 
 
-def write_objects(state: State, log: str, changes: Sequence[Change], now: float) -> list[int]:
+def write_objects(state: State, log: str, changes: Sequence[Change], now: float, *, owned: bool = False) -> list[int]:
     """Write ``(oid, attrs or None)`` changes; return each object's sequence number.
 
     The caller holds the log's ``m:`` lock. The in-process copy of a small log follows
     the write when nobody else wrote in between, and is dropped otherwise.
+
+    :param owned: the attribute dicts are the caller's own copies, which nobody changes
+        later (:func:`rhom.server.pages.normalize` makes such): the copy keeps them
+        instead of copying them again.
     """
     if not changes:
         return []
@@ -83,16 +87,16 @@ def write_objects(state: State, log: str, changes: Sequence[Change], now: float)
     seqs = state.store.log_write(log, log_changes(changes), now)
     if cached is not None:
         version, objects = cached
-        appended = sorted({s for s in seqs if s > int(version)})
-        if appended and appended[-1] != int(version) + len(appended):
+        appended = {s for s in seqs if s > int(version)}
+        if appended and max(appended) != int(version) + len(appended):
             state.cache.drop(log)  # another process wrote to this log meanwhile
         elif appended:
             for oid, attrs in changes:
                 if attrs is None:
                     objects.pop(oid, None)
                 else:
-                    objects[oid] = dict(attrs)
-            state.cache.put(log, str(appended[-1]), objects)
+                    objects[oid] = attrs if owned else dict(attrs)  # type: ignore[assignment]
+            state.cache.put(log, str(max(appended)), objects)
     return seqs
 
 
@@ -143,7 +147,8 @@ def sync_log(state: State, log: str, result: Mapping[str, Mapping[str, str]], no
     """Make the log hold exactly ``result``, in one pass; return how many objects changed.
 
     A small log is compared with its in-process copy; a large one in chunks, by digest,
-    so the server never holds the log itself.
+    so the server never holds the log itself. The copy keeps the dicts of ``result``
+    (as :func:`rhom.server.pages.normalize` made them): nobody may change them after.
     """
     current = _cached_objects(state, log)
     changes: list[Change]
@@ -151,13 +156,13 @@ def sync_log(state: State, log: str, result: Mapping[str, Mapping[str, str]], no
         changes = [(oid, attrs) for oid, attrs in result.items() if current.get(oid) != attrs]
         changes.extend((oid, None) for oid in current if oid not in result)
         for chunk in _chunks(changes):
-            write_objects(state, log, chunk, now)
+            write_objects(state, log, chunk, now, owned=True)
         return len(changes)
     written = 0
     for chunk in _chunks(list(result.items())):
         digests = state.store.log_digests(log, (oid for oid, _ in chunk))
         changed: list[Change] = [(oid, attrs) for oid, attrs in chunk if digests.get(oid) != encode(attrs)[1]]
-        write_objects(state, log, changed, now)
+        write_objects(state, log, changed, now, owned=True)
         written += len(changed)
     gone: list[Change] = [(oid, None) for oid in state.store.log_ids(log) if oid not in result]
     for chunk in _chunks(gone):
@@ -166,10 +171,13 @@ def sync_log(state: State, log: str, result: Mapping[str, Mapping[str, str]], no
 
 
 def write_changes(state: State, log: str, changes: Mapping[str, Mapping[str, str] | None], now: float) -> int:
-    """Write an adapter's incremental changes (``None`` deletes); return how many."""
+    """Write an adapter's incremental changes (``None`` deletes); return how many.
+
+    The in-process copy keeps the dicts of ``changes`` (made by ``normalize``).
+    """
     items: list[Change] = list(changes.items())
     for chunk in _chunks(items):
-        write_objects(state, log, chunk, now)
+        write_objects(state, log, chunk, now, owned=True)
     return len(items)
 
 
