@@ -188,38 +188,39 @@ class SqliteStore(Store):
     def log_write(self, log: str, changes: Sequence[LogChange], now: float) -> list[int]:
         if not changes:
             return []
-        with self._db_lock, self._transaction() as conn:
-            info = self._info(conn, log)
-            lid = self._log_id(conn, log, create=True)
-            assert lid is not None
-            index = self._index(conn, lid, info.last)
-            if index is not None:
-                base = index
-            elif info.last:
-                sql = "SELECT oid, seq, h FROM log_cur WHERE log = ? AND oid IN ({marks})"
-                base = {oid: (seq, h) for oid, seq, h in self._select_in(sql, lid, (c[0] for c in changes))}
-            else:
-                base = {}  # a log never written has no current entries: nothing to look up
-            if _all_new(changes, base):  # a new partition's first refresh, typically
-                first = info.last + 1
-                seqs = list(range(first, first + len(changes)))
-                latest = {oid: (seq, h) for (oid, h, _), seq in zip(changes, seqs, strict=True)}
-                self._write_runs(conn, lid, first, changes, now)
-                last, count = seqs[-1], info.count + len(changes)
-            else:
-                seqs, latest, last, count = self._write_rows(conn, lid, info, changes, base, now)
-            if not latest:
-                return seqs
-            grown = len(latest) if not index else sum(oid not in index for oid in latest)
-            if index is not None and len(index) + grown > MEMORY_INDEX_MAX:
-                self._write_cur(conn, lid, {**index, **latest})  # grown too large for memory
-                index = None
-            elif index is None:
-                self._write_cur(conn, lid, latest)
-            conn.execute("UPDATE log_meta SET last = ?, count = ? WHERE id = ?", (last, count, lid))
-        if index is not None:  # committed: the memory index follows
-            index.update(latest)
-            self._memory.put(lid, last, index)
+        with self._db_lock:  # held until the memory index follows the commit
+            with self._transaction() as conn:
+                info = self._info(conn, log)
+                lid = self._log_id(conn, log, create=True)
+                assert lid is not None
+                index = self._index(conn, lid, info.last)
+                if index is not None:
+                    base = index
+                elif info.last:
+                    sql = "SELECT oid, seq, h FROM log_cur WHERE log = ? AND oid IN ({marks})"
+                    base = {oid: (seq, h) for oid, seq, h in self._select_in(sql, lid, (c[0] for c in changes))}
+                else:
+                    base = {}  # a log never written has no current entries: nothing to look up
+                if _all_new(changes, base):  # a new partition's first refresh, typically
+                    first = info.last + 1
+                    seqs = list(range(first, first + len(changes)))
+                    latest = {oid: (seq, h) for (oid, h, _), seq in zip(changes, seqs, strict=True)}
+                    self._write_runs(conn, lid, first, changes, now)
+                    last, count = seqs[-1], info.count + len(changes)
+                else:
+                    seqs, latest, last, count = self._write_rows(conn, lid, info, changes, base, now)
+                if not latest:
+                    return seqs
+                grown = len(latest) if not index else sum(oid not in index for oid in latest)
+                if index is not None and len(index) + grown > MEMORY_INDEX_MAX:
+                    self._write_cur(conn, lid, {**index, **latest})  # grown too large for memory
+                    index = None
+                elif index is None:
+                    self._write_cur(conn, lid, latest)
+                conn.execute("UPDATE log_meta SET last = ?, count = ? WHERE id = ?", (last, count, lid))
+            if index is not None:  # committed: the memory index follows
+                index.update(latest)
+                self._memory.put(lid, last, index)
         return seqs
 
     def _write_rows(
