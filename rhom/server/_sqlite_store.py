@@ -49,6 +49,8 @@ _LOG_TABLES = ("log_entry", "log_run", "log_cur", "log_meta")
 #: rows (so that compaction keeps working row by row).
 RUN_MIN = 32
 RUN_SIZE = 500
+#: No run ever holds more objects: reads seek runs by it (never lower it).
+RUN_SPAN_MAX = 1000
 #: Logs of at most this many objects (live or deleted) keep each object's latest entry
 #: in this process's memory, rebuilt from the tables when needed, instead of log_cur.
 MEMORY_INDEX_MAX = 50_000
@@ -64,8 +66,9 @@ class _MemoryIndexes:
 
     def __init__(self, total: int) -> None:
         self._total = total
-        self._held = 0
-        self._items: OrderedDict[int, tuple[int, Index]] = OrderedDict()
+        self.held = 0
+        # lid -> (last, index, the size counted for it: the index may grow in place since)
+        self._items: OrderedDict[int, tuple[int, Index, int]] = OrderedDict()
 
     def get(self, lid: int, last: int) -> Index | None:
         hit = self._items.get(lid)
@@ -76,20 +79,20 @@ class _MemoryIndexes:
 
     def put(self, lid: int, last: int, index: Index) -> None:
         self.drop(lid)
-        self._items[lid] = (last, index)
-        self._held += len(index) + 1
-        while self._held > self._total and len(self._items) > 1:
-            _, (_, dropped) = self._items.popitem(last=False)
-            self._held -= len(dropped) + 1
+        self._items[lid] = (last, index, len(index) + 1)
+        self.held += len(index) + 1
+        while self.held > self._total and len(self._items) > 1:
+            _, (_, _, size) = self._items.popitem(last=False)
+            self.held -= size
 
     def drop(self, lid: int) -> None:
         old = self._items.pop(lid, None)
         if old is not None:
-            self._held -= len(old[1]) + 1
+            self.held -= old[2]
 
     def clear(self) -> None:
         self._items.clear()
-        self._held = 0
+        self.held = 0
 
 
 class SqliteStore(Store):
@@ -172,11 +175,12 @@ class SqliteStore(Store):
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
+                conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
-                self._forget()  # a log made in this transaction is gone again
+                self._forget()  # what this process noted during the transaction may be undone
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise
-            conn.execute("COMMIT")
 
     def _forget(self) -> None:
         """Drop what this process remembers of the logs (ids and memory indexes)."""
@@ -256,6 +260,7 @@ class SqliteStore(Store):
     @staticmethod
     def _write_runs(conn: sqlite3.Connection, lid: int, first: int, changes: Sequence[LogChange], now: float) -> None:
         """Store objects new to the log, numbered from ``first``, as runs of RUN_SIZE."""
+        assert RUN_SIZE <= RUN_SPAN_MAX
         rows = []
         for start in range(0, len(changes), RUN_SIZE):
             part = changes[start : start + RUN_SIZE]  # [oid, digest, value] each, as stored
@@ -287,7 +292,8 @@ class SqliteStore(Store):
             index[oid] = (seq, h or "")
         for first, data in conn.execute("SELECT first, data FROM log_run WHERE log = ?", (lid,)):
             for offset, (oid, h, _) in enumerate(orjson.loads(data)):
-                index[oid] = (first + offset, h)
+                if first + offset > index.get(oid, (0, ""))[0]:
+                    index[oid] = (first + offset, h)
         self._memory.put(lid, last, index)
         return index
 
@@ -298,7 +304,7 @@ class SqliteStore(Store):
             return {}
         spans = conn.execute(
             "SELECT first, last FROM log_run WHERE log = ? AND first > ? AND first <= ?",
-            (lid, wanted[0] - RUN_SIZE, wanted[-1]),
+            (lid, wanted[0] - RUN_SPAN_MAX, wanted[-1]),
         ).fetchall()
         runs: dict[int, tuple[float, list[Any]]] = {}
         for first, last in spans:
@@ -316,6 +322,8 @@ class SqliteStore(Store):
             conn.execute("DELETE FROM log_run WHERE log = ? AND first = ?", (lid, first))
 
     def log_read(self, log: str, after: int, limit: int) -> list[LogEntry]:
+        if limit <= 0:
+            return []
         with self._db_lock:
             conn = self._connection()
             lid = self._log_id(conn, log)
@@ -330,7 +338,7 @@ class SqliteStore(Store):
             from_runs: list[LogEntry] = []
             runs = conn.execute(
                 "SELECT first, last, data FROM log_run WHERE log = ? AND first > ? ORDER BY first",
-                (lid, after - RUN_SIZE),
+                (lid, after - RUN_SPAN_MAX),
             )
             for first, last, data in runs:
                 if len(from_runs) >= limit or (bound is not None and first > bound):
@@ -425,14 +433,13 @@ class SqliteStore(Store):
         after = ""
         while True:
             with self._db_lock:
-                rows = (
-                    self._connection()
-                    .execute(
-                        "SELECT oid FROM log_cur WHERE log = ? AND oid > ? AND h != '' ORDER BY oid LIMIT 5000",
-                        (lid, after),
-                    )
-                    .fetchall()
-                )
+                conn = self._connection()
+                if self._log_id(conn, log) != lid:
+                    return  # dropped meanwhile
+                rows = conn.execute(
+                    "SELECT oid FROM log_cur WHERE log = ? AND oid > ? AND h != '' ORDER BY oid LIMIT 5000",
+                    (lid, after),
+                ).fetchall()
             if not rows:
                 return
             yield from (row[0] for row in rows)

@@ -71,7 +71,8 @@ class DocCache:
     def __init__(self, max_objects: int = 1_000_000) -> None:
         self._max = max_objects
         self._held = 0
-        self._items: OrderedDict[str, tuple[str, Doc]] = OrderedDict()
+        # key -> (version, doc, the size counted for it: the doc may grow in place since)
+        self._items: OrderedDict[str, tuple[str, Doc, int]] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, key: str, version: str | None) -> Doc | None:
@@ -87,24 +88,25 @@ class DocCache:
     def peek(self, key: str) -> tuple[str, Doc] | None:
         """The held version and objects of ``key``, whatever the version."""
         with self._lock:
-            return self._items.get(key)
+            hit = self._items.get(key)
+            return None if hit is None else (hit[0], hit[1])
 
     def drop(self, key: str) -> None:
         with self._lock:
             old = self._items.pop(key, None)
             if old is not None:
-                self._held -= len(old[1]) + 1
+                self._held -= old[2]
 
     def put(self, key: str, version: str, doc: Doc) -> None:
         with self._lock:
             old = self._items.pop(key, None)
             if old is not None:
-                self._held -= len(old[1]) + 1
-            self._items[key] = (version, doc)
+                self._held -= old[2]
+            self._items[key] = (version, doc, len(doc) + 1)
             self._held += len(doc) + 1
             while self._held > self._max and len(self._items) > 1:
-                _, (_, dropped) = self._items.popitem(last=False)
-                self._held -= len(dropped) + 1
+                _, (_, _, size) = self._items.popitem(last=False)
+                self._held -= size
 
     def clear(self) -> None:
         with self._lock:

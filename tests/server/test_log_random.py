@@ -132,6 +132,17 @@ def run_random(store: Store, seed: int, steps: int = 150) -> None:
         elif action < 0.9:
             store.close()  # reopened by the next call: memory indexes are rebuilt from the file
         _check(store, log, ref, rng)
+        if isinstance(store, sqlite_store.SqliteStore):
+            _check_memory_bound(store)
+
+
+def _check_memory_bound(store: sqlite_store.SqliteStore) -> None:
+    """The memory indexes count what they hold, and hold no more than allowed."""
+    memory = store._memory
+    sizes = [(len(index) + 1, size) for _, index, size in memory._items.values()]
+    assert all(actual == counted for actual, counted in sizes), "an index grew without being counted"
+    assert memory.held == sum(actual for actual, _ in sizes)
+    assert memory.held <= sqlite_store.MEMORY_INDEX_TOTAL or len(sizes) == 1
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -202,3 +213,16 @@ def test_a_store_file_of_the_previous_layout_keeps_working(tmp_path) -> None:
             _check(store, LOGS[0], ref, rng)
     finally:
         store.close()
+
+
+def test_the_parsed_log_cache_counts_a_log_that_grew_in_place() -> None:
+    from rhom.server._state import DocCache
+
+    cache = DocCache(10)
+    small: dict[str, dict[str, str]] = {"a": {}}
+    cache.put("one", "1", small)
+    small.update({str(k): {} for k in range(8)})  # as write_objects does before putting it back
+    cache.put("one", "9", small)
+    cache.put("two", "1", {"b": {}, "c": {}})
+    assert cache.peek("one") is None, "10 objects + 2 is over the limit: the older log goes"
+    assert cache.peek("two") == ("1", {"b": {}, "c": {}})
