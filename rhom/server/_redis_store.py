@@ -10,6 +10,13 @@ Cluster keeps them on one node and its scripts can touch them together)::
     lg:{L}:r   ZSET  "seq|replacing seq" of replaced entries, by the time they were replaced
     lg:{L}:g   ZSET  seq of deletions still latest, by the time of the deletion
     lg:{L}:m   HASH  last, count, floor
+    lg:{L}:u   HASH  first seq -> run: JSON [[oid, digest, value], ...] of consecutive entries
+    lg:{L}:w   ZSET  "first|last" of each run, by its first seq
+
+A write of many objects all new to the log is kept as runs (one field per RUN_SIZE
+objects) instead of three fields and a set member per object; the object heads in ``c``
+are written either way. A run never holds a replaced entry: the write that replaces one
+of its objects first turns the run into entries, so compaction needs no change.
 
 Writes, reads and compactions run as Lua scripts, so each is atomic and sequence numbers
 are taken in the same step that writes them: a reader never sees a number before its
@@ -27,17 +34,54 @@ import orjson
 import redis
 
 from rhom.server._slots import waiting
-from rhom.server.store import LogChange, LogEntry, LogInfo, Store, iter_chunks
+from rhom.server.store import LogChange, LogEntry, LogInfo, Store, iter_chunks, new_objects_only
 
-_LOG_KEYS = ("z", "e", "v", "c", "r", "g", "m")
+_LOG_KEYS = ("z", "e", "v", "c", "r", "g", "m", "u", "w")
 
-# KEYS: the seven log keys; ARGV: now, and a JSON array of [oid, digest, value or ""]
-# (one argument: thousands of them cost more to send than the work). Reads every
+#: A write of at least this many objects, all new to the log, is kept as runs of at most
+#: RUN_SIZE objects (one hash field each).
+RUN_MIN = 32
+RUN_SIZE = 500
+#: No run ever holds more objects: scripts seek runs by it (never lower it).
+RUN_SPAN_MAX = 1000
+
+# Turns the run holding entry ARGV-given `seq` into entries (z, e, v) before that entry is
+# replaced. Shared by the scripts below; needs z, e, v, u, w and `span` in scope.
+_UNRUN = """
+local function unrun(seq)
+  local hit = redis.call('ZREVRANGEBYSCORE', w, seq, '(' .. (seq - span), 'LIMIT', 0, 1)
+  if #hit == 0 then return end
+  local first, stop = string.match(hit[1], '^(%d+)|(%d+)$')
+  first, stop = tonumber(first), tonumber(stop)
+  if stop < seq then return end
+  local members = cjson.decode(redis.call('HGET', u, first))
+  local zs, es, vs = {}, {}, {}
+  for k, item in ipairs(members) do
+    local n = first + k - 1
+    zs[#zs + 1] = n; zs[#zs + 1] = n
+    es[#es + 1] = n; es[#es + 1] = '0|' .. item[1]
+    vs[#vs + 1] = n; vs[#vs + 1] = item[3]
+  end
+  redis.call('ZADD', z, unpack(zs))
+  redis.call('HSET', e, unpack(es))
+  redis.call('HSET', v, unpack(vs))
+  redis.call('HDEL', u, first)
+  redis.call('ZREM', w, hit[1])
+end
+"""
+
+# KEYS: the nine log keys; ARGV: now, a JSON array of [oid, digest, value or ""] (one
+# argument: thousands of them cost more to send than the work), RUN_SPAN_MAX. Reads every
 # object's latest entry with one HMGET and writes each key with one variadic command at
 # the end: per-object commands would dominate the script's time.
-_WRITE = """
+_WRITE = (
+    """
 local z, e, v, c, r, g, m = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
-local now = ARGV[1]
+local u, w = KEYS[8], KEYS[9]
+local now, span = ARGV[1], tonumber(ARGV[3])
+"""
+    + _UNRUN
+    + """
 local last = tonumber(redis.call('HGET', m, 'last') or '0')
 local count = tonumber(redis.call('HGET', m, 'count') or '0')
 local items = cjson.decode(ARGV[2])
@@ -65,6 +109,7 @@ for k, oid in ipairs(oids) do
     zadd[#zadd + 1] = last; zadd[#zadd + 1] = last
     eset[#eset + 1] = last; eset[#eset + 1] = prev .. '|' .. oid
     if prev > 0 then
+      unrun(prev)
       radd[#radd + 1] = now; radd[#radd + 1] = prev .. '|' .. last
       if not live then grem[#grem + 1] = prev end
     end
@@ -93,21 +138,105 @@ if #zadd > 0 then
 end
 return cjson.encode(out)
 """
+)
 
-# KEYS: z, e, v; ARGV: after, limit. Returns one JSON array of seq, "prev|oid", value
-# (false when deleted), flattened.
-_READ = """
-local seqs = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf', 'LIMIT', 0, tonumber(ARGV[2]))
-if #seqs == 0 then return '[]' end
-local heads = redis.call('HMGET', KEYS[2], unpack(seqs))
-local values = redis.call('HMGET', KEYS[3], unpack(seqs))
-local out = {}
-for k, seq in ipairs(seqs) do
-  out[#out + 1] = tonumber(seq)
-  out[#out + 1] = heads[k]
-  out[#out + 1] = values[k]
+# KEYS: the nine log keys; ARGV: now, a JSON array of [oid, digest] (objects new to the
+# log, in order), a JSON array of run sizes, then one run per size (JSON [[oid, digest,
+# value], ...]). Writes nothing and returns false when one of the objects is known to the
+# log, even deleted; else returns the first number given.
+_WRITE_RUNS = """
+local c, m, u, w = KEYS[4], KEYS[7], KEYS[8], KEYS[9]
+local heads = cjson.decode(ARGV[2])
+local sizes = cjson.decode(ARGV[3])
+local last = tonumber(redis.call('HGET', m, 'last') or '0')
+local count = tonumber(redis.call('HGET', m, 'count') or '0')
+if last > 0 then  -- a log never written knows no object
+  local oids = {}
+  for k, item in ipairs(heads) do oids[k] = item[1] end
+  local known = redis.call('HMGET', c, unpack(oids))
+  for k = 1, #oids do
+    if known[k] then return false end
+  end
 end
-return cjson.encode(out)
+local cset = {}
+for k, item in ipairs(heads) do
+  cset[#cset + 1] = item[1]; cset[#cset + 1] = (last + k) .. '|' .. item[2]
+end
+redis.call('HSET', c, unpack(cset))
+local at = last + 1
+for i, n in ipairs(sizes) do
+  redis.call('HSET', u, at, ARGV[3 + i])
+  redis.call('ZADD', w, at, at .. '|' .. (at + n - 1))
+  at = at + n
+end
+redis.call('HSET', m, 'last', last + #heads, 'count', count + #heads)
+return last + 1
+"""
+
+# KEYS: z, e, v, w, u; ARGV: after, limit, RUN_SPAN_MAX. Returns one JSON array of seq,
+# "prev|oid", value (false when deleted), flattened, of the first `limit` entries after
+# `after`; then the first number and the JSON of each run that may hold some of the
+# first `limit` numbers after `after`.
+_READ = """
+local after, limit, span = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local seqs = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. after, '+inf', 'LIMIT', 0, limit)
+local reply = {'[]'}
+if #seqs > 0 then
+  local heads = redis.call('HMGET', KEYS[2], unpack(seqs))
+  local values = redis.call('HMGET', KEYS[3], unpack(seqs))
+  local out = {}
+  for k, seq in ipairs(seqs) do
+    out[#out + 1] = tonumber(seq)
+    out[#out + 1] = heads[k]
+    out[#out + 1] = values[k]
+  end
+  reply[1] = cjson.encode(out)
+end
+local bound = '+inf'
+if #seqs == limit then bound = seqs[#seqs] end
+local have, offset = 0, 0
+while have < limit do
+  local batch = redis.call('ZRANGEBYSCORE', KEYS[4], '(' .. (after - span), bound, 'LIMIT', offset, 16)
+  if #batch == 0 then break end
+  for _, member in ipairs(batch) do
+    local first, stop = string.match(member, '^(%d+)|(%d+)$')
+    first, stop = tonumber(first), tonumber(stop)
+    if stop > after and have < limit then
+      reply[#reply + 1] = first
+      reply[#reply + 1] = redis.call('HGET', KEYS[5], first)
+      have = have + stop - math.max(first, after + 1) + 1
+    end
+  end
+  offset = offset + #batch
+end
+return reply
+"""
+
+# KEYS: e, v, w, u; ARGV: RUN_SPAN_MAX, then sequence numbers. Returns the heads and the
+# values of those numbers (false where no entry), then the first number and the JSON of
+# each run holding one of the others.
+_ENTRIES = """
+local span = tonumber(ARGV[1])
+local seqs = {}
+for k = 2, #ARGV do seqs[k - 1] = ARGV[k] end
+local heads = redis.call('HMGET', KEYS[1], unpack(seqs))
+local values = redis.call('HMGET', KEYS[2], unpack(seqs))
+local reply, seen = {heads, values}, {}
+for k, seq in ipairs(seqs) do
+  if not heads[k] then
+    local n = tonumber(seq)
+    local hit = redis.call('ZREVRANGEBYSCORE', KEYS[3], n, '(' .. (n - span), 'LIMIT', 0, 1)
+    if #hit > 0 then
+      local first, stop = string.match(hit[1], '^(%d+)|(%d+)$')
+      if tonumber(stop) >= n and not seen[first] then
+        seen[first] = true
+        reply[#reply + 1] = tonumber(first)
+        reply[#reply + 1] = redis.call('HGET', KEYS[4], first)
+      end
+    end
+  end
+end
+return reply
 """
 
 # KEYS: the seven log keys; ARGV: before. Returns the new floor.
@@ -238,39 +367,65 @@ class RedisStore(Store):
     def log_write(self, log: str, changes: Sequence[LogChange], now: float) -> list[int]:
         if not changes:
             return []
+        keys = self._log_keys(log)
         seqs: list[int] = []
         for chunk in iter_chunks(list(changes), 1000):  # Lua's unpack() takes ~8000 values
+            first = self._write_runs(keys, chunk, now) if new_objects_only(chunk, RUN_MIN) else None
+            if first is not None:
+                seqs.extend(range(first, first + len(chunk)))
+                continue
             items = [
                 (oid, "" if value is None else digest, "" if value is None else value) for oid, digest, value in chunk
             ]
             packed = orjson.dumps(items)
-            result = self._script(_WRITE)(keys=self._log_keys(log), args=[repr(now), packed])
+            result = self._script(_WRITE)(keys=keys, args=[repr(now), packed, RUN_SPAN_MAX])
             seqs.extend(orjson.loads(result))
         return seqs
 
+    def _write_runs(self, keys: list[str], chunk: list[LogChange], now: float) -> int | None:
+        """Write objects new to the log as runs; ``None`` when one is known to it after all."""
+        parts = list(iter_chunks(chunk, RUN_SIZE))
+        heads = orjson.dumps([(oid, digest) for oid, digest, _ in chunk])
+        sizes = orjson.dumps([len(part) for part in parts])
+        runs = [orjson.dumps(part) for part in parts]  # [oid, digest, value] each, as stored
+        first = self._script(_WRITE_RUNS)(keys=keys, args=[repr(now), heads, sizes, *runs])
+        return None if first is None else int(first)
+
     def log_read(self, log: str, after: int, limit: int) -> list[LogEntry]:
-        z, e, v, *_ = self._log_keys(log)
+        z, e, v, *_, u, w = self._log_keys(log)
         entries: list[LogEntry] = []
         while len(entries) < limit:  # Lua's unpack() takes ~8000 values: 2000 entries a call
             want = min(limit - len(entries), 2000)
-            flat = orjson.loads(self._script(_READ)(keys=[z, e, v], args=[after, want]))
-            entries += [_entry(flat[i], flat[i + 1], flat[i + 2] or None) for i in range(0, len(flat), 3)]
-            if len(flat) < 3 * want:
+            reply = self._script(_READ)(keys=[z, e, v, w, u], args=[after, want, RUN_SPAN_MAX])
+            flat = orjson.loads(reply[0])
+            got = [_entry(flat[i], flat[i + 1], flat[i + 2] or None) for i in range(0, len(flat), 3)]
+            if len(reply) > 1:
+                for first, members in _runs(reply[1:]):
+                    skip = max(0, after + 1 - first)
+                    got += [
+                        LogEntry(first + skip + k, oid, value, 0)
+                        for k, (oid, _, value) in enumerate(members[skip : skip + want])
+                    ]
+                got = sorted(got, key=lambda entry: entry.seq)[:want]
+            entries += got
+            if len(got) < want:
                 break
             after = entries[-1].seq
         return entries
 
     def log_entries(self, log: str, seqs: Iterable[int]) -> dict[int, LogEntry]:
-        _, e, v, *_ = self._log_keys(log)
+        _, e, v, *_, u, w = self._log_keys(log)
         found: dict[int, LogEntry] = {}
         for chunk in iter_chunks(list(seqs), 1000):
-            with self._redis().pipeline(transaction=True) as pipe:
-                pipe.hmget(e, chunk)
-                pipe.hmget(v, chunk)
-                heads, values = pipe.execute()
-            for seq, head, value in zip(chunk, heads, values, strict=True):
+            reply = self._script(_ENTRIES)(keys=[e, v, w, u], args=[RUN_SPAN_MAX, *chunk])
+            for seq, head, value in zip(chunk, reply[0], reply[1], strict=True):
                 if head is not None:
                     found[seq] = _entry(seq, head, value)
+            wanted = set(chunk)
+            for first, members in _runs(reply[2:]):
+                for k, (oid, _, value) in enumerate(members):
+                    if first + k in wanted:
+                        found[first + k] = LogEntry(first + k, oid, value, 0)
         return found
 
     def log_current(self, log: str, oids: Iterable[str]) -> dict[str, LogEntry]:
@@ -320,6 +475,12 @@ class RedisStore(Store):
                 self._client.close()
                 self._client.connection_pool.disconnect()
                 self._client = None
+
+
+def _runs(flat: list[Any]) -> Iterator[tuple[int, list[Any]]]:
+    """The (first number, members) of the runs a script returned as first, JSON, ..."""
+    for k in range(0, len(flat), 2):
+        yield int(flat[k]), orjson.loads(flat[k + 1])
 
 
 def _text(value: Any) -> str:

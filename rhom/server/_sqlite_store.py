@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from rhom.server._slots import waiting
-from rhom.server.store import LogChange, LogEntry, LogInfo, Store, iter_chunks, prefix_upper_bound
+from rhom.server.store import LogChange, LogEntry, LogInfo, Store, iter_chunks, new_objects_only, prefix_upper_bound
 
 __all__ = ["SqliteStore"]
 
@@ -512,10 +512,7 @@ class SqliteStore(Store):
 
 def _all_new(changes: Sequence[LogChange], base: Index) -> bool:
     """Whether ``changes`` are enough objects for runs, each new to the log and live."""
-    if len(changes) < RUN_MIN:
-        return False
-    oids = {oid for oid, _, _ in changes}
-    return len(oids) == len(changes) and base.keys().isdisjoint(oids) and all(c[2] is not None for c in changes)
+    return new_objects_only(changes, RUN_MIN) and base.keys().isdisjoint(oid for oid, _, _ in changes)
 
 
 @contextmanager

@@ -182,6 +182,14 @@ def prefix_upper_bound(prefix: str) -> str:
     return prefix + "\U0010ffff"
 
 
+def new_objects_only(changes: Sequence[LogChange], minimum: int) -> bool:
+    """Whether ``changes`` are at least ``minimum`` distinct objects, none deleted: what a
+    store may keep as runs when none of them is known to the log yet."""
+    if len(changes) < minimum:
+        return False
+    return len({oid for oid, _, _ in changes}) == len(changes) and all(value is not None for _, _, value in changes)
+
+
 def iter_chunks(items: list[T], size: int) -> Iterator[list[T]]:
     """Split ``items`` in lists of at most ``size``."""
     for start in range(0, len(items), size):

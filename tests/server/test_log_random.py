@@ -4,10 +4,11 @@ The reference (:class:`ReferenceLog`) is the ``Store.log_*`` contract written as
 possible, one dict entry per version. Every test drives a real store and the reference
 with one random sequence of operations and compares every answer.
 
-The SQLite store keeps bulk writes of new objects as runs and the latest entry of each
-object of a small log in memory (``rhom.server._sqlite_store``); with its limits shrunk to
-a few objects, random runs cross every boundary: runs turned back into rows, a memory
-index grown into ``log_cur``, indexes evicted and rebuilt, the store closed and reopened.
+Both stores keep a write of many new objects as runs, and the SQLite store keeps the
+latest entry of each object of a small log in memory (``rhom.server._sqlite_store``,
+``_redis_store``). With their limits shrunk to a few objects, random sequences cross
+every boundary: runs turned back into entries, a memory index grown into ``log_cur``,
+indexes evicted and rebuilt, the store closed and reopened.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 import pytest
 
 from rhom.server import Store
+from rhom.server import _redis_store as redis_store
 from rhom.server import _sqlite_store as sqlite_store
 from rhom.server._log import encode, log_changes
 from rhom.server.store import LogChange, LogEntry, LogInfo, open_store
@@ -152,20 +154,17 @@ def test_random_operations_match_the_reference(store: Store, seed: int) -> None:
 
 @pytest.fixture
 def tiny_limits(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Runs of 2 to 4 objects, memory indexes of at most 25 objects, 30 in all."""
-    monkeypatch.setattr(sqlite_store, "RUN_MIN", 2)
-    monkeypatch.setattr(sqlite_store, "RUN_SIZE", 4)
+    """Runs of 2 to 4 objects; SQLite memory indexes of at most 25 objects, 30 in all."""
+    for module in (sqlite_store, redis_store):
+        monkeypatch.setattr(module, "RUN_MIN", 2)
+        monkeypatch.setattr(module, "RUN_SIZE", 4)
     monkeypatch.setattr(sqlite_store, "MEMORY_INDEX_MAX", 25)
     monkeypatch.setattr(sqlite_store, "MEMORY_INDEX_TOTAL", 30)
 
 
-@pytest.mark.parametrize("seed", range(40))
-def test_sqlite_runs_and_memory_indexes_match_the_reference(tiny_limits: None, tmp_path, seed: int) -> None:
-    store = open_store(f"sqlite:///{tmp_path}/log.db")
-    try:
-        run_random(store, seed, steps=250)
-    finally:
-        store.close()
+@pytest.mark.parametrize("seed", range(30))
+def test_runs_and_memory_indexes_match_the_reference(tiny_limits: None, store: Store, seed: int) -> None:
+    run_random(store, seed, steps=250)
 
 
 #: The tables of a SQLite store written before runs (no log_run, no digest per entry).
