@@ -135,8 +135,14 @@ class State:
 
         History and tombstones older than ``retention`` seconds are dropped; clients
         whose cursor is older are then forgotten at their next query (pages.StaleClient).
+        A log this process has not seen yet is compacted one interval after it first
+        sees it: a new partition's first refresh, which has nothing to drop, pays nothing.
         """
-        if now - self._compacted.get(log, 0.0) < self.compact_every:
+        seen = self._compacted.get(log)
+        if seen is None and self.compact_every > 0:
+            self._compacted[log] = now
+            return
+        if seen is not None and now - seen < self.compact_every:
             return
         self._compacted[log] = now
         if len(self._compacted) > 100_000:

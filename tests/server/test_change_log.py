@@ -126,3 +126,18 @@ def test_stale_client_is_forgotten_and_starts_over(
         away.create_client()
         away.local["Product"] = {}
         assert away.sync("Product") == products.data, "a new client id pages everything"
+
+
+def test_compaction_runs_one_interval_after_a_log_is_first_seen(store: Store) -> None:
+    from rhom.server._log import log_changes
+    from rhom.server._state import State
+
+    state = State(store, retention=0, compact_every=10)
+    log = "u/alice:Product"
+    store.log_write(log, log_changes([("1", {"n": "1"})]), 0.0)
+    store.log_write(log, log_changes([("1", {"n": "2"})]), 1.0)  # replaces entry 1
+    state.compact(log, 100.0)
+    state.compact(log, 105.0)
+    assert store.log_info(log).floor == 0, "first seen at 100: nothing before 110"
+    state.compact(log, 110.0)
+    assert store.log_info(log).floor == 2, "an interval later the replaced entry is dropped"
