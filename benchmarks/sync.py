@@ -1,7 +1,7 @@
 """Sync benchmarks: real pulls and a push between rhom.server and a client over loopback.
 
 Run: ``bash scripts/bench.sh sync`` (about two minutes; ``--large`` adds the 1M-object
-pull, ``--quick`` uses small sizes). The server runs in its own process
+pull and bulk file, about five more, ``--quick`` uses small sizes). The server runs in its own process
 (``python -m rhom.server``) on its embedded SQLite store, fed through
 ``rhom.server.backend`` at start-up; the client runs here. Reported, each line as soon as
 it is measured:
@@ -13,7 +13,10 @@ it is measured:
   the same kind of table, measured in this run (fixed schema and property bag);
 * a push of 10k local changes (creates), end to end;
 * the client's peak RSS growth during the largest pull (a fresh process);
-* storage of an app-partition source with 1 and with 1,000 clients.
+* storage of an app-partition source with 1 and with 1,000 clients;
+* a bulk data file of N objects at each size: time to build and to download it, and
+  the server's peak RSS after loading the objects and after the bulk file (flat = the
+  server never holds the source).
 """
 
 from __future__ import annotations
@@ -226,6 +229,39 @@ def bench_sizes(tmp: Path, sizes: list[int]) -> None:
               f"{rss:>13.0f} MB {n / loaded:>13.0f} obj/s", flush=True)  # fmt: skip
 
 
+def bulk_file(url: str, dest: Path) -> tuple[float, float]:
+    """Log in as the benchmark user, ask for a bulk file of BenchFixed and download it;
+    return the seconds until the file was ready and those of the download."""
+    with httpx.Client(base_url=url, timeout=600) as http:
+        http.post("/rc/v1/app/login", json={"login": "bench", "password": "x"}).raise_for_status()
+        client_id = http.post("/rc/v1/clients").json()["client"]["client_id"]
+        body = {"partition": "user", "sources": ["BenchFixed"], "client_id": client_id}
+        started = time.perf_counter()
+        while (result := http.post("/rc/v1/app/bulk_data", json=body).json()) == {"result": "wait"}:
+            time.sleep(0.05)
+        built = time.perf_counter() - started
+        with http.stream("GET", result["url"]) as reply, dest.open("wb") as out:
+            reply.raise_for_status()
+            for piece in reply.iter_bytes():
+                out.write(piece)
+        return built, time.perf_counter() - started - built
+
+
+def bench_bulk(tmp: Path, sizes: list[int]) -> None:
+    print("bulk data file of BenchFixed (property bag, 10 attributes), built and downloaded:", flush=True)
+    print(f"{'objects':>9} {'build':>8} {'download':>9} {'file':>9} {'server RSS after load':>22} "
+          f"{'peak after bulk':>16}", flush=True)  # fmt: skip
+    for n in sizes:
+        with server(n, BENCH_BAG="0") as (url, proc):
+            loaded = peak_rss_mb(proc.pid)
+            dest = tmp / f"bulk-{n}.data"
+            built, fetched = bulk_file(url, dest)
+            peak = peak_rss_mb(proc.pid)
+        print(f"{n:>9} {built:>7.1f}s {fetched:>8.1f}s {dest.stat().st_size / 1e6:>6.0f} MB "
+              f"{loaded:>19.0f} MB {peak:>13.0f} MB", flush=True)  # fmt: skip
+        dest.unlink()
+
+
 def bench_apply(tmp: Path, n: int) -> None:
     print(f"client apply vs sqlite3 executemany of the same rows ({n} objects):", flush=True)
     with server(n) as (url, _proc):
@@ -322,6 +358,7 @@ def main(argv: list[str] | None = None) -> None:
         bench_push_line(tmp, args.push)
         bench_client_rss(tmp, max(args.sizes))
         bench_shared_storage(tmp, max(s for s in args.sizes if s <= 100_000), args.clients)
+        bench_bulk(tmp, args.sizes)
 
 
 if __name__ == "__main__":

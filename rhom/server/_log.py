@@ -32,6 +32,7 @@ __all__ = [
     "log_changes",
     "log_name",
     "read_all",
+    "read_chunks",
     "read_held",
     "sync_log",
     "write_changes",
@@ -109,15 +110,24 @@ def read_all(store: Store, log: str) -> tuple[Doc, int]:
     return _replay(store, log, None)
 
 
+def read_chunks(store: Store, log: str, until: int | None = None) -> Iterator[list[LogEntry]]:
+    """The log's entries in order, a chunk at a time, up to sequence number ``until``
+    (``None``: to its end, including what is written while it reads)."""
+    after = 0
+    while until is None or after < until:
+        entries = [e for e in store.log_read(log, after, 5000) if until is None or e.seq <= until]
+        if not entries:
+            return
+        yield entries
+        after = entries[-1].seq
+
+
 def _replay(store: Store, log: str, until: int | None) -> tuple[Doc, int]:
     """The live objects after reading the log up to sequence number ``until`` (``None``:
     to its end), and the last number read."""
     objects: Doc = {}
     after = 0
-    while until is None or after < until:
-        entries = [e for e in store.log_read(log, after, 5000) if until is None or e.seq <= until]
-        if not entries:
-            break
+    for entries in read_chunks(store, log, until):
         for entry in entries:
             _apply(objects, entry.oid, entry.value)
         after = entries[-1].seq

@@ -3,8 +3,10 @@
 The first request for a partition starts a build in a background thread and answers
 ``{"result":"wait"}``; the client polls until ``{"result":"url","url":...}``. A build
 refreshes every requested source, reads its change log to the end (the sequence number
-it reached is the file's snapshot point) and writes the file of §7.6 into the store, so
-any server process sharing the store can hand it out. Handing it out sets the client's
+it reached is the file's snapshot point) and writes the file of §7.6 into the store, in
+pieces of ``FILE_PIECE`` bytes, so any server process sharing the store can hand it out.
+Building and serving hold a batch of objects or one piece at a time: memory stays flat
+whatever the size of the partition. Handing it out sets the client's
 cursors to the snapshot points, so the next query pages only later changes (§7.5).
 Files are served as ``<url>`` (SQLite), ``<url>.rzip`` (ZIP) and ``<url>.gzip``, only to
 the session of the file's user (a deliberate difference: the real server serves them to
@@ -13,27 +15,31 @@ anyone, protocol.md §14 #16).
 
 from __future__ import annotations
 
-import gzip
 import io
 import logging
+import os
+import tempfile
 import threading
 import time
 import urllib.parse
 import zipfile
+import zlib
+from collections.abc import Iterable, Iterator
 from email.utils import formatdate
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from rhom.server import _http
-from rhom.server._bulk_file import write_bulk_file
+from rhom.server._bulk_file import Version, build_bulk_file
 from rhom.server._call import Call, Server, server_of
-from rhom.server._log import Held, log_name, read_all
-from rhom.server._state import PAGE, Doc, JsonObject, State, dumps, loads, partition_key, q
+from rhom.server._log import Held, log_name, read_chunks
+from rhom.server._state import PAGE, JsonObject, State, dumps, loads, partition_key, q
 from rhom.server.adapters import SourceAdapter
 from rhom.server.pages import Caller, refresh_master, schema_sha1
+from rhom.server.store import Store
 
 __all__ = ["bulk_data", "download", "wait_for_builds"]
 
@@ -43,6 +49,10 @@ _STALE_BUILD = 600.0  # a build not finished after this long is started again
 _UNCLAIMED = 300.0  # a built file no client has fetched yet is handed out for this long
 _builds: set[threading.Thread] = set()
 _builds_lock = threading.Lock()
+#: A bulk file is stored as pieces of this many bytes, ``bf:<url>#<n>``, under a header
+#: ``bf:<url>`` = ``_PIECES`` + JSON ``{"size": ..., "pieces": ...}``.
+FILE_PIECE = 1 << 20
+_PIECES = b"rhom-pieces:"
 
 
 def wait_for_builds(timeout: float = 30.0) -> None:
@@ -85,7 +95,8 @@ def bulk_data(call: Call) -> Response:
         if not record.get("handed"):
             state.store.set("b:" + pkey, dumps({**record, "handed": True}))
     if any(record["errors"].get(n) for n in names):
-        state.store.set_many({"bf:" + record["url"]: None, "b:" + pkey: None})
+        _drop_file(state, record["url"])
+        state.store.set("b:" + pkey, None)
         return _http.json_reply({"result": "url", "url": ""})
     _hand_out(call, record, requested)
     return _http.json_reply({"result": "url", "url": record["url"]})
@@ -110,10 +121,9 @@ def _stale(state: State, record: JsonObject | None, names: list[str]) -> bool:
 
 def _start_build(call: Call, kind: str, pkey: str, names: list[str], old: JsonObject | None) -> None:
     record = {"state": "building", "sources": names, "started": time.time()}
-    items: dict[str, bytes | None] = {"b:" + pkey: dumps(record)}
     if old is not None and old.get("url"):
-        items["bf:" + old["url"]] = None
-    call.state.store.set_many(items)
+        _drop_file(call.state, old["url"])
+    call.state.store.set("b:" + pkey, dumps(record))
     assert call.user is not None
     caller = Caller(call.state, call.user, "", str(call.request.base_url).rstrip("/"))
     thread = threading.Thread(target=_build, args=(call.server, caller, kind, pkey, names), daemon=True)
@@ -122,18 +132,45 @@ def _start_build(call: Call, kind: str, pkey: str, names: list[str], old: JsonOb
     thread.start()
 
 
+def _drop_file(state: State, url: str) -> None:
+    """Delete a bulk file: its header and its pieces (``bf:<url>#<n>``)."""
+    header = state.store.get("bf:" + url)
+    count = int(loads(header[len(_PIECES) :])["pieces"]) if header and header.startswith(_PIECES) else 0
+    state.store.set_many({"bf:" + url: None, **{f"bf:{url}#{n}": None for n in range(count)}})
+
+
+def _versions(store: Store, log: str, seqs: dict[str, int], name: str) -> Iterator[list[Version]]:
+    """The log's versions, a chunk at a time; ``seqs[name]`` follows the last one read."""
+    seqs[name] = 0
+    for entries in read_chunks(store, log):
+        seqs[name] = entries[-1].seq
+        yield [(entry.oid, entry.value) for entry in entries]
+
+
+def _store_file(state: State, url: str, path: str) -> bytes:
+    """Write the file at ``path`` as pieces under ``url``; return the header to store."""
+    pieces = 0
+    with open(path, "rb") as file:
+        while piece := file.read(FILE_PIECE):
+            state.store.set(f"bf:{url}#{pieces}", piece)
+            pieces += 1
+    return _PIECES + dumps({"size": os.path.getsize(path), "pieces": pieces})
+
+
 def _build(server: Server, caller: Caller, kind: str, pkey: str, names: list[str]) -> None:
     state = server.state
+    handle, path = tempfile.mkstemp(prefix="rhom-bulk-", suffix=".data")
+    os.close(handle)  # an empty file: SQLite takes it as a new database
     try:
         sources = sorted((a for a in server.adapters.values() if a.partition == kind), key=lambda a: a.priority)
-        docs: dict[str, Doc] = {}
+        versions: dict[str, Iterable[list[Version]]] = {}
         metas: dict[str, JsonObject] = {}
         seqs: dict[str, int] = {}
         for adapter in sources:
             if adapter.name in names:
                 metas[adapter.name] = refresh_master(caller, adapter)
-                docs[adapter.name], seqs[adapter.name] = read_all(state.store, log_name(pkey, adapter.name))
-        data = write_bulk_file(sources, docs, metas)
+                versions[adapter.name] = _versions(state.store, log_name(pkey, adapter.name), seqs, adapter.name)
+        build_bulk_file(path, sources, versions, metas)  # reads each log to its end
         built = int(time.time())
         if kind == "app":
             url = f"/data/application/application_{built}.data"
@@ -150,11 +187,13 @@ def _build(server: Server, caller: Caller, kind: str, pkey: str, names: list[str
             "errors": errors,
             "seqs": seqs,
         }
-        state.store.set_many({"bf:" + url: data, "b:" + pkey: dumps(record)})
+        header = _store_file(state, url, path)
+        state.store.set_many({"bf:" + url: header, "b:" + pkey: dumps(record)})
     except Exception:  # the next request sees "failed" and starts over
         logger.exception("rhom.server: bulk data build failed")
         state.store.set("b:" + pkey, dumps({"state": "failed", "sources": names}))
     finally:
+        os.unlink(path)
         with _builds_lock:
             _builds.discard(threading.current_thread())
 
@@ -198,21 +237,78 @@ async def download(request: Request) -> Response:
     segments = base.split("/")
     if len(segments) == 5 and urllib.parse.unquote(segments[3]) != user:
         return _http.text(404, "<h1>Not Found</h1>")
-    data = await run_in_threadpool(server.state.store.get, "bf:" + base)
-    if data is None:
+    header = await run_in_threadpool(server.state.store.get, "bf:" + base)
+    if header is None:
         return _http.text(404, "<h1>Not Found</h1>")
     name = segments[-1]
-    body, ctype = data, "application/octet-stream"
+    size, pieces = _pieces(server.state, base, header)
+    body: Iterator[bytes] = pieces
     if variant == ".rzip":
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-            archive.writestr(name, data)
-        body, ctype = buffer.getvalue(), "text/plain"
+        body = _zipped(name, size, pieces)
     elif variant == ".gzip":
-        body, ctype = gzip.compress(data), "text/plain"
-    response = Response(body, status_code=200)
-    response.headers["content-type"] = ctype
+        body = _gzipped(pieces)
+    response = StreamingResponse(body, status_code=200)
+    response.headers["content-type"] = "application/octet-stream" if not variant else "text/plain"
+    if not variant:
+        response.headers["content-length"] = str(size)
     built = name.rsplit("_", 1)[-1].split(".", 1)[0]
     if built.isdigit():
         response.headers["last-modified"] = formatdate(int(built), usegmt=True)
     return response
+
+
+def _pieces(state: State, url: str, header: bytes) -> tuple[int, Iterator[bytes]]:
+    """The file's size and its bytes, a piece at a time (read as they are sent)."""
+    if not header.startswith(_PIECES):  # stored whole, by an earlier version
+        return len(header), iter([header])
+    layout = loads(header[len(_PIECES) :])
+
+    def read() -> Iterator[bytes]:
+        for n in range(int(layout["pieces"])):
+            piece = state.store.get(f"bf:{url}#{n}")
+            if piece is None:  # rebuilt meanwhile: end the response short, never with other data
+                raise RuntimeError(f"rhom.server: bulk file {url} went away while it was sent")
+            yield piece
+
+    return int(layout["size"]), read()
+
+
+def _gzipped(pieces: Iterable[bytes]) -> Iterator[bytes]:
+    packer = zlib.compressobj(6, zlib.DEFLATED, 16 + zlib.MAX_WBITS)  # a gzip stream
+    for piece in pieces:
+        if out := packer.compress(piece):
+            yield out
+    yield packer.flush()
+
+
+class _Sink(io.RawIOBase):
+    """A write-only stream whose bytes are taken as they come (a ZIP written on the fly)."""
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self._parts.append(bytes(data))
+        return len(data)
+
+    def take(self) -> bytes:
+        out = b"".join(self._parts)
+        self._parts.clear()
+        return out
+
+
+def _zipped(name: str, size: int, pieces: Iterable[bytes]) -> Iterator[bytes]:
+    """A ZIP archive of one file, written as the pieces come (sizes after the data)."""
+    sink = _Sink()
+    entry = zipfile.ZipInfo(name, date_time=time.localtime()[:6])
+    entry.compress_type = zipfile.ZIP_DEFLATED
+    entry.file_size = size  # lets zipfile choose ZIP64 only for files that need it
+    with zipfile.ZipFile(sink, "w") as archive, archive.open(entry, "w") as member:
+        for piece in pieces:
+            member.write(piece)
+            if out := sink.take():
+                yield out
+    yield sink.take()

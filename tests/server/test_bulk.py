@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from rhom.server import MemoryAdapter
+from rhom.server import MemoryAdapter, Store
 
 from .conftest import PRODUCTS, RhoClient, Serve
 
@@ -137,3 +137,61 @@ def test_bulk_file_of_a_user_name_that_needs_quoting(
         assert "Bob%20Smith%2F%C3%BC" in path, "protocol.md §7.3: the user name, URL-quoted"
         reply = client.http.get(path + ".gzip")
         assert reply.status_code == 200, "protocol.md §7.4: served to its user"
+
+
+def _objects_in(content: bytes, tmp_path: Path) -> dict[str, dict[str, str]]:
+    path = tmp_path / f"bulk-{time.monotonic_ns()}.data"
+    path.write_bytes(content)
+    objects: dict[str, dict[str, str]] = {}
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        for obj, attrib, value in db.execute("SELECT object, attrib, value FROM object_values"):
+            objects.setdefault(obj, {})[attrib] = value
+    return objects
+
+
+def test_a_file_of_many_pieces_holds_the_log_replayed(
+    logged_in: RhoClient, products: MemoryAdapter, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """The file is built from the change log a chunk at a time and stored and sent in
+    pieces; whatever the history, it holds the source's live objects."""
+    from rhom.server import bulk
+
+    monkeypatch.setattr(bulk, "FILE_PIECE", 1000)  # a file of a few kB: many pieces
+    logged_in.page("Product")
+    products.data["1"]["price"] = "1.00"  # replaced
+    del products.data["2"]  # deleted
+    del products.data["3"]
+    logged_in.page("Product")
+    products.data["3"] = {"name": "Fuze again"}  # created anew after its deletion
+    products.data.update({str(n): {"name": f"extra {n}", "sku": str(n)} for n in range(10, 60)})
+    logged_in.page("Product")
+    url = _bulk(logged_in, {"partition": "user", "sources": ["Product"]})["url"]
+    raw = logged_in.http.get(url)
+    assert raw.status_code == 200 and int(raw.headers["content-length"]) == len(raw.content) > 3000
+    assert _objects_in(raw.content, tmp_path) == products.data, "the log's live objects, nothing else"
+    with zipfile.ZipFile(io.BytesIO(logged_in.http.get(url + ".rzip").content)) as archive:
+        assert archive.read(archive.namelist()[0]) == raw.content, "the ZIP written on the fly"
+    assert gzip.decompress(logged_in.http.get(url + ".gzip").content) == raw.content
+
+
+def test_a_rebuilt_file_leaves_no_pieces_behind(
+    serve: Serve, store: Store, products: MemoryAdapter, rho: Callable[[str], RhoClient], monkeypatch: Any
+) -> None:
+    from rhom.server import bulk
+
+    monkeypatch.setattr(bulk, "FILE_PIECE", 1000)
+    customers = MemoryAdapter("Customer", {"1": {"name": "Ann"}})
+    with serve([products, customers]) as url:
+        client = rho(url)
+        client.login()
+        client.create_client()
+        first = _bulk(client, {"partition": "user", "sources": ["Product"]})["url"]
+        pieces = [k for k in store.keys("bf:") if k.startswith(f"bf:{first}#")]
+        assert len(pieces) > 2, "stored in pieces"
+        time.sleep(1.05)  # a file's URL names the second it was built in
+        second = _bulk(client, {"partition": "user", "sources": ["Product", "Customer"]})["url"]
+        assert client.http.get(first).status_code == 404, "the first file was dropped for the second"
+        assert client.http.get(second).status_code == 200
+        assert all(k == f"bf:{second}" or k.startswith(f"bf:{second}#") for k in store.keys("bf:")), (
+            "no piece of the first file is left"
+        )
