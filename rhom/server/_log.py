@@ -203,6 +203,7 @@ class Held:
         self.has_paged = "cursor" in cs
         self.cursor = int(cs.get("cursor", 0))
         self.ahead: dict[str, int] = dict(cs.get("ahead") or {})
+        self.looked_up = False  # whether older versions were read from the store
 
     def is_stale(self, floor: int) -> bool:
         """Whether compaction dropped entries this client has not seen yet."""
@@ -224,6 +225,7 @@ class Held:
                 wanted[entry.oid] = ahead
             elif self.has_paged and 0 < entry.prev <= self.cursor:
                 wanted[entry.oid] = entry.prev
+        self.looked_up = self.looked_up or bool(wanted)
         return _values(store, log, wanted)
 
     def of(self, store: Store, log: str, oids: Iterable[str]) -> Doc:

@@ -173,14 +173,15 @@ redis.call('HSET', m, 'last', last + #heads, 'count', count + #heads)
 return last + 1
 """
 
-# KEYS: z, e, v, w, u; ARGV: after, limit, RUN_SPAN_MAX. Returns one JSON array of seq,
-# "prev|oid", value (false when deleted), flattened, of the first `limit` entries after
-# `after`; then the first number and the JSON of each run that may hold some of the
-# first `limit` numbers after `after`.
+# KEYS: z, e, v, w, u, m; ARGV: after, limit, RUN_SPAN_MAX. Returns the log's counters
+# (last, count, floor), one JSON array of seq, "prev|oid", value (false when deleted),
+# flattened, of the first `limit` entries after `after`; then the first number and the
+# JSON of each run that may hold some of the first `limit` numbers after `after`.
 _READ = """
 local after, limit, span = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local seqs = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. after, '+inf', 'LIMIT', 0, limit)
-local reply = {'[]'}
+local counters = redis.call('HMGET', KEYS[6], 'last', 'count', 'floor')
+local reply = {counters[1] or '0', counters[2] or '0', counters[3] or '0', '[]'}
 if #seqs > 0 then
   local heads = redis.call('HMGET', KEYS[2], unpack(seqs))
   local values = redis.call('HMGET', KEYS[3], unpack(seqs))
@@ -190,7 +191,7 @@ if #seqs > 0 then
     out[#out + 1] = heads[k]
     out[#out + 1] = values[k]
   end
-  reply[1] = cjson.encode(out)
+  reply[4] = cjson.encode(out)
 end
 local bound = '+inf'
 if #seqs == limit then bound = seqs[#seqs] end
@@ -392,15 +393,23 @@ class RedisStore(Store):
         return None if first is None else int(first)
 
     def log_read(self, log: str, after: int, limit: int) -> list[LogEntry]:
-        z, e, v, *_, u, w = self._log_keys(log)
+        return self.log_scan(log, after, limit)[1]
+
+    def log_scan(self, log: str, after: int, limit: int) -> tuple[LogInfo, list[LogEntry]]:
+        if limit <= 0:
+            return self.log_info(log), []
+        z, e, v, _, _, _, m, u, w = self._log_keys(log)
+        info = LogInfo()
         entries: list[LogEntry] = []
         while len(entries) < limit:  # Lua's unpack() takes ~8000 values: 2000 entries a call
             want = min(limit - len(entries), 2000)
-            reply = self._script(_READ)(keys=[z, e, v, w, u], args=[after, want, RUN_SPAN_MAX])
-            flat = orjson.loads(reply[0])
+            reply = self._script(_READ)(keys=[z, e, v, w, u, m], args=[after, want, RUN_SPAN_MAX])
+            if not entries:  # the counters of the first read, the moment of the first entries
+                info = LogInfo(int(reply[0]), int(reply[1]), int(reply[2]))
+            flat = orjson.loads(reply[3])
             got = [_entry(flat[i], flat[i + 1], flat[i + 2] or None) for i in range(0, len(flat), 3)]
-            if len(reply) > 1:
-                for first, members in _runs(reply[1:]):
+            if len(reply) > 4:
+                for first, members in _runs(reply[4:]):
                     skip = max(0, after + 1 - first)
                     got += [
                         LogEntry(first + skip + k, oid, value, 0)
@@ -411,7 +420,7 @@ class RedisStore(Store):
             if len(got) < want:
                 break
             after = entries[-1].seq
-        return entries
+        return info, entries
 
     def log_entries(self, log: str, seqs: Iterable[int]) -> dict[int, LogEntry]:
         _, e, v, *_, u, w = self._log_keys(log)

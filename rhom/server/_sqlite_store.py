@@ -352,6 +352,10 @@ class SqliteStore(Store):
             return entries
         return sorted(entries + from_runs, key=lambda e: e.seq)[:limit]
 
+    def log_scan(self, log: str, after: int, limit: int) -> tuple[LogInfo, list[LogEntry]]:
+        with self._db_lock:  # one connection, writes under this lock: one moment
+            return self._info(self._connection(), log), self.log_read(log, after, limit)
+
     def _log_id(self, conn: sqlite3.Connection, log: str, *, create: bool = False) -> int | None:
         """The integer id of ``log`` (made with ``create``; else ``None`` when unknown)."""
         found = self._log_ids.get(log)

@@ -336,19 +336,22 @@ def _changes(caller: Caller, log: str, cs: JsonObject, p_size: int) -> tuple[dic
     the client holds (its own pushes are skipped) or the log ends; moves the cursor.
     """
     store = caller.state.store
-    info = store.log_info(log)
     held = Held(cs)
+    cursor = held.cursor
+    info, scanned = store.log_scan(log, cursor, p_size)  # the counters and the first entries, at once
     if held.is_stale(info.floor):
         caller.state.delete_client(caller.client_id)
         raise StaleClient(caller.client_id)
-    cursor = held.cursor
     last: dict[str, LogEntry] = {}  # each object's newest entry read for this page
     before: Doc = {}  # the versions the client holds of them
     inserts: dict[str, Any] = {}
     deletes: Doc = {}
+    entries: list[LogEntry] | None = scanned
+    limit, reads = p_size, 1
     while cursor < info.last:
-        limit = max(1, p_size - _sending(held, last))
-        entries = store.log_read(log, cursor, limit)
+        if entries is None:
+            limit = max(1, p_size - _sending(held, last))
+            entries, reads = store.log_read(log, cursor, limit), reads + 1
         if len(entries) < limit:  # read to the end: compacted numbers below it count as read
             cursor = info.last
         if not entries:
@@ -360,6 +363,7 @@ def _changes(caller: Caller, log: str, cs: JsonObject, p_size: int) -> tuple[dic
             last[entry.oid] = entry
         before.update(held.before(store, log, firsts))
         cursor = max(cursor, entries[-1].seq)
+        entries = None
         if _sending(held, last) < p_size and cursor < info.last:
             continue  # room left: read on before working out the differences
         inserts, deletes = _differences(held, before, last)
@@ -370,8 +374,8 @@ def _changes(caller: Caller, log: str, cs: JsonObject, p_size: int) -> tuple[dic
     if last and not inserts and not deletes:
         inserts, deletes = _differences(held, before, last)
     if cursor != held.cursor or not held.has_paged:
-        if held.has_paged and held.is_stale(store.log_info(log).floor):
-            # compacted while the page was read: an entry looked up may be gone
+        if held.has_paged and (reads > 1 or held.looked_up) and held.is_stale(store.log_info(log).floor):
+            # compacted after the first read: an entry looked up or read later may be gone
             caller.state.delete_client(caller.client_id)
             raise StaleClient(caller.client_id)
         held.advance(cs, cursor)

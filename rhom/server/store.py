@@ -118,6 +118,18 @@ class Store(abc.ABC):
     def log_read(self, log: str, after: int, limit: int) -> list[LogEntry]:
         """At most ``limit`` entries with a sequence number above ``after``, in order."""
 
+    def log_scan(self, log: str, after: int, limit: int) -> tuple[LogInfo, list[LogEntry]]:
+        """The log's counters and ``log_read(log, after, limit)``, as of one moment.
+
+        A page reads both at once, so that a compaction cannot fall between them. This
+        default reads the counters, the entries, then the floor again, and answers the
+        later floor (a compaction in between shows as a higher one); a store that can
+        read both in one step should.
+        """
+        info = self.log_info(log)
+        entries = self.log_read(log, after, limit)
+        return LogInfo(info.last, info.count, self.log_info(log).floor), entries
+
     @abc.abstractmethod
     def log_entries(self, log: str, seqs: Iterable[int]) -> dict[int, LogEntry]:
         """The entries with the given sequence numbers that the log still holds."""

@@ -28,6 +28,8 @@ def test_writes_take_increasing_numbers_in_order(store: Store) -> None:
     assert values(store, after=2) == [(3, "a", '{"n":"3"}')], "a read starts after the cursor"
     assert [e.seq for e in store.log_read(LOG, 0, 2)] == [1, 2], "a read stops at its limit"
     assert store.log_read(LOG, 0, 0) == [], "a limit of 0 reads nothing"
+    assert store.log_scan(LOG, 1, 1) == (LogInfo(3, 2, 0), [LogEntry(2, "b", '{"n":"2"}', 0)])
+    assert store.log_scan(LOG, 0, 0) == (LogInfo(3, 2, 0), []), "the counters even without entries"
     assert store.log_info(LOG) == LogInfo(last=3, count=2, floor=0)
 
 

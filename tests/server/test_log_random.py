@@ -107,6 +107,8 @@ def _check(store: Store, log: str, ref: ReferenceLog, rng: random.Random) -> Non
     assert store.log_info(log) == LogInfo(ref.last, ref.count, ref.floor)
     after, limit = rng.randrange(ref.last + 2), rng.randrange(1, 30)
     assert store.log_read(log, after, limit) == ref.read(after, limit), f"read after {after}, limit {limit}"
+    info = LogInfo(ref.last, ref.count, ref.floor)
+    assert store.log_scan(log, after, limit) == (info, ref.read(after, limit)), "counters and entries at once"
     seqs = rng.sample(range(1, ref.last + 3), min(ref.last + 2, 8))
     assert store.log_entries(log, seqs) == {s: ref.entry(s) for s in seqs if s in ref.entries}
     oids = rng.sample(sorted(ref.cur) + ["nobody"], min(len(ref.cur) + 1, 6))
