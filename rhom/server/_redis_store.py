@@ -288,7 +288,9 @@ class RedisStore(Store):
     def _redis(self) -> redis.Redis:
         with self._guard:
             if self._client is None:
-                self._client = redis.Redis.from_url(self.url, health_check_interval=30)
+                self._client = redis.Redis.from_url(
+                    self.url, health_check_interval=30, connection_class=_yielding(self.url)
+                )
             return self._client
 
     def get(self, key: str) -> bytes | None:
@@ -490,6 +492,25 @@ def _runs(flat: list[Any]) -> Iterator[tuple[int, list[Any]]]:
     """The (first number, members) of the runs a script returned as first, JSON, ..."""
     for k in range(0, len(flat), 2):
         yield int(flat[k]), orjson.loads(flat[k + 1])
+
+
+class _Yielding:
+    """A connection that gives the request's CPU slot up while it waits for Redis's
+    answer (rhom.server._slots): another request runs meanwhile."""
+
+    def read_response(self, *args: Any, **kwargs: Any) -> Any:
+        with waiting():
+            return super().read_response(*args, **kwargs)  # type: ignore[misc]
+
+
+def _yielding(url: str) -> type[redis.connection.AbstractConnection]:
+    """The connection class ``url`` calls for, made :class:`_Yielding`."""
+    scheme = url.split(":", 1)[0]
+    base = {"rediss": redis.SSLConnection, "unix": redis.UnixDomainSocketConnection}.get(scheme, redis.Connection)
+    return _YIELDING.setdefault(base, type("Yielding" + base.__name__, (_Yielding, base), {}))
+
+
+_YIELDING: dict[type, type] = {}
 
 
 def _text(value: Any) -> str:

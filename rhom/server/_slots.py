@@ -6,7 +6,9 @@ and mostly Python: several threads doing it at once only take turns at the GIL a
 store, and the turns cost more than they give (on 2 cores, 8 such threads answered a
 burst of 1,000 queries about a fifth slower than one). So a request holds one of
 ``cpu_slots`` slots while it runs the server's code, and gives it up while it waits:
-for an adapter hook, a push sender, or a named store lock held by another request.
+for an adapter hook, a push sender, a named store lock held by another request, or a
+Redis reply. A request back from such a wait gets a slot before a new request does, so
+work under way finishes first.
 
 Never wait for a slot while holding something another slot holder may wait for:
 :func:`waiting` gives the slot up around every such wait, and takes it back after.
@@ -15,6 +17,7 @@ Never wait for a slot while holding something another slot holder may wait for:
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -23,14 +26,42 @@ __all__ = ["Slots", "waiting"]
 _current = threading.local()  # the Slots whose slot this thread holds, if any
 
 
+class _Turns:
+    """``n`` slots. A thread coming back from a wait gets one before a new request does,
+    each kind in turn of asking: work under way finishes first."""
+
+    def __init__(self, n: int) -> None:
+        self._free = n
+        self._guard = threading.Lock()
+        self._back: deque[threading.Lock] = deque()
+        self._new: deque[threading.Lock] = deque()
+
+    def acquire(self, back: bool = False) -> None:
+        with self._guard:
+            if self._free > 0 and not self._back and (back or not self._new):
+                self._free -= 1
+                return
+            turn = threading.Lock()
+            turn.acquire()
+            (self._back if back else self._new).append(turn)
+        turn.acquire()  # released by the holder that hands its slot on
+
+    def release(self) -> None:
+        with self._guard:
+            if self._back:
+                self._back.popleft().release()  # the slot passes on, still taken
+            elif self._new:
+                self._new.popleft().release()
+            else:
+                self._free += 1
+
+
 class Slots:
     """A fixed number of slots, held by request threads (``n`` <= 0: unlimited)."""
 
     def __init__(self, n: int) -> None:
-        # one slot: a plain lock, which is C code (a Semaphore is Python around a Condition)
-        self._semaphore: threading.Semaphore | threading.Lock | None = (
-            None if n <= 0 else threading.Lock() if n == 1 else threading.Semaphore(n)
-        )
+        self.size = max(n, 0)  # 0: unlimited
+        self._semaphore: _Turns | None = None if n <= 0 else _Turns(n)
 
     @contextmanager
     def held(self) -> Iterator[None]:
@@ -59,5 +90,5 @@ def waiting() -> Iterator[None]:
     try:
         yield
     finally:
-        slots._semaphore.acquire()
+        slots._semaphore.acquire(back=True)
         _current.slots = slots

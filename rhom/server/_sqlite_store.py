@@ -105,6 +105,8 @@ class SqliteStore(Store):
     :param path: database file, or ``":memory:"``.
     """
 
+    cpu_slots = 1  # its work is this process's own CPU: one request at a time runs best
+
     def __init__(self, path: str) -> None:
         self.path = path
         self._conn: sqlite3.Connection | None = None

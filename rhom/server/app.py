@@ -100,7 +100,7 @@ def create_app(
         authenticate=authenticate,
         hub=live.Hub(state),
         push_senders=dict(push_senders or {}),
-        slots=Slots(settings.cpu_slots),
+        slots=Slots(store.cpu_slots if settings.cpu_slots is None else settings.cpu_slots),
     )
 
     @contextlib.asynccontextmanager

@@ -40,8 +40,10 @@ class Settings:
     :param redis_prefix: prefix of every Redis key, so that one Redis can host several apps.
     :param worker_threads: threads that run adapter hooks and storage work at once.
     :param cpu_slots: how many of those threads run the server's own code at once
-        (``0``: no limit); a thread waiting for an adapter, a push sender or a lock
-        does not count (rhom/server/_slots.py).
+        (``0``: no limit); a thread waiting for an adapter, a push sender, a lock or
+        Redis's answer does not count (rhom/server/_slots.py). ``None`` (the default, or
+        ``auto`` in the environment): what the store suggests, 1 for SQLite, whose work
+        is this process's own CPU, and 2 for Redis, whose requests also wait for answers.
     :param log_retention: seconds the change log keeps replaced versions and deletions
         (30 days). A client that has not synced for longer starts over (docs/server.md).
     :param log_compact_interval: least seconds between two compactions of one log.
@@ -65,7 +67,7 @@ class Settings:
     bulk_sync_poll_interval: int = 3600
     redis_prefix: str = "rhom:"
     worker_threads: int = 8
-    cpu_slots: int = 1
+    cpu_slots: int | None = None
     log_retention: int = 30 * 86400
     log_compact_interval: int = 60
     stats: bool = False
@@ -127,7 +129,9 @@ def _parse(name: str, kind: object, raw: str) -> object:
         if raw.lower() in ("0", "false", "no", "off", ""):
             return False
         raise ConfigurationError(f"{_ENV_PREFIX}{name.upper()}: expected a boolean, got {raw!r}")
-    if kind in (int, "int"):
+    if kind in (int | None, "int | None") and raw.strip().lower() in ("", "auto"):
+        return None
+    if kind in (int, "int", int | None, "int | None"):
         try:
             return int(raw)
         except ValueError:

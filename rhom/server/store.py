@@ -71,6 +71,11 @@ LogChange = tuple[str, str, str | None]
 class Store(abc.ABC):
     """The storage interface of rhom.server. Keys are ``str``, values ``bytes``."""
 
+    #: The ``cpu_slots`` that suit this store when the setting is left unset: a store
+    #: reached over the network keeps requests waiting for answers, during which they
+    #: give their slot up, so a second slot keeps the CPU busy meanwhile.
+    cpu_slots: int = 2
+
     @abc.abstractmethod
     def get(self, key: str) -> bytes | None:
         """Return the value of ``key``, or ``None``."""
