@@ -81,6 +81,13 @@ def _dump(value: Any) -> str:
 
 def encode_commands(commands: Mapping[str, Any]) -> str:
     """The command object as JSON, with :class:`RawJson` values spliced in verbatim."""
+    inserts = commands.get("insert")
+    if inserts:  # one orjson call, each stored version spliced in as a fragment
+        fragments = {k: orjson.Fragment(v) if type(v) is RawJson else v for k, v in inserts.items()}
+        try:
+            return orjson.dumps({**commands, "insert": fragments}).decode()
+        except TypeError:  # a text orjson refuses (a lone surrogate): piece by piece below
+            pass
     parts = []
     for key, value in commands.items():
         if key == "insert" and any(isinstance(v, RawJson) for v in value.values()):
