@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import logging
 import sqlite3
 import threading
 from collections import OrderedDict
@@ -16,6 +17,8 @@ from rhom.server._slots import waiting
 from rhom.server.store import LogChange, LogEntry, LogInfo, Store, iter_chunks, new_objects_only, prefix_upper_bound
 
 __all__ = ["SqliteStore"]
+
+logger = logging.getLogger("rhom.server")
 
 _STRIPES = 1024
 # kv: the key-value part. log_meta: one row per change log, its integer id (short keys
@@ -116,6 +119,7 @@ class SqliteStore(Store):
         self._log_ids: dict[str, int] = {}
         self._memory = _MemoryIndexes(MEMORY_INDEX_TOTAL)
         self._sql_indexed: set[int] = set()  # logs whose index is log_cur
+        self._checkpointer: _Checkpointer | None = None
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -123,6 +127,8 @@ class SqliteStore(Store):
             if self.path != ":memory:":
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer's job
+                self._checkpointer = _Checkpointer(self.path)
             conn.execute("PRAGMA busy_timeout=10000")
             conn.executescript(_SCHEMA)
             if "h" not in {row[1] for row in conn.execute("PRAGMA table_info(log_entry)")}:
@@ -510,10 +516,41 @@ class SqliteStore(Store):
 
     def close(self) -> None:
         with self._db_lock:
+            if self._checkpointer is not None:
+                self._checkpointer.stop()
+                self._checkpointer = None
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
                 self._forget()
+
+
+class _Checkpointer:
+    """Copies the write-ahead log back into the database file from a thread of its own
+    (SQLite's C code, which runs without the GIL), so that no request pays for it inside
+    its commit, as SQLite's automatic checkpoint every 1,000 pages would have it do."""
+
+    def __init__(self, path: str, every: float = 0.5) -> None:
+        self._path, self._every = path, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rhom-sqlite-checkpoint", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+        try:
+            conn.execute("PRAGMA busy_timeout=10000")
+            while not self._stop.wait(self._every):
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error:  # busy or I/O: the next round tries again
+                    logger.warning("rhom.server: SQLite checkpoint failed", exc_info=True)
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
 
 
 def _all_new(changes: Sequence[LogChange], base: Index) -> bool:

@@ -227,3 +227,25 @@ def test_the_parsed_log_cache_counts_a_log_that_grew_in_place() -> None:
     cache.put("two", "1", {"b": {}, "c": {}})
     assert cache.peek("one") is None, "10 objects + 2 is over the limit: the older log goes"
     assert cache.peek("two") == ("1", {"b": {}, "c": {}})
+
+
+def test_the_write_ahead_log_is_copied_back_by_a_thread_of_its_own(tmp_path) -> None:
+    """Requests never pay for a checkpoint in their commit: a background thread does it."""
+    import time
+
+    path = tmp_path / "server.db"
+    store = open_store(f"sqlite:///{path}")
+    assert isinstance(store, sqlite_store.SqliteStore)
+    try:
+        store.log_write(LOGS[0], log_changes([(f"o{k}", {"n": "x" * 100}) for k in range(3000)]), 1.0)
+        empty = path.stat().st_size
+        for _ in range(200):  # the writes are in the WAL; the thread copies them into the file
+            if path.stat().st_size > empty + 200_000:
+                break
+            time.sleep(0.05)
+        assert path.stat().st_size > empty + 200_000, "checkpointed while the store stays open"
+        assert store._checkpointer is not None
+        thread = store._checkpointer._thread
+    finally:
+        store.close()
+    assert not thread.is_alive(), "closing the store stops its thread"
