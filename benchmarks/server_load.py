@@ -9,6 +9,11 @@ that every client received every object and its link. The server runs in its own
 (``python -m rhom.server``), so its CPU time is read from ``/proc`` and divided by the
 number of requests. Goals at 100 clients: at most 3 ms of server CPU per request,
 p99 latency under 500 ms, no errors.
+
+The clients poll back to back, without pause. The adapter's ``poll_interval`` is 300 s
+by default, so each user's data is queried once, at its first query; with
+``--poll-interval 0`` every query runs the adapter's query again (a ``--baseline``
+revision from before that option always serves 300).
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from benchmarks._server_http import LightClient  # noqa: E402
 from rhom.server.testing import free_port, redis_server  # noqa: E402
 
 PAGE_SIZE = 200
+POLL_INTERVAL = 300  # the adapter's (--poll-interval): 300, each user's data is queried once
 
 
 @dataclass
@@ -143,7 +149,7 @@ def server_process(
     """``python -m rhom.server`` serving the benchmark ``app`` factory from the checkout ``root``."""
     port = free_port()
     path = os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH", "")) if p)
-    env = {**os.environ, "RHOM_SERVER_STORE": store, "PYTHONPATH": path}
+    env = {**os.environ, "RHOM_SERVER_STORE": store, "PYTHONPATH": path, "BENCH_POLL_INTERVAL": str(POLL_INTERVAL)}
     command = [sys.executable, "-m", "rhom.server", app]
     command += ["--factory", "--port", str(port), "--log-level", "warning", "--workers", str(workers)]
     process = subprocess.Popen(command, cwd=root, env=env)
@@ -206,7 +212,8 @@ def _slowest_kinds(stats: Stats) -> str:
 
 
 def report(rows: list[dict[str, Any]]) -> None:
-    print(f"\nrhom.server load: {OBJECTS} objects, p_size {PAGE_SIZE}, one create per client")
+    print(f"\nrhom.server load: {OBJECTS} objects, p_size {PAGE_SIZE}, one create per client, "
+          f"adapter poll_interval {POLL_INTERVAL}")  # fmt: skip
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; rows marked @REV serve that revision")
     head = f"{'store':16} {'clients':>7} {'requests':>8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}"
     print(head + f" {'errors':>6} {'CPU ms/req':>10}")
@@ -246,6 +253,7 @@ def checkout(rev: str) -> Iterator[Path]:
 
 
 def main() -> int:
+    global POLL_INTERVAL
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, nargs="+", default=[10, 100])
     parser.add_argument(
@@ -254,7 +262,12 @@ def main() -> int:
     )  # fmt: skip
     parser.add_argument("--repeat", type=int, default=1, help="runs per row; the row shows the median run")
     parser.add_argument("--baseline", metavar="REV", help="also serve from this git revision, row by row")
+    parser.add_argument(
+        "--poll-interval", type=int, default=POLL_INTERVAL,
+        help="the adapter's poll interval: 300 queries each user's data once, 0 at every query",
+    )  # fmt: skip
     args = parser.parse_args()
+    POLL_INTERVAL = args.poll_interval
     rows = []
     with contextlib.ExitStack() as stack:
         trees = [("", ROOT)]
