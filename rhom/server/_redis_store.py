@@ -41,7 +41,7 @@ _LOG_KEYS = ("z", "e", "v", "c", "r", "g", "m", "u", "w")
 #: A write of at least this many objects, all new to the log, is kept as runs of at most
 #: RUN_SIZE objects (one hash field each).
 RUN_MIN = 32
-RUN_SIZE = 500
+RUN_SIZE = 200
 #: No run ever holds more objects: scripts seek runs by it (never lower it).
 RUN_SPAN_MAX = 1000
 

@@ -51,7 +51,7 @@ _LOG_TABLES = ("log_entry", "log_run", "log_cur", "log_meta")
 #: instead of one per object. The first later change to one of them turns its run into
 #: rows (so that compaction keeps working row by row).
 RUN_MIN = 32
-RUN_SIZE = 500
+RUN_SIZE = 200
 #: No run ever holds more objects: reads seek runs by it (never lower it).
 RUN_SPAN_MAX = 1000
 #: Logs of at most this many objects (live or deleted) keep each object's latest entry
