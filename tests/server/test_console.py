@@ -44,6 +44,15 @@ def logged_in(url: str, password: str = "test-api-token") -> Iterator[httpx.Clie
         yield browser
 
 
+@contextmanager
+def synced(url: str, rho: Callable[[str], RhoClient], source: str) -> Iterator[tuple[RhoClient, httpx.Client]]:
+    """A client of alice that has synced ``source``, and a logged-in console session."""
+    client = client_of(url, rho)
+    client.sync(source)
+    with logged_in(url) as browser:
+        yield client, browser
+
+
 def csrf_of(page: httpx.Response) -> str:
     found = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text)
     assert found, "every console page carries the CSRF token"
@@ -81,69 +90,60 @@ def test_login_is_required_and_checked(serve: Serve, settings: Settings, product
 def test_pages_show_users_clients_and_documents(
     serve: Serve, settings: Settings, products: MemoryAdapter, rho: Callable[[str], RhoClient]
 ) -> None:
-    with console(serve, settings, [products]) as url:
-        client = client_of(url, rho)
+    with console(serve, settings, [products]) as url, synced(url, rho, "Product") as (client, browser):
         cid = client.client_id
-        client.sync("Product")
-        with logged_in(url) as browser:
-            users = browser.get("/").text
-            assert 'data-user="alice"' in users
-            user = browser.get("/users/alice").text
-            assert f'data-client="{cid}"' in user
-            assert re.search(r'data-source="Product">.*?class="num count">5<', user, re.S), "object count"
-            assert "never" not in user.split(f'data-client="{cid}"')[1].split("</tr>")[0], "last sync shown"
-            doc = browser.get("/users/alice/sources/Product").text
-            assert doc.count("data-object=") == 5 and "iPhone" in doc
-            found = browser.get("/users/alice/sources/Product", params={"q": "motorola"}).text
-            assert found.count("data-object=") == 1 and 'data-object="2"' in found
-            assert browser.get("/users/nobody").status_code == 404
-            assert browser.get("/users/alice/sources/Nope").status_code == 404
+        users = browser.get("/").text
+        assert 'data-user="alice"' in users
+        user = browser.get("/users/alice").text
+        assert f'data-client="{cid}"' in user
+        assert re.search(r'data-source="Product">.*?class="num count">5<', user, re.S), "object count"
+        assert "never" not in user.split(f'data-client="{cid}"')[1].split("</tr>")[0], "last sync shown"
+        doc = browser.get("/users/alice/sources/Product").text
+        assert doc.count("data-object=") == 5 and "iPhone" in doc
+        found = browser.get("/users/alice/sources/Product", params={"q": "motorola"}).text
+        assert found.count("data-object=") == 1 and 'data-object="2"' in found
+        assert browser.get("/users/nobody").status_code == 404
+        assert browser.get("/users/alice/sources/Nope").status_code == 404
 
 
 def test_document_pages_page_through_a_large_source(
     serve: Serve, settings: Settings, rho: Callable[[str], RhoClient]
 ) -> None:
     many = MemoryAdapter("Item", {str(i): {"n": str(i)} for i in range(120)})
-    with console(serve, settings, [many]) as url:
-        client = client_of(url, rho)
-        client.sync("Item")
-        with logged_in(url) as browser:
-            seen: set[str] = set()
-            page = browser.get("/users/alice/sources/Item")
-            while True:
-                ids = re.findall(r'data-object="([^"]+)"', page.text)
-                assert len(ids) <= 50 and not seen & set(ids), "pages of 50, none twice"
-                seen |= set(ids)
-                more = re.search(r'href="\?q=&amp;after=(\d+)" id="next"', page.text)
-                if not more:
-                    break
-                page = browser.get("/users/alice/sources/Item", params={"after": more.group(1)})
-            assert seen == {str(i) for i in range(120)}
+    with console(serve, settings, [many]) as url, synced(url, rho, "Item") as (_, browser):
+        seen: set[str] = set()
+        page = browser.get("/users/alice/sources/Item")
+        while True:
+            ids = re.findall(r'data-object="([^"]+)"', page.text)
+            assert len(ids) <= 50 and not seen & set(ids), "pages of 50, none twice"
+            seen |= set(ids)
+            more = re.search(r'href="\?q=&amp;after=(\d+)" id="next"', page.text)
+            if not more:
+                break
+            page = browser.get("/users/alice/sources/Item", params={"after": more.group(1)})
+        assert seen == {str(i) for i in range(120)}
 
 
 def test_actions_need_csrf_and_confirmation(
     serve: Serve, settings: Settings, products: MemoryAdapter, rho: Callable[[str], RhoClient]
 ) -> None:
-    with console(serve, settings, [products]) as url:
-        client = client_of(url, rho)
+    with console(serve, settings, [products]) as url, synced(url, rho, "Product") as (client, browser):
         cid = client.client_id
-        client.sync("Product")
-        with logged_in(url) as browser:
-            csrf = csrf_of(browser.get("/users/alice"))
-            no_token = browser.post("/users/alice/delete", data={"confirm": "yes"})
-            assert no_token.status_code == 403, "no CSRF token, no action"
-            unconfirmed = browser.post("/users/alice/delete", data={"csrf": csrf})
-            assert unconfirmed.status_code == 400, "destructive actions need the box ticked"
-            anonymous = httpx.post(url + "/console/users/alice/delete", data={"csrf": csrf, "confirm": "yes"})
-            assert anonymous.status_code == 303 and "/console/login" in anonymous.headers["location"]
-            with httpx.Client(base_url=url, headers=TOKEN) as admin:
-                assert admin.get("/rc/v1/users").json() == ["alice"], "nothing happened yet"
-                reset = browser.post(f"/users/alice/clients/{cid}/reset", data={"csrf": csrf, "confirm": "yes"})
-                assert "registers again" in reset.text
-                assert client.query("Product").text == "Unknown client", "a reset client starts over"
-                gone = browser.post("/users/alice/delete", data={"csrf": csrf, "confirm": "yes"})
-                assert gone.status_code == 200 and "User deleted." in gone.text
-                assert admin.get("/rc/v1/users").json() == []
+        csrf = csrf_of(browser.get("/users/alice"))
+        no_token = browser.post("/users/alice/delete", data={"confirm": "yes"})
+        assert no_token.status_code == 403, "no CSRF token, no action"
+        unconfirmed = browser.post("/users/alice/delete", data={"csrf": csrf})
+        assert unconfirmed.status_code == 400, "destructive actions need the box ticked"
+        anonymous = httpx.post(url + "/console/users/alice/delete", data={"csrf": csrf, "confirm": "yes"})
+        assert anonymous.status_code == 303 and "/console/login" in anonymous.headers["location"]
+        with httpx.Client(base_url=url, headers=TOKEN) as admin:
+            assert admin.get("/rc/v1/users").json() == ["alice"], "nothing happened yet"
+            reset = browser.post(f"/users/alice/clients/{cid}/reset", data={"csrf": csrf, "confirm": "yes"})
+            assert "registers again" in reset.text
+            assert client.query("Product").text == "Unknown client", "a reset client starts over"
+            gone = browser.post("/users/alice/delete", data={"csrf": csrf, "confirm": "yes"})
+            assert gone.status_code == 200 and "User deleted." in gone.text
+            assert admin.get("/rc/v1/users").json() == []
 
 
 def test_stats_api_and_page_count_syncs(
