@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import sqlite3
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import orjson
 
-from rhom.server._state import Doc, JsonObject
+from rhom.server._state import JsonObject
 from rhom.server.adapters import SourceAdapter
 
-__all__ = ["SYNCDB_SCHEMA", "Version", "build_bulk_file", "write_bulk_file"]
+__all__ = ["SYNCDB_SCHEMA", "Version", "build_bulk_file"]
 
 SYNCDB_SCHEMA = """
 CREATE TABLE client_info (
@@ -182,21 +180,3 @@ def build_bulk_file(
             _fill(conn, sources, versions, metas)
         conn.executescript(SYNCDB_INDEXES)
         conn.execute("VACUUM")
-
-
-def write_bulk_file(
-    sources: Sequence[SourceAdapter], docs: Mapping[str, Doc], metas: Mapping[str, JsonObject]
-) -> bytes:
-    """The bytes of a bulk file holding ``docs`` (``{source: {id: attrs}}``), for tests
-    and small partitions; the server builds files with :func:`build_bulk_file`."""
-    handle, path = tempfile.mkstemp(prefix="rhom-bulk-", suffix=".data")
-    os.close(handle)  # an empty file: SQLite takes it as a new database
-    try:
-        versions = {
-            name: [[(oid, orjson.dumps(obj).decode()) for oid, obj in doc.items()]] for name, doc in docs.items()
-        }
-        build_bulk_file(path, sources, versions, metas)
-        with open(path, "rb") as file:
-            return file.read()
-    finally:
-        os.unlink(path)

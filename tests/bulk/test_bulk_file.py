@@ -20,7 +20,7 @@ import pytest
 
 from rhom.exceptions import NetworkError, ProtocolError, ServerError
 from rhom.server import MemoryAdapter
-from rhom.server._bulk_file import write_bulk_file
+from rhom.server._bulk_file import build_bulk_file
 from rhom.sync import _bulk, _bulk_file
 from rhom.sync.protocol import WireRequest
 
@@ -28,9 +28,11 @@ URL = "/data/application/alice/alice_1735725600.data"
 
 
 @pytest.fixture
-def sqlite_bytes() -> bytes:
+def sqlite_bytes(tmp_path: Path) -> bytes:
     """A bulk file as rhom.server builds it (one property-bag source, one object)."""
-    return write_bulk_file([MemoryAdapter("Product")], {"Product": {"1": {"name": "iPhone"}}}, {})
+    path = tmp_path / "built.data"
+    build_bulk_file(str(path), [MemoryAdapter("Product")], {"Product": [[("1", '{"name":"iPhone"}')]]}, {})
+    return path.read_bytes()
 
 
 def _zip(entries: dict[str, bytes]) -> bytes:
