@@ -28,9 +28,9 @@ URL = "/data/application/alice/alice_1735725600.data"
 
 
 @pytest.fixture
-def sqlite_bytes(tmp_path: Path) -> bytes:
+def sqlite_bytes(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     """A bulk file as rhom.server builds it (one property-bag source, one object)."""
-    path = tmp_path / "built.data"
+    path = tmp_path_factory.mktemp("built") / "built.data"
     build_bulk_file(str(path), [MemoryAdapter("Product")], {"Product": [[("1", '{"name":"iPhone"}')]]}, {})
     return path.read_bytes()
 
