@@ -178,7 +178,9 @@ def _reset_models(models: list[Any], reset_client_info: bool, reset_local_models
 
 
 def _logout() -> None:
-    _client_info({"session": None})
+    # CSyncEngine::logout_int: an UPDATE, so a client_info emptied by a reset stays empty
+    # (syncengine_spec "should update syncServer URL at runtime" reads no row)
+    _user_db().execute_sql("UPDATE client_info SET session = NULL")
 
 
 def database_full_reset_and_logout() -> None:

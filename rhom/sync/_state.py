@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import _runtime
-from ..maintenance import _client_info, get_config, set_config
+from ..maintenance import _client_info, _logout, get_config, set_config
 
 __all__ = ["client_info", "get_config", "set_client_info", "set_config"]
 
@@ -19,6 +19,11 @@ def client_info() -> dict[str, Any]:
 def set_client_info(**values: Any) -> None:
     """Update (or create) the ``client_info`` row."""
     _client_info(values)
+
+
+def end_session() -> None:
+    """Drop the session; the rest of ``client_info`` stays (no row is made)."""
+    _logout()
 
 
 def drop_client_info() -> None:

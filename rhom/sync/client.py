@@ -284,11 +284,11 @@ class SyncClient:
     def logout(self) -> None:
         """Stop syncing and drop the session; local data and the client id stay."""
         self.stop_sync()
-        _state.set_client_info(session=None)
+        _state.end_session()
         self._transport.session = None
 
     def _session_expired(self) -> None:
-        _state.set_client_info(session=None)
+        _state.end_session()
         self._transport.session = None
 
     # -- sync ---------------------------------------------------------------------------
