@@ -15,7 +15,8 @@ real server::
 Each fault applies to the next ``times`` requests whose method matches and whose path
 contains ``path``, after letting the first ``skip`` of them through (``skip=1`` on
 ``POST /rc/v1/app/bulk_data`` hits the first poll, not the request that starts the
-build); faults are used up in the order they were added.
+build); faults are used up in the order they were added; :meth:`FaultyTransport.clear` drops
+those left.
 """
 
 from __future__ import annotations
@@ -70,10 +71,23 @@ class FaultyTransport(httpx.BaseTransport):
         ``httpx.ConnectTimeout`` with ``timeout=True``)."""
         self._add(_Fault("timeout_before" if timeout else "refuse", method, path, times, skip=skip))
 
+    def replace_reply(
+        self, method: str, path: str, body: bytes, *, status: int = 200, times: int = 1, skip: int = 0
+    ) -> None:
+        """Send the request, let the server act on it, then answer ``status`` and ``body``
+        instead of the server's reply (Rhodes' ``rho_server_response`` source property: a
+        server error page for a push that really ran, say)."""
+        self._add(_Fault("replace", method, path, times, status, body, skip))
+
     def answer(self, method: str, path: str, status: int, body: bytes = b"", *, times: int = 1, skip: int = 0) -> None:
         """Answer without reaching the server: ``status`` and ``body`` (a broken proxy,
         a captive portal, a server that returns garbage)."""
         self._add(_Fault("answer", method, path, times, status, body, skip))
+
+    def clear(self) -> None:
+        """Drop the faults not used up yet."""
+        with self._lock:
+            self._faults.clear()
 
     def _add(self, fault: _Fault) -> None:
         with self._lock:
@@ -104,6 +118,8 @@ class FaultyTransport(httpx.BaseTransport):
         response = self.inner.handle_request(request)
         body = response.read()  # the server has answered: it ran the request
         response.close()
+        if fault.kind == "replace":
+            return httpx.Response(fault.status, content=fault.body, request=request)
         if fault.kind == "truncate":
             dropped = ("content-length", "content-encoding")
             headers = [(k, v) for k, v in response.headers.items() if k.lower() not in dropped]
