@@ -97,6 +97,9 @@ def prepare_partition(db: Database, models: Sequence[Any], all_models: Sequence[
             # read the stored schema_version before registering the source overwrites it
             stored = db.execute_sql("SELECT schema_version FROM sources WHERE name = ?", (opts.source_name,))
             opts.source_id = _register_source(db, model, all_models)
+            # a start takes the declared sync type again, as the sources row just written
+            # says (set_sync_type holds until then; Rhodes' init_db_sources does the same)
+            opts.run_sync_type = opts.sync_type
             # only this source's triggers: another process may use models this one lacks
             changelog.drop_triggers(db, opts.source_id)
             if opts.fixed_schema:

@@ -73,6 +73,20 @@ def test_sync_type_none_at_run_time_pauses_the_source(world: World) -> None:
     assert sorted(v["name"] for v in values(world.Product).values()) == ["Pad", "Phone"]
 
 
+def test_set_sync_type_lasts_until_the_next_setup(world: World) -> None:
+    """A new ``rhom.setup`` in the same process is a new start: the declared sync type
+    holds again, in the model and in its ``sources`` row (Rhodes' init_db_sources)."""
+    world.Product.set_sync_type("none")
+    world.switch_device(world.device)  # rhom.setup again, same folder, same classes
+    assert world.Product.get_sync_type() == "incremental"
+    db = world.Product._rhom.database
+    (row,) = db.execute_sql("SELECT sync_type FROM sources WHERE name = 'Product'")
+    assert row["sync_type"] == "incremental"
+    world.products.replace({"1": {"name": "Phone"}})
+    assert sync(world.logged_in()).ok
+    assert values(world.Product) == {"1": {"name": "Phone"}}
+
+
 def test_set_sync_type_refuses_bad_input(world: World) -> None:
     with pytest.raises(ConfigurationError, match="expected 'none', 'incremental' or 'bulk_only', got 'sometimes'"):
         world.Product.set_sync_type("sometimes")
