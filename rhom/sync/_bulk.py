@@ -32,8 +32,13 @@ Decisions
   metadata, ``source_attribs``, ``backend_refresh_time``). rhom's schema, typed columns,
   triggers, source ids, ``client_info``, settings and change log stay as they are; a crash
   leaves the old data or the new, never half; other threads' connections stay valid.
-* **Sources swapped**: those whose row in the file's ``sources`` has a ``sync_type`` other
-  than ``none``; others keep their data. One the server files under this partition but
+* **Sources swapped**: every synced source whose row in the file's ``sources`` has a
+  ``sync_type`` other than ``none``, also one of this partition switched off here with
+  ``set_sync_type("none")`` and so not requested: the file replaces the partition's data,
+  as Rhodes swaps the whole file (bulksync_spec "should do selective bulk sync"), and that
+  source is emptied. Its pending local changes stay, and the server is asked at the next
+  run to forget what this client holds of it, so its data comes back whole when it is
+  switched on again. Sources the file does not list keep their data. One the server files under this partition but
   the app keeps in another is installed into its own database: handing the file out moved
   its server-side state to the snapshot (§7.3 step 4), so skipping it would lose data. A
   source is read from the file's table named like it if there is one (fixed schema), else
@@ -64,7 +69,7 @@ import shutil
 import sqlite3
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -178,7 +183,9 @@ def _sync_partition(client: SyncHost, sync_run: SyncRun, partition: str) -> None
             bulk_path = _download(sync_run, reply.url, Path(tmp))
             sync_run.check_stop()
             _phase(client, "change_db", partition)
-            _install(partition, sync_run.active, bulk_path)
+            off = [s for s in sync_run.sources if s.sync_type == "none" and s.partition == partition]
+            installed = _install(partition, sync_run.active, bulk_path, emptied=off)
+            _forget_on_server([s.name for s in installed if s in off])
         _phase(client, "ok", partition)
     except StopRequested:
         raise
@@ -236,17 +243,43 @@ class _Pending:
     values: dict[str, dict[str, str]]
 
 
-def _install(partition: str, sources: Sequence[SyncSource], path: Path) -> None:
-    """Replace the data of the sources the file carries, one transaction per database.
+def _forget_on_server(names: list[str]) -> None:
+    """Ask the server, at the next run, to forget what this client holds of *names*.
+
+    A source switched off here (``set_sync_type("none")``) is not requested, so the file
+    emptied it; the server still counts its objects as delivered. Reset there, they all
+    come again once the source is switched on (Rhodes, which swaps the file, would page
+    only later changes: the rest would be missing for good).
+    """
+    if not names:
+        return
+    info = _state.client_info()
+    pending = _state.get_config("reset_models")
+    if info.get("reset") and not pending:
+        return  # a reset of every source is already due
+    merged = sorted({n for n in (pending or "").split(",") if n} | set(names))
+    _state.set_config("reset_models", ",".join(merged))
+    _state.set_client_info(reset=1)
+
+
+def _install(
+    partition: str, sources: Sequence[SyncSource], path: Path, *, emptied: Sequence[SyncSource] = ()
+) -> list[SyncSource]:
+    """Replace the data of the sources the file carries, one transaction per database;
+    return those sources.
 
     Usually every source of the file lives in *partition*. One the server files under this
     partition but the app keeps in another is installed too, into its own database:
     handing the file out moved the client's server-side state of that source to the
     snapshot (§7.3 step 4), so skipping it would lose its data until a reset.
+
+    :param emptied: sources not requested (switched off here) that the file lists:
+        emptied, whatever rows the file has for them.
     """
     with contextlib.closing(_open_read_only(path)) as bulk:
         rows = {str(r["name"]): r for r in _rows(bulk, "SELECT * FROM sources")}
         carried = [(s, rows[s.name]) for s in sources if s.name in rows and rows[s.name].get("sync_type") != "none"]
+        carried += [(s, rows[s.name]) for s in emptied if s.name in rows]
         known = {s.name for s in sources}
         for name, row in rows.items():
             if name not in known and row.get("sync_type") != "none":
@@ -257,18 +290,22 @@ def _install(partition: str, sources: Sequence[SyncSource], path: Path) -> None:
                 log.info("bulk file of partition %s carries %s, kept in %s", partition, source.name, source.partition)
             groups.setdefault(source.db, []).append((source, row))
         for db, group in groups.items():
-            _install_into(db, bulk, group)
+            _install_into(db, bulk, group, empty={s.name for s in emptied})
     for db in groups:
         blobs.sweep(db)
+    return [source for source, _ in carried]
 
 
-def _install_into(db: Database, bulk: sqlite3.Connection, carried: Sequence[tuple[SyncSource, dict[str, Any]]]) -> None:
+def _install_into(db: Database, bulk: sqlite3.Connection, carried: Sequence[tuple[SyncSource, dict[str, Any]]],
+                  *, empty: Collection[str] = ()) -> None:  # fmt: skip
+    """Swap the data of *carried* in *db*; the sources named in *empty* get none of the
+    file's rows (it was not built for them: any it has are not this client's now)."""
     with db.lock(), no_changelog(db):
         marked: dict[str, list[str]] = _blob_names_marked(db)
         for source, row in carried:
             pending = _read_pending(source)
             source.delete_all()
-            count, blob_names = _copy(bulk, source, row)
+            count, blob_names = (0, set()) if source.name in empty else _copy(bulk, source, row)
             _reapply(source, pending)
             extra = sorted(blob_names - set(source.blob_attribs))
             if extra:

@@ -516,13 +516,18 @@ def test_unknown_client_during_bulk_sync_recovers_and_keeps_local_changes(world:
     assert client.bulksync_state == 1
 
 
-def test_selective_bulk_sync_leaves_a_switched_off_source_alone(world: World) -> None:
-    """Rhodes' selective bulk sync: a source set to sync_type 'none' at run time gets no
-    data from the bulk file; its local data and its sources row stay as they were."""
+def test_selective_bulk_sync_empties_a_switched_off_source_until_it_is_on_again(world: World) -> None:
+    """Rhodes' selective bulk sync (bulksync_spec "should do selective bulk sync"): the file
+    replaces the partition's data, so a source set to sync_type 'none' at run time is
+    emptied, all but its unpushed changes. Switched on again, it gets all its data back:
+    the server was asked to forget what this client held of it."""
+    client = world.client()
+    client.bulksync_state = 0
+    assert client.do_sync().ok
+    assert sorted(c["name"] for c in values(world.Customer).values()) == ["Alice", "Bob"]
     world.Customer.create(name="Local only")
     world.Customer.set_sync_type("none")
     assert world.Customer.get_sync_type() == "none"
-    client = world.client()
     client.bulksync_state = 0
     result = client.do_sync()
     assert result.ok, result
@@ -534,4 +539,4 @@ def test_selective_bulk_sync_leaves_a_switched_off_source_alone(world: World) ->
     world.Customer.set_sync_type("incremental")
     assert client.do_sync().ok
     names = sorted(c["name"] for c in values(world.Customer).values())
-    assert names == ["Alice", "Bob", "Local only"], "switched back on: the queued create and the server's data"
+    assert names == ["Alice", "Bob", "Local only"], "switched back on: the server's data and the queued create"
