@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from .. import blobs
 from ..changelog import no_changelog
 from ..exceptions import ServerError
 from . import protocol
@@ -23,6 +25,8 @@ from ._push import IN_DOUBT
 from .source import BLOB_SUFFIX, SyncSource, write_transaction
 
 Download = Callable[[str], str]  # blob URL -> stored blob value
+
+log = logging.getLogger("rhom.sync")
 
 
 @dataclasses.dataclass
@@ -62,59 +66,75 @@ def _split_blobs(source: SyncSource, insert: Mapping[str, Mapping[str, str]]) ->
     return objects
 
 
-Uploaded = frozenset[tuple[str, str]] | set[tuple[str, str]]
-BlobWork = tuple[list[tuple[str, str, str]], set[tuple[str, str]]]  # downloads, kept local files
+BlobWork = tuple[list[tuple[str, str, str]], set[tuple[str, str]]]  # downloads, local values kept
 
 
-def _blob_work(source: SyncSource, objects: dict[str, dict[str, str]], page: protocol.Page,
-               uploaded: Uploaded = frozenset()) -> BlobWork:  # fmt: skip
-    """``(object, attrib, url)`` of blob values to download (protocol.md §8.2).
+def _blob_work(source: SyncSource, objects: dict[str, dict[str, str]], page: protocol.Page) -> BlobWork:
+    """The blob values to download ``(object, attrib, url)``, and the ``(object, attrib)``
+    whose local value stays, as Rhodes' ``SyncSource::processBlob`` decides for each blob
+    attribute of an insert (its name has the ``-rhoblob`` suffix, or the model declares it
+    a blob):
 
-    The local file stays when the server's bytes are the ones this client just uploaded
-    (*uploaded*: ``(object, attrib)`` pushed in this run), whatever the ``overwrite`` flag;
-    otherwise when the attribute is not ``overwrite``, the object has a value for it, and
-    the page does not replace the server's file (a delete of the old value naming another
-    file). A created object is looked up under its temporary id: the page's links rename
-    it only when it commits.
+    * ``overwrite`` (``BlobField(overwrite=True)``, Rhom's ``:blob, :overwrite``): always
+      downloaded, a new local file, even for an object this client just pushed;
+    * otherwise downloaded only when the object has no value for it here: none yet, an
+      empty one, one the same page deletes (Rhodes applies a page's deletes before its
+      inserts), or -- beyond Rhodes, which checks only for emptiness -- a value naming no
+      file in the blob folder; else the local value stays.
+
+    rhom.server pages the blob a client pushed first under its plain name (``photo``,
+    the server's stored name) and later as a URL (``photo-rhoblob``): a page deleting
+    ``photo`` and inserting ``photo-rhoblob`` gives the same file its URL, which replaces
+    nothing (RhoConnect sends only the insert). A delete under the suffixed name, or a
+    delete and an insert under the plain name, is a replaced file.
+
+    A value that is not a URL cannot be downloaded: the local value stays (Rhodes would
+    try, fail, and lose it). A created object is looked up under its temporary id: the
+    page's links rename it only when the page commits.
     """
-    raw, deleted = page.insert, page.delete
-    kept_local: set[tuple[str, str]] = set()  # attributes the page deletes but whose file stays
-    if not source.blob_attribs and not any(name.endswith(BLOB_SUFFIX) for attrs in raw.values() for name in attrs):
-        return [], kept_local
-    work = []
-    temp_of = {server: temp for temp, server in page.links.items()}
-    for oid, attrs in raw.items():
+    candidates = []
+    for oid, attrs in page.insert.items():
         for name, value in attrs.items():
-            local = name[: -len(BLOB_SUFFIX)] if name.endswith(BLOB_SUFFIX) else name
-            if local not in objects.get(oid, {}):
-                continue
-            if (name.endswith(BLOB_SUFFIX) or local in source.blob_attribs) and "://" in value:
-                work.append((oid, local, value))
-            elif local in source.blob_attribs and (temp_of.get(oid, oid), local) in uploaded:
-                # the server's name for the file just pushed, without a URL: the local
-                # value names the same bytes, and a file this device has
-                objects[oid] = {a: v for a, v in objects[oid].items() if a != local}
-                if local in deleted.get(oid, {}):
-                    kept_local.add((oid, local))
-    if not work:
-        return [], kept_local
-    current = source.read_objects({temp_of.get(w[0], w[0]) for w in work})
-    keep = []
-    for oid, attrib, url in work:
-        local_id = temp_of.get(oid, oid)
-        local_value = current.get(local_id, {}).get(attrib)
-        ours = (local_id, attrib) in uploaded  # the server's bytes are the ones just pushed
-        old = deleted.get(oid, {}).get(attrib)
-        # a delete of the old value with the insert is a new file, unless it only renames
-        # the same stored file (a value becoming its -rhoblob URL)
-        replaced = old is not None and not (old and url.split("?", 1)[0].endswith("/" + old))
-        if not local_value or (not ours and (source.blob_attribs.get(attrib, False) or replaced)):
-            keep.append((oid, attrib, url))
-        else:
-            objects[oid] = {a: v for a, v in objects[oid].items() if a != attrib}  # keep the local file
-            if old is not None:
-                kept_local.add((oid, attrib))
-    return keep, kept_local
+            suffixed = name.endswith(BLOB_SUFFIX)
+            local = name[: -len(BLOB_SUFFIX)] if suffixed else name
+            if (suffixed or local in source.blob_attribs) and local in objects.get(oid, {}):
+                candidates.append((oid, local, value, suffixed))
+    if not candidates:
+        return [], set()
+    temp_of = {server: temp for temp, server in page.links.items()}
+    current = source.read_objects({temp_of.get(oid, oid) for oid, _, _, _ in candidates})
+    work, kept = [], set()
+    for oid, attrib, value, suffixed in candidates:
+        deleted = page.delete.get(oid, {})
+        replaced = attrib + BLOB_SUFFIX in deleted or (attrib in deleted and not suffixed)
+        local_value = None if replaced else current.get(temp_of.get(oid, oid), {}).get(attrib)
+        missing = not local_value or not blobs.is_stored(local_value)
+        if "://" in value and (source.blob_attribs.get(attrib, False) or missing):
+            work.append((oid, attrib, value))
+            continue
+        if "://" not in value:
+            log.warning("%s %s: the server sent %r for blob attribute %s, not a URL: not downloaded",
+                        source.name, oid, value, attrib)  # fmt: skip
+        objects[oid] = {a: v for a, v in objects[oid].items() if a != attrib}
+        kept.add((oid, attrib))
+    return work, kept
+
+
+def _without_blob_suffix(
+    delete: Mapping[str, Mapping[str, str]], kept: set[tuple[str, str]]
+) -> Mapping[str, Mapping[str, str]]:
+    """A page's deletes under the local attribute names (``photo-rhoblob`` deletes
+    ``photo``: Rhodes' ``CAttrValue`` strips the suffix from every command's names),
+    without the blob values that stay (*kept*)."""
+    if not kept and not any(name.endswith(BLOB_SUFFIX) for attrs in delete.values() for name in attrs):
+        return delete
+    out = {}
+    for oid, attrs in delete.items():
+        local = {(n[: -len(BLOB_SUFFIX)] if n.endswith(BLOB_SUFFIX) else n): v for n, v in attrs.items()}
+        local = {a: v for a, v in local.items() if (oid, a) not in kept}
+        if local:
+            out[oid] = local
+    return out
 
 
 def apply_page(
@@ -124,20 +144,14 @@ def apply_page(
     dependents: list[tuple[SyncSource, str]],
     download: Download | None,
     search: bool = False,
-    uploaded: Uploaded = frozenset(),
 ) -> Applied:
     """Apply *page* to *source* and store its token; all or nothing.
 
     :param search: a search page: its token belongs to the search, not to the source.
-    :param uploaded: ``(object, attrib)`` blobs this client pushed in this run (their local
-        files are kept, see :func:`_blob_work`).
     """
     objects = _split_blobs(source, page.insert)
-    downloads, kept_local = _blob_work(source, objects, page, uploaded) if download else ([], set())
-    delete = page.delete
-    if kept_local:  # the server renamed the file this client holds: its value stays
-        delete = {oid: {a: v for a, v in attrs.items() if (oid, a) not in kept_local} for oid, attrs in delete.items()}
-        delete = {oid: attrs for oid, attrs in delete.items() if attrs}
+    downloads, kept = _blob_work(source, objects, page) if download else ([], set())
+    delete = _without_blob_suffix(page.delete, kept)
     fetched: list[str] = []
     refused: list[ServerError] = []
     try:
@@ -158,14 +172,14 @@ def apply_page(
         applied = _commit(source, page, objects, dependents, search, delete)
         applied.blob_errors = refused
     except BaseException:
-        from .. import blobs
-
         for value in fetched:
             try:
                 blobs.path(value).unlink(missing_ok=True)
             except Exception:
                 pass
         raise
+    if source.blob_attribs:
+        blobs.sweep(source.db)  # the files of blob values the page replaced or deleted
     return applied
 
 

@@ -122,8 +122,6 @@ class SyncRun:
         self.schema_changed: list[str] = []
         self.server_errors: dict[str, dict[str, Any]] = {}  # by source, until it ends
         self.run_errors: dict[str, Any] = {}  # every source's, for the run's final result
-        #: ``source -> {(object, attrib)}`` blob files pushed in this run
-        self.uploaded: dict[str, set[tuple[str, str]]] = {}
         self.engine_error: BaseException | None = None
         #: every synced source (links rewrite dependents in all of them)
         self.sources = sync_sources()
@@ -197,8 +195,7 @@ class SyncRun:
                     raise ProtocolError(
                         f"{source.name}: the server keeps sending page {page.token} after it was "
                         f"acknowledged ({repeats} times): its paging does not move on", source=source.name)  # fmt: skip
-                applied = _pull.apply_page(source, page, dependents=self.dependents(source), download=self.download,
-                                           uploaded=self.uploaded.get(source.name, set()))  # fmt: skip
+                applied = _pull.apply_page(source, page, dependents=self.dependents(source), download=self.download)
                 inserted += len(applied.inserted) - applied.existed
                 updated += applied.existed
                 deleted += len(applied.deleted)
@@ -329,7 +326,6 @@ class SyncRun:
             raise
         notify.push_sent.send(source.model, body=body, ok=True)
         _push.settle_success(source, batch)
-        self.uploaded.setdefault(source.name, set()).update((u.object_id, u.attrib) for u in batch.uploads)
 
     def download(self, url: str) -> str:
         """Fetch a blob into the blob folder; return its stored value."""

@@ -1,8 +1,10 @@
-"""Which blob file a synced attribute ends up naming (docs/sync.md, "Blob files").
+"""Which blob file a synced attribute ends up naming (docs/models.md, "Which file a synced
+blob names").
 
-The file the app assigned stays after its upload, whatever ``overwrite`` says: the
-server's bytes are the same. A file the server replaces (another device, the backend)
-is downloaded, with or without ``overwrite``. Real server, real blob host, real files.
+This backend pages the name it stored a pushed file under, not a URL: nothing to
+download, so the file the app assigned stays, whatever ``overwrite`` says. A file the
+server replaces (the backend links a new URL) is downloaded, with or without
+``overwrite``. Real server, real blob host, real files.
 """
 
 from __future__ import annotations

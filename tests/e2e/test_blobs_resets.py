@@ -43,8 +43,11 @@ def test_blob_round_trips_byte_for_byte(world: World) -> None:
 
 
 def test_the_apps_file_stays_after_its_upload(world: World) -> None:
-    """The pull that brings the created object's link (and the server's name for the file
-    it just received) keeps the file the app assigned: no second copy is downloaded."""
+    """The pull that brings the created object's link (and the URL of the file the server
+    just received) keeps the file the app assigned: ``photo`` is not ``overwrite``, and the
+    attribute names a file (SyncSource::processBlob). An edit the server answers with a new
+    value (a delete of the old one and an insert of the new) is a replaced file: the device
+    downloads the server's copy, the same bytes, and its own file goes."""
     client = world.logged_in()
     made = world.Product.create(name="Pictured", photo=PHOTO)
     assigned = made.photo
@@ -55,8 +58,22 @@ def test_the_apps_file_stays_after_its_upload(world: World) -> None:
     mine.update_attributes(photo=b"edited")
     edited = world.Product.find(mine.object).photo
     assert sync(client).ok and sync(client).ok
-    assert world.Product.find(mine.object).photo == edited
-    assert sorted(p.name for p in (world.tmp_path / "device" / "blobs").iterdir()) == [edited], "no stray copies"
+    now = world.Product.find(mine.object)
+    assert now.photo != edited and now.blob_path("photo").read_bytes() == b"edited"
+    assert sorted(p.name for p in (world.tmp_path / "device" / "blobs").iterdir()) == [now.photo], "no stray copies"
+
+
+def test_a_server_delete_removes_the_object_and_its_file(world: World) -> None:
+    """The delete page names the blob ``photo-rhoblob``: it deletes ``photo`` here (Rhodes'
+    CAttrValue strips the suffix), so the object goes, and its file with it."""
+    client, server_id = push_pictured(world)
+    path = world.Product.find(server_id).blob_path("photo")
+    assert path.is_file()
+    world.products.remove(server_id)  # the backend deletes it
+    assert sync(client).ok
+    assert world.Product.find(server_id) is None
+    assert not path.exists()
+    assert list((world.tmp_path / "device" / "blobs").iterdir()) == []
 
 
 def test_replacing_a_blob_deletes_the_old_file_and_uploads_the_new(world: World) -> None:
