@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .client import SyncClient
+from .client import PushRegistration, SyncClient
 from .errors import ErrorCode, RhoError, UnknownClientError
 from .notify import ObjRef, SyncNotification, SyncResult
 from .source import SyncSource
@@ -10,6 +10,7 @@ from .source import SyncSource
 __all__ = [
     "ErrorCode",
     "ObjRef",
+    "PushRegistration",
     "RhoError",
     "SyncClient",
     "SyncNotification",

@@ -32,11 +32,23 @@ from .notify import ObjRef, SyncNotification, SyncResult
 from .source import SyncSource
 from .transport import Transport
 
-__all__ = ["SyncClient"]
+__all__ = ["PushRegistration", "SyncClient"]
 
 log = logging.getLogger("rhom.sync")
 
 Callback = Callable[[SyncNotification], Any]
+
+@dataclasses.dataclass(frozen=True)
+class PushRegistration:
+    """The push registration state of a :class:`SyncClient` (``client.push_registration``).
+
+    :param token: the device's push token registered with the server, or ``None``.
+    :param token_sent: whether the server has been sent that token since the last login.
+    """
+
+    token: str | None
+    token_sent: bool
+
 
 #: The client most recently created; ``Model.sync()`` and friends use it.
 default_client: SyncClient | None = None
@@ -192,6 +204,14 @@ class SyncClient:
 
     def is_logged_in(self) -> bool:
         return bool(self._client_info().get("session"))
+
+    @property
+    def push_registration(self) -> PushRegistration:
+        """This device's push registration with the sync server, as ``client_info`` keeps
+        it (Rhodes' ``token`` and ``token_sent``): no token, not sent, until one is
+        registered; a login clears ``token_sent`` so that it is registered again."""
+        info = self._client_info()
+        return PushRegistration(token=info.get("token") or None, token_sent=bool(info.get("token_sent")))
 
     def is_syncing(self) -> bool:
         return self._syncing.is_set()

@@ -33,6 +33,21 @@ def test_login_gives_0_and_a_session(world: World) -> None:
     assert client.user_name == "alice"
 
 
+def test_push_registration_reads_client_info(world: World) -> None:
+    """syncengine_spec "should sync Product": after a login, no push token and
+    ``token_sent`` 0; a login clears ``token_sent`` so that the token is registered again."""
+    from rhom.sync import PushRegistration
+
+    client = world.client()
+    assert client.push_registration == PushRegistration(token=None, token_sent=False)
+    assert wait(client.login("alice", "secret")).error_code == 0
+    assert client.push_registration == PushRegistration(token=None, token_sent=False)
+    rhom.get_database("user").update_into_table("client_info", {"token": "pin-1", "token_sent": 1})
+    assert client.push_registration == PushRegistration(token="pin-1", token_sent=True)
+    assert wait(client.login("alice", "secret")).error_code == 0
+    assert client.push_registration == PushRegistration(token="pin-1", token_sent=False)
+
+
 def test_login_callback_gets_the_result(world: World) -> None:
     seen: list[Any] = []
     client = world.client()
