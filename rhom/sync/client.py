@@ -38,6 +38,7 @@ log = logging.getLogger("rhom.sync")
 
 Callback = Callable[[SyncNotification], Any]
 
+
 @dataclasses.dataclass(frozen=True)
 class PushRegistration:
     """The push registration state of a :class:`SyncClient` (``client.push_registration``).
