@@ -73,12 +73,10 @@ class PropertyBagModel(RhomAPI, metaclass=_PropertyBagMeta):
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
-        values = self._values
-        if name in values:
-            return values[name]
-        if self._rhom.freezed and name not in self._rhom.fields:
-            raise UnknownAttributeError(f"{type(self).__name__}: unknown attribute {name!r}")
-        return None
+        # Rhom reads without a freezing check (rhom_object_factory.rb, method_missing:
+        # @vars[name]): an absent or undeclared attribute reads as None; setting one that a
+        # frozen model does not declare raises (_set)
+        return self._values.get(name)
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name == "object":
@@ -217,6 +215,11 @@ class PropertyBagModel(RhomAPI, metaclass=_PropertyBagMeta):
 
     @classmethod
     def _rhom_select(cls, plan: query.FindPlan) -> list[Any]:
+        # Without an order, objects come by object id: Rhom's find reads ``SELECT object,
+        # attrib, value FROM object_values WHERE source_id=? order by object`` (and pages
+        # with ``SELECT distinct(object) ... LIMIT``, which SQLite answers in the same order
+        # through the (object, attrib, source_id) index), rhom_object_factory.rb, find.
+        # Ties of an ``order`` fall back to the same order.
         sid, conn = cls.get_source_id(), cls._rhom.database.connection()
         select = None if plan.select is None else json.dumps(plan.select)
         if plan.where is None and not plan.order and plan.limit is None:
@@ -226,7 +229,7 @@ class PropertyBagModel(RhomAPI, metaclass=_PropertyBagMeta):
                 sql += " AND attrib IN (SELECT value FROM json_each(?))"
                 params.append(select)
             grouped: dict[str, list[tuple[str, Any]]] = {}
-            for oid, attrib, value in conn.execute(sql + " ORDER BY rowid", params):
+            for oid, attrib, value in conn.execute(sql + " ORDER BY object, rowid", params):
                 grouped.setdefault(oid, []).append((attrib, value))
             return [cls._from_rows(oid, rows) for oid, rows in grouped.items()]
         ids_sql, ids_params = _ids_query(cls, plan)
@@ -301,7 +304,7 @@ def _order(cls: Any, plan: query.FindPlan, params: list[Any]) -> str:
         if number:
             expr = f"CAST({expr} AS {number})"
         parts.append(f"{expr} DESC NULLS FIRST" if desc else f"{expr} ASC NULLS LAST")
-    parts.append("MIN(rowid)")  # then the order objects were created in
+    parts.append("object")  # then by object id (see _rhom_select)
     return ", ".join(parts)
 
 
@@ -381,11 +384,9 @@ def _pivot_ids_query(cls: Any, plan: query.FindPlan) -> tuple[str, list[Any]]:
         return "object" if name == "object" else _sql.quote(_pivot_col(cls, name))
 
     where = _compile(cls, plan.where, where_params, column) if plan.where is not None else "1"
-    order = (
-        ", ".join(f"{_pivot_order(cls, n)} {'DESC NULLS FIRST' if d else 'ASC NULLS LAST'}" for n, d in plan.order)
-        or "first_rowid"
-    )
-    sql = (f"SELECT object FROM (SELECT object, MIN(rowid) AS first_rowid{cols} FROM object_values "
+    order = "".join(f"{_pivot_order(cls, n)} {'DESC NULLS FIRST' if d else 'ASC NULLS LAST'}, " for n, d in plan.order)
+    order += "object"
+    sql = (f"SELECT object FROM (SELECT object{cols} FROM object_values "
            f"WHERE source_id = ? GROUP BY object) WHERE {where} ORDER BY {order}")  # fmt: skip
     params += where_params
     if plan.limit is not None:

@@ -79,7 +79,8 @@ def _text(value: Any) -> str:
 
 
 class CharField(Field):
-    """A string attribute (``varchar``). Numbers and booleans are stored as their text."""
+    """A string attribute (``varchar``). Numbers, booleans, dates and times are stored as
+    their text (``str(datetime)``: ``2024-05-01 12:00:00``), as Rhom stores ``value.to_s``."""
 
     field_type = "VARCHAR"
 
@@ -91,7 +92,10 @@ class CharField(Field):
         return [self.max_length] if self.max_length else None
 
     def to_python(self, value: Any) -> Any:
-        if isinstance(value, (bool, int, float)):
+        # Rhom writes every value as text (rhom_object_factory.rb, update_attributes and
+        # save: ``val.to_s``), a Time too; other objects (lists, dicts, ...) have no text
+        # worth storing and are refused
+        if isinstance(value, (bool, int, float, _dt.date, _dt.time)):
             value = _text(value)
         if not isinstance(value, str):
             raise self.invalid("text", value)

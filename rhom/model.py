@@ -133,9 +133,18 @@ class Model(peewee.Model, RhomAPI, metaclass=_FixedSchemaMeta):
         super().__init__(**values)
 
     def __setattr__(self, name: str, value: Any) -> None:
+        # Rhom's check_freezing_model (rhom_object_factory.rb, method_missing "name="): a
+        # fixed-schema object refuses an attribute its model does not declare
         if name[0] != "_" and name not in self._meta.fields and not hasattr(type(self), name):
             raise UnknownAttributeError(f"{type(self).__name__}: unknown attribute {name!r}")
         super().__setattr__(name, value)
+
+    def __getattr__(self, name: str) -> Any:
+        # Reading is not checked (rhom_object_factory.rb, method_missing: @vars[name]): an
+        # attribute the model does not declare reads as None, as on a property bag
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return None
 
     def __str__(self) -> str:
         return str(self.__data__.get("object"))
@@ -146,7 +155,9 @@ class Model(peewee.Model, RhomAPI, metaclass=_FixedSchemaMeta):
         return self.object  # type: ignore[no-any-return]
 
     def _rhom_values(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__data__.items() if k != "object"}
+        # NULL columns are absent attributes, left out as Rhom's find leaves them out
+        # (rhom_object_factory.rb, find: ``vars.merge!(...) if attrVal``)
+        return {k: v for k, v in self.__data__.items() if k != "object" and v is not None}
 
     # -- writes ------------------------------------------------------------------------
 

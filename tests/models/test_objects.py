@@ -49,6 +49,24 @@ def test_vars_holds_object_source_id_and_attributes_and_is_a_copy(product: Any) 
     assert json.loads(obj.to_json())["name"] == "x"
 
 
+def test_vars_leave_out_absent_attributes(product: Any) -> None:
+    """Rhom's find sets only the non-NULL columns of a fixed-schema row (``vars.merge!(...)
+    if attrVal``), so a found object's vars equal the created object's in both layouts."""
+    created = product.create(name="x", industry="")
+    found = product.find(created.object)
+    assert (
+        found.vars
+        == created.vars
+        == {
+            "object": created.object,
+            "source_id": product.get_source_id(),
+            "name": "x",
+            "industry": "",  # an empty string is a value
+        }
+    )
+    assert product.find_first(conditions={"name": "x"}).vars == created.vars
+
+
 def test_item_access_reads_attributes(product: Any) -> None:
     obj = product.create(name="x")
     assert obj["name"] == "x"

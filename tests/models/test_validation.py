@@ -7,6 +7,7 @@ are checked so no text reaches SQL; Meta options are checked when the class is d
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 import pytest
@@ -72,7 +73,16 @@ def test_unknown_attribute_error_is_an_attribute_error(frozen: Any) -> None:
     obj = frozen(name="x")
     with pytest.raises(AttributeError):
         obj.colour = "red"
-    assert not hasattr(frozen(name="x"), "colour")
+
+
+def test_reading_an_unknown_attribute_gives_none(frozen: Any) -> None:
+    """Rhom reads without a freezing check (rhom_object_factory.rb, method_missing): only
+    setting an undeclared attribute raises; reading one gives None, as on any bag."""
+    obj = frozen.create(name="x")
+    assert obj.colour is None
+    assert frozen.find(obj.object).colour is None
+    with pytest.raises(AttributeError):  # names of Python's protocols still raise
+        obj._colour  # noqa: B018
 
 
 def test_declared_attributes_of_a_frozen_model_work(frozen: Any) -> None:
@@ -133,6 +143,18 @@ def test_a_fixed_schema_text_column_refuses_a_list(fixed_product: Any) -> None:
     with pytest.raises(rhom.ValidationError, match=rf"{fixed_product.__name__}.brand: .*\['a', 'list'\]"):
         fixed_product.create(name="ok", brand=["a", "list"])
     assert_untouched(fixed_product, {})
+
+
+def test_a_text_attribute_stores_a_datetime_as_its_text(product: Any) -> None:
+    """Rhom writes ``value.to_s`` of every value (rhom_object_factory.rb, update_attributes),
+    a ``Time`` too: rhom stores a date or time's ``str()`` in a text attribute, in both
+    layouts, and compares conditions on it as text."""
+    when = datetime.datetime(2024, 5, 1, 12, 30, 5)
+    obj = product.create(name="x", industry=datetime.date(2024, 5, 1))
+    obj.update_attributes(brand=when)
+    stored = product.find(obj.object)
+    assert (stored.industry, stored.brand) == ("2024-05-01", "2024-05-01 12:30:05")
+    assert product.find("count", conditions={C("brand", op=">"): "2024-05-01"}) == 1
 
 
 @pytest.mark.parametrize(("attr", "value"), BAD_VALUES[:5], ids=[f"{a}={v!r}" for a, v in BAD_VALUES[:5]])
