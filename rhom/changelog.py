@@ -11,7 +11,8 @@ the data, whatever wrote it: the Rhom methods (``create``, ``save``, ``update_at
 * otherwise an edit queues one ``update`` row per attribute, keeping only the latest value;
   a value that did not change (``NULL`` and ``''`` count as equal) is not logged;
 * destroying an object whose create never left the device removes its rows and queues
-  nothing; otherwise its queued rows go and one ``delete`` row per attribute is queued.
+  nothing; otherwise its queued rows go and one ``delete`` row per attribute is queued
+  (fixed schema: per column, NULL ones included, as Rhom's destroy does).
 
 The sync engine writes server data inside :func:`no_changelog`, which the triggers read from
 the one-row table ``_rhom_state``; the flag lives in the transaction, so it can never leak
@@ -194,23 +195,26 @@ def fixed_schema_triggers(table: str, source_id: int, columns: Sequence[tuple[st
             f"{_log_edit(sid, 'NEW.object', literal(name), f'NEW.{col}', typ)}\nEND"
         )
     no_create = _pending(sid, "OLD.object", "update_type = 'create'")
+    # Rhom's destroy and delete_all read the whole row (``select_from_table(tableName, '*')``)
+    # and queue one delete row per column but ``object``, NULL ones included
+    # (rhom_object_factory.rb, destroy, delete_all): a fixed-schema delete names every column
     deletes = "".join(
         f"""
     INSERT INTO changed_values ({_COLUMNS})
     SELECT {sid}, {literal(name)}, OLD.object, OLD.{quote(name)},
            {literal(BLOB_ATTRIB_TYPE) if is_blob else "NULL"}, 'delete', 0
-     WHERE OLD.{quote(name)} IS NOT NULL AND NOT EXISTS ({no_create});"""
+     WHERE NOT EXISTS ({no_create});"""
         for name, is_blob in columns
     )
-    all_null = " AND ".join(f"OLD.{quote(n)} IS NULL" for n, _ in columns) or "1"
+    if not columns:  # a table of ids only: the object itself is what is deleted
+        deletes = f"""
+    INSERT INTO changed_values ({_COLUMNS})
+    SELECT {sid}, 'object', OLD.object, NULL, NULL, 'delete', 0 WHERE NOT EXISTS ({no_create});"""
     ddl.append(
         f"CREATE TRIGGER rhom_log_{sid}_del AFTER DELETE ON {t} WHEN {_LOGGING} BEGIN"
         f"""
     DELETE FROM changed_values WHERE source_id = {sid} AND object = OLD.object
        AND update_type = 'delete' AND sent = 0;{deletes}
-    INSERT INTO changed_values ({_COLUMNS})
-    SELECT {sid}, 'object', OLD.object, NULL, NULL, 'delete', 0
-     WHERE {all_null} AND NOT EXISTS ({_pending(sid, "OLD.object", "update_type = 'create'")});
     DELETE FROM changed_values WHERE source_id = {sid} AND object = OLD.object
        AND sent = 0 AND update_type IN ('create', 'update');
 END"""
