@@ -52,12 +52,13 @@ class PropertyBagModel(RhomAPI, metaclass=_PropertyBagMeta):
 
     _rhom_root = True
     _rhom: ClassVar[RhomOptions]
-    __slots__ = ("object", "_values")
+    __slots__ = ("object", "_values", "_read")
 
     def __init__(self, attrs: dict[str, Any] | None = None, /, **kwargs: Any) -> None:
         given = kwargs.get("object", (attrs or {}).get("object"))
         object.__setattr__(self, "object", str(given) if given is not None else _ids.generate_id())
         object.__setattr__(self, "_values", {})
+        object.__setattr__(self, "_read", {})
         for key, value in clean_attrs(type(self), attrs, kwargs).items():
             self._set(key, value)
 
@@ -131,6 +132,15 @@ class PropertyBagModel(RhomAPI, metaclass=_PropertyBagMeta):
         cls, fields, out = type(self), self._rhom.fields, {}
         for name in names if names is not None else list(self._values):
             value = self._values.get(name)
+            read = self._read.get(name)
+            if read is not None and type(read[0]) is type(value) and read[0] == value:
+                # unchanged since it was read: keep the stored text. Rhom compares the
+                # text it read with the text it writes (rhom_object_factory.rb, save:
+                # ``oldValue != val``); a declared field's value converted back can differ
+                # from the stored text (a DateField drops the time of day), and saving it
+                # would overwrite, and push, a value nobody changed
+                out[name] = read[1]
+                continue
             field = fields.get(name)
             if isinstance(field, BlobField):
                 value = blobs.import_value(value, where=f"{cls.__name__}.{name}", max_size=field.size_limit())
@@ -162,6 +172,7 @@ class PropertyBagModel(RhomAPI, metaclass=_PropertyBagMeta):
                     "UPDATE object_values SET value = ? WHERE source_id = ? AND object = ? AND attrib = ?",
                     updates,
                 )
+        self._read.update({k: (self._values.get(k), t) for k, t in texts.items()})
         cls._rhom_after_write(db)
         return True
 
@@ -189,11 +200,13 @@ class PropertyBagModel(RhomAPI, metaclass=_PropertyBagMeta):
     def _from_rows(cls, object_id: str, rows: list[tuple[str, str | None]]) -> Any:
         obj = cls.__new__(cls)
         object.__setattr__(obj, "object", object_id)
-        fields, values = cls._rhom.fields, {}
+        fields, values, read = cls._rhom.fields, {}, {}
         for attrib, text in rows:
             field = fields.get(attrib)
             values[attrib] = field.from_bag(text) if field is not None and text is not None else text
+            read[attrib] = (values[attrib], text)
         object.__setattr__(obj, "_values", values)
+        object.__setattr__(obj, "_read", read)
         return obj
 
     @classmethod
