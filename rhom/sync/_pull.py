@@ -204,14 +204,23 @@ def _commit(source: SyncSource, page: protocol.Page, objects: dict[str, dict[str
             source.delete_all()
         if page.metadata is not None:
             source.set_metadata(page.metadata)
+        deletes_queued = conn.execute(
+            "SELECT 1 FROM changed_values WHERE source_id = ? AND update_type = 'delete' AND sent = 0 LIMIT 1", (sid,)
+        ).fetchone()
         if page.links:
             for dep_db in other_dbs:  # committed first: re-applying a link is harmless
                 with write_transaction(dep_db), no_changelog(dep_db):
                     _rewrite_dependents(page.links, [d for d in dependents if d[0].db is dep_db])
             _rewrite_dependents(page.links, [d for d in dependents if d[0].db is db])
+            deleted_here = _deleted_here(conn, source, page.links) if deletes_queued else set()
             for temp, real in page.links.items():
                 source.rename(temp, real)
             applied.linked = dict(page.links)
+            if deleted_here:
+                # Deleted here while their creates were in doubt; a page may have brought
+                # the server's record meanwhile, under its own id. The delete (now under
+                # that id) wins and goes out with the next push.
+                source.delete_objects(page.links[temp] for temp in deleted_here)
         if page.create_errors:
             # in-doubt creates the server refused: settled like any refused create
             conn.execute(
@@ -232,6 +241,11 @@ def _commit(source: SyncSource, page: protocol.Page, objects: dict[str, dict[str
             applied.deleted = [oid for oid in gone if oid not in remaining and oid not in objects]
             changed = [oid for oid in gone if oid not in objects and oid in remaining]
             kept = {oid for oid in gone if oid in objects}
+        if objects and deletes_queued:
+            # an object deleted here whose delete is held (its create awaits its link)
+            # is not brought back by a page before that delete is pushed
+            held = _deleted_here(conn, source, objects)
+            objects = {oid: attrs for oid, attrs in objects.items() if oid not in held}
         if objects:
             _mark_conflicts(conn, sid, objects)
             if kept or not source.fixed:
@@ -256,6 +270,19 @@ def _rewrite_dependents(links: Mapping[str, str], dependents: list[tuple[SyncSou
     for dep, attrib in dependents:
         for temp, real in links.items():
             dep.rewrite_reference(attrib, temp, real)
+
+
+def _deleted_here(conn: Any, source: SyncSource, object_ids: Any) -> set[str]:
+    """The objects among *object_ids* destroyed here: gone, with a delete queued (not
+    pushed yet)."""
+    ids = list(object_ids)
+    rows = conn.execute(
+        "SELECT DISTINCT object FROM changed_values WHERE source_id = ? AND update_type = 'delete' AND sent = 0 "
+        "AND object IN (SELECT value FROM json_each(?))",
+        (source.id, json.dumps(ids)),
+    )
+    queued = {r[0] for r in rows}
+    return queued - source.existing(queued) if queued else queued
 
 
 def _settle_pending_creates(conn: Any, sid: int, deleted: Mapping[str, Any]) -> None:

@@ -90,12 +90,15 @@ def prepare(
             "WHERE source_id = ? AND sent <= 1 ORDER BY object, id",
             (sid,),
         ).fetchall()
+        creating = {r[1] for r in rows if r[5] == "create"}
         for row_id, oid, attrib, value, attrib_type, update_type in rows:
             if update_type == "push_changes":
                 batch.marker_ids.append(row_id)
                 continue
             if oid in held or update_type not in ("create", "update", "delete"):
                 continue
+            if update_type == "delete" and oid in creating:
+                continue  # deleted while its create was in doubt: the delete waits for the link
             if oid in skip or (only is not None and oid not in only):
                 continue
             section: dict[str, dict[str, str]] = getattr(batch, update_type)
@@ -304,7 +307,16 @@ def settle_refused(source: SyncSource, batch: PushBatch) -> dict[str, dict[str, 
 
 
 def requeue_lost_creates(source: SyncSource) -> int:
-    """After a complete pull: in-doubt creates that got no link never reached the server."""
+    """After a complete pull: in-doubt creates that got no link are sent again.
+
+    The server either never made the record, or made it and lost the link with its reply
+    (killed between the two): sent again, the create is made once, or answered with its
+    link through the server's memory of the client's creates or the backend's
+    ``idempotency_key``. An object still here goes back to one placeholder (its current
+    data is pushed, edits made meanwhile included). One the app deleted meanwhile keeps its in-doubt rows, queued again:
+    its create resolves its fate, and its queued delete, held until the link comes
+    (:func:`prepare`), then deletes the record -- whichever it is -- exactly once.
+    """
     db, sid = source.db, source.id
     with write_transaction(db):
         conn = db.connection()
@@ -314,14 +326,18 @@ def requeue_lost_creates(source: SyncSource) -> int:
         lost = [r[0] for r in rows]
         alive = source.existing(lost)
         for oid in lost:
+            if oid not in alive:
+                conn.execute(
+                    "UPDATE changed_values SET sent = 0 WHERE source_id = ? AND object = ? AND sent = ?",
+                    (sid, oid, IN_DOUBT),
+                )
+                continue
+            # one placeholder: the push expands the object's current data, edits made
+            # while in doubt included (their update rows would name a temporary id)
+            conn.execute("DELETE FROM changed_values WHERE source_id = ? AND object = ?", (sid, oid))
             conn.execute(
-                "DELETE FROM changed_values WHERE source_id = ? AND object = ? AND update_type = 'create'",
+                "INSERT INTO changed_values (source_id, attrib, object, update_type, sent) "
+                "VALUES (?, 'object', ?, 'create', 0)",
                 (sid, oid),
             )
-            if oid in alive:
-                conn.execute(
-                    "INSERT INTO changed_values (source_id, attrib, object, update_type, sent) "
-                    "VALUES (?, 'object', ?, 'create', 0)",
-                    (sid, oid),
-                )
     return len(lost)

@@ -75,3 +75,29 @@ def test_a_server_that_never_moves_on_ends_the_source_with_a_protocol_error(worl
     assert "keeps sending page 123" in result.sources["Product"].error_message
     assert len(faults.injected) == 5, "the first page, then three repeats tolerated, then the stop"
     assert result.sources["Customer"].status == "ok", "the other sources still sync"
+
+
+def test_changes_made_while_a_create_is_in_doubt_go_out_once_its_fate_is_known(world: World) -> None:
+    """A gateway answered 502 to the push: the server may have made the creates, so they
+    wait for the pull. This server never saw them (no link comes): they are pushed again,
+    with the edit made meanwhile folded in (one create, no update of a temporary id),
+    and an object deleted meanwhile is created and then deleted, exactly once."""
+    faults = FaultyTransport()
+    client = world.logged_in(transport=faults)
+    assert sync(client).status == "complete"
+    phone = world.Product.create(name="Phone", price="1")
+    pad = world.Product.create(name="Pad", price="2")
+    faults.answer("POST", "/app/v1/Product", 502, b"<h1>Bad Gateway</h1>")
+    assert sync(client).failed_sources == ["Product"]
+    world.Product.find(phone.object).update_attributes(price="3")  # while in doubt
+    world.Product.find(pad.object).destroy()
+    with pushes(world.Product) as sent:
+        for _ in range(3):
+            assert sync(client).ok
+    assert [sorted(k for k in push["body"] if k in ("create", "update", "delete")) for push in sent] == [
+        ["create"],
+        ["delete"],
+    ], "the two creates, then the delete of the second under its server id"
+    assert [(o["name"], o["price"]) for o in world.products.data.values()] == [("Phone", "3")]
+    assert values(world.Product) == world.products.data
+    assert world.products.calls.count("create") == 2 and world.products.calls.count("delete") == 1
