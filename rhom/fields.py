@@ -124,15 +124,19 @@ class TextField(CharField):
 
 
 class IntegerField(Field):
-    """An integer attribute. Accepts ints and integer text (server values arrive as text)."""
+    """An integer attribute. Accepts ints and integer text (server values arrive as text).
+
+    A bool is refused, as by every number field: Rhom stores ``true.to_s``, the text
+    ``"true"``, which is no number (rhom_object_factory.rb, save and update_attributes).
+    """
 
     field_type = "INTEGER"
 
     def to_python(self, value: Any) -> Any:
         number: int | None = None
-        if isinstance(value, bool):
-            number = int(value)
-        elif isinstance(value, int):
+        if isinstance(value, bool):  # an int to Python, but not a number anyone means
+            raise self.invalid("an integer", value)
+        if isinstance(value, int):
             number = value
         elif isinstance(value, float) and value.is_integer():
             number = int(value)
@@ -152,7 +156,7 @@ class IntegerField(Field):
 
 
 class FloatField(Field):
-    """A floating point attribute. Accepts numbers and numeric text."""
+    """A floating point attribute. Accepts numbers and numeric text; refuses a bool."""
 
     field_type = "FLOAT"
 

@@ -172,6 +172,26 @@ def test_peewee_insert_with_a_wrong_type_is_refused(rhom_setup: Any) -> None:
     assert_untouched(FixedSyncProduct, {})
 
 
+NUMBER_BOOLS = [("quantity", True), ("quantity", False), ("price", True), ("available_on", True), ("updated_at", False)]
+
+
+@pytest.mark.parametrize(("attr", "value"), NUMBER_BOOLS, ids=[f"{a}={v!r}" for a, v in NUMBER_BOOLS])
+def test_number_fields_refuse_a_bool_in_writes_and_conditions(product: Any, attr: str, value: bool) -> None:
+    """A bool is an ``int`` to Python, not a number a user means (``quantity=True``). Rhom
+    would store its text, ``"true"`` (``val.to_s``), which no number field accepts: every
+    number field refuses it, in every layout, as it refuses ``"true"``."""
+    obj = product.create(object="1", name="ok", quantity=2, price=1.5)
+    mark_sent(product)
+    message = rf"{product.__name__}\.{attr}: expected .*, got {value!r}"
+    with pytest.raises(rhom.ValidationError, match=message):
+        product.create(name="x", **{attr: value})
+    with pytest.raises(rhom.ValidationError, match=message):
+        obj.update_attributes(**{attr: value})
+    with pytest.raises(rhom.ValidationError, match=message):
+        product.find("all", conditions={attr: value})
+    assert_untouched(product, {"1": {"name": "ok", "quantity": 2, "price": 1.5}})
+
+
 def test_numbers_in_text_are_accepted_and_typed(product: Any) -> None:
     obj = product.create(price=" 3.5 ", quantity="4")
     stored = product.find(obj.object)
