@@ -89,7 +89,8 @@ class RhomAPI:
             or an object id (the object or None; ``{braces}`` are stripped).
         :param conditions: see :mod:`rhom.query`.
         :param op: ``"AND"`` (default) or ``"OR"``, joining conditions or groups.
-        :param select: attribute names to load (plus ``object`` and ``source_id``).
+        :param select: attribute names to load (plus ``object`` and ``source_id``): a list,
+            or one comma-separated string (``"name, price"``).
         :param order: attribute name(s) to sort by; objects lacking them sort last (ASC).
         :param orderdir: ``"ASC"``/``"DESC"``, or a list parallel to ``order``.
         :param per_page: a limit; ``offset`` is honoured only with it.

@@ -198,6 +198,13 @@ def _names(value: Any, *, what: str, model: str) -> list[str]:
     return [_sql.check_attribute(n, where=f"{model}.find {what}") for n in names]
 
 
+def _select_names(model: str, value: Any) -> list[str]:
+    """``select`` as a list, or as one string of comma-separated names (``"name, qty"``)."""
+    if not isinstance(value, str):
+        return _names(value, what="select", model=model)
+    return [_sql.check_attribute(n.strip(), where=f"{model}.find select {value!r}") for n in value.split(",")]
+
+
 def make_plan(
     model: str,
     *,
@@ -213,7 +220,7 @@ def make_plan(
     """Check every find() option and build the plan."""
     plan = FindPlan(where=parse_conditions(model, conditions, op), compare=compare)
     if select is not None:
-        plan.select = _names(select, what="select", model=model)
+        plan.select = _select_names(model, select)
     if order is not None:
         names = _names(order, what="order", model=model)
         dirs = [orderdir] if isinstance(orderdir, str) or orderdir is None else list(orderdir)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 import peewee
@@ -240,6 +241,26 @@ def test_select_limits_the_attributes_to_select_plus_two(seeded: Any) -> None:
     assert obj.vars["source_id"] == seeded.get_source_id()
     first = seeded.find("first", select=["brand"], order="name", orderdir="DESC")
     assert set(first.vars) == {"object", "source_id", "brand"}
+
+
+def test_select_takes_a_comma_separated_string_of_names(seeded: Any) -> None:
+    """``select="name, quantity"`` means the list ``["name", "quantity"]``."""
+    as_text = seeded.find("all", order="name", select=" name,quantity ,  brand")
+    as_list = seeded.find("all", order="name", select=["name", "quantity", "brand"])
+    assert [o.vars for o in as_text] == [o.vars for o in as_list]
+    assert set(as_text[0].vars) == {"object", "source_id", "name", "quantity"}  # Aeroprise: no brand
+    assert set(seeded.find("first", select="industry").vars) == {"object", "source_id", "industry"}
+
+
+BAD_SELECTS = [("name, x; DROP TABLE y", "x; DROP TABLE y"), ("name,,brand", ""), ("name,", ""), ("a b", "a b")]
+
+
+@pytest.mark.parametrize(("select", "bad"), BAD_SELECTS, ids=[s for s, _ in BAD_SELECTS])
+def test_select_as_text_checks_each_name_as_the_list_form_does(seeded: Any, select: str, bad: str) -> None:
+    """Each name is checked; the message quotes the bad one and the text it came from."""
+    message = f"{seeded.__name__}.find select {select!r}: invalid attribute name {bad!r}"
+    with pytest.raises(rhom.ValidationError, match=re.escape(message)):
+        seeded.find("all", select=select)
 
 
 def test_order_ascending_and_descending(seeded: Any) -> None:
