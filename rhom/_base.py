@@ -35,8 +35,17 @@ class hybridmethod:
         return functools.partial(self.func, cls if obj is None else obj)
 
 
-def clean_attrs(model: type, attrs: Mapping[str, Any] | None, kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    """Merge attribute arguments: strip a stray ``@``, skip reserved names, check freezing."""
+def clean_attrs(
+    model: type, attrs: Mapping[str, Any] | None, kwargs: Mapping[str, Any], *, target: Any = None
+) -> dict[str, Any]:
+    """Merge attribute arguments: strip a stray ``@``, check reserved names and freezing.
+
+    Reserved names are left out of the result (see :func:`check_reserved`): ``object`` and
+    ``source_id`` only when they change nothing, the others as Rhom skips them.
+
+    :param target: the object being changed (``update_attributes``); None while an object
+        is built, where ``object`` is the new object's id (the constructor reads it).
+    """
     opts: RhomOptions = model._rhom  # type: ignore[attr-defined]
     out = {}
     for source in (attrs or {}, kwargs):
@@ -44,12 +53,47 @@ def clean_attrs(model: type, attrs: Mapping[str, Any] | None, kwargs: Mapping[st
             if not isinstance(key, str):
                 raise ValidationError(f"{model.__name__}: attribute names must be strings, got {key!r}")
             key = key.lstrip("@")
-            if not key or key in RESERVED:
+            if not key:
+                continue
+            if key in RESERVED:
+                if key != "object" or target is not None:
+                    check_reserved(model, key, value, target)
                 continue
             if opts.freezed and key not in opts.fields:
                 raise UnknownAttributeError(f"{model.__name__}: unknown attribute {key!r} (the model is frozen)")
             out[key] = value
     return out
+
+
+def check_reserved(model: type, name: str, value: Any, target: Any, *, assigned: bool = False) -> None:
+    """Refuse a value for reserved *name* that a write would otherwise drop unseen.
+
+    Rhom skips reserved names when it writes (rhom_object_factory.rb, ``save`` and
+    ``update_attributes``: ``next if RhomObject.method_name_reserved?``), so
+    ``update_attributes(object: other_id)`` returned true and changed nothing. rhom
+    raises for the names that say which object it is, ``object`` and ``source_id``,
+    unless the value agrees with what they stand for (so that an object's own ``vars``
+    can be given back): *target*'s id, the model's source id. The other reserved names
+    (``update_type``, ``attrib_type``, ...) are not the object's: a write skips them as
+    Rhom does (Rhodes' spec "should _NOT_ set 'attrib_type' field for a record" expects
+    ``update_attributes`` to take one without error), but assigning one (*assigned*)
+    can only be a mistake and raises.
+
+    :raises ValidationError: naming the model, the name and the value.
+    """
+    where = f"{model.__name__}.{name}"
+    if name == "object":
+        if target is not None and str(value) != str(target.object):
+            raise ValidationError(
+                f"{where}: an object's id cannot be changed ({target.object!r} to {value!r}); "
+                "create an object with that id instead"
+            )
+    elif name == "source_id":
+        own = model._rhom.source_id  # type: ignore[attr-defined]
+        if str(value) != str(own):
+            raise ValidationError(f"{where}: the source id is the model's ({own}) and cannot be set to {value!r}")
+    elif assigned:
+        raise ValidationError(f"{where}: {name!r} is a reserved name, not an attribute (got {value!r})")
 
 
 class RhomAPI:
@@ -173,8 +217,13 @@ class RhomAPI:
             db.peewee.after_commit(functools.partial(blobs.sweep, db))
 
     def update_attributes(self, attrs: Mapping[str, Any] | None = None, /, **kwargs: Any) -> bool:
-        """Set and save the given attributes in one transaction; only these are written."""
-        values = clean_attrs(type(self), attrs, kwargs)
+        """Set and save the given attributes in one transaction; only these are written.
+
+        :raises ValidationError: a value a field cannot store, or a reserved name
+            (``object``, ``source_id``, ...) whose value would change the object's id or
+            source: nothing is written.
+        """
+        values = clean_attrs(type(self), attrs, kwargs, target=self)
         before = {key: getattr(self, key) for key in values}
         dirty = set(getattr(self, "_dirty", ()))
         try:

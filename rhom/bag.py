@@ -12,7 +12,7 @@ import json
 from typing import Any, ClassVar
 
 from . import _ids, _registry, _sql, blobs, query
-from ._base import RhomAPI, clean_attrs
+from ._base import RhomAPI, check_reserved, clean_attrs
 from ._options import RESERVED, RhomOptions
 from .exceptions import ConfigurationError, UnknownAttributeError, ValidationError
 from .fields import BlobField, Field, _text
@@ -52,13 +52,14 @@ class PropertyBagModel(RhomAPI, metaclass=_PropertyBagMeta):
 
     _rhom_root = True
     _rhom: ClassVar[RhomOptions]
-    __slots__ = ("object", "_values", "_read")
+    __slots__ = ("object", "_values", "_read", "_stored")
 
     def __init__(self, attrs: dict[str, Any] | None = None, /, **kwargs: Any) -> None:
         given = kwargs.get("object", (attrs or {}).get("object"))
         object.__setattr__(self, "object", str(given) if given is not None else _ids.generate_id())
         object.__setattr__(self, "_values", {})
         object.__setattr__(self, "_read", {})
+        object.__setattr__(self, "_stored", False)  # read from, or saved to, the database
         for key, value in clean_attrs(type(self), attrs, kwargs).items():
             self._set(key, value)
 
@@ -66,7 +67,8 @@ class PropertyBagModel(RhomAPI, metaclass=_PropertyBagMeta):
         opts = self._rhom
         _sql.check_attribute(name, where=type(self).__name__)
         if name in RESERVED:
-            return
+            check_reserved(type(self), name, value, self, assigned=True)
+            return  # the value changes nothing
         if opts.freezed and name not in opts.fields:
             raise UnknownAttributeError(f"{type(self).__name__}: unknown attribute {name!r} (the model is frozen)")
         self._values[name] = value
@@ -80,7 +82,7 @@ class PropertyBagModel(RhomAPI, metaclass=_PropertyBagMeta):
         return self._values.get(name)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name == "object":
+        if name == "object" and not self._stored:  # the id of a new object; a stored one keeps its id
             object.__setattr__(self, "object", str(value))
         elif name.startswith("_"):
             object.__setattr__(self, name, value)
@@ -173,6 +175,7 @@ class PropertyBagModel(RhomAPI, metaclass=_PropertyBagMeta):
                     updates,
                 )
         self._read.update({k: (self._values.get(k), t) for k, t in texts.items()})
+        object.__setattr__(self, "_stored", True)
         cls._rhom_after_write(db)
         return True
 
@@ -207,6 +210,7 @@ class PropertyBagModel(RhomAPI, metaclass=_PropertyBagMeta):
             read[attrib] = (values[attrib], text)
         object.__setattr__(obj, "_values", values)
         object.__setattr__(obj, "_read", read)
+        object.__setattr__(obj, "_stored", True)
         return obj
 
     @classmethod

@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 import peewee
 
 from . import _ids, _registry, blobs, query
-from ._base import RhomAPI, clean_attrs
+from ._base import RhomAPI, check_reserved, clean_attrs
 from ._options import PEEWEE_KEYS, RESERVED, RhomOptions
 from .database import partition_proxy
 from .exceptions import ConfigurationError, UnknownAttributeError, ValidationError
@@ -128,11 +128,17 @@ class Model(peewee.Model, RhomAPI, metaclass=_FixedSchemaMeta):
             object.__setattr__(self, "_rhom_persisted", True)
             return
         values = clean_attrs(type(self), attrs, kwargs)
-        if "object" in kwargs or (attrs and "object" in attrs):
-            values["object"] = str(kwargs.get("object", (attrs or {}).get("object")))
+        given = kwargs.get("object", (attrs or {}).get("object"))
+        if given is not None:  # None: a generated id, as on a property bag
+            values["object"] = str(given)
         super().__init__(**values)
 
     def __setattr__(self, name: str, value: Any) -> None:
+        if name in RESERVED and (name != "object" or self._rhom_persisted):
+            # a stored object keeps its id, every object its model's source id; the other
+            # reserved names are no attributes
+            check_reserved(type(self), name, value, self, assigned=True)
+            return  # the value changes nothing
         # Rhom's check_freezing_model (rhom_object_factory.rb, method_missing "name="): a
         # fixed-schema object refuses an attribute its model does not declare
         if name[0] != "_" and name not in self._meta.fields and not hasattr(type(self), name):

@@ -24,6 +24,12 @@ def test_a_given_object_id_is_kept(product: Any) -> None:
     assert product.find("my-id").name == "x"
 
 
+def test_object_none_means_a_generated_id(product: Any) -> None:
+    obj = product.create(object=None, name="x")
+    assert obj.object.isdigit()
+    assert product.find(obj.object).name == "x"
+
+
 def test_new_objects_get_distinct_generated_ids(product: Any) -> None:
     ids = {product.create(name=str(i)).object for i in range(20)}
     assert len(ids) == 20

@@ -92,11 +92,87 @@ def test_declared_attributes_of_a_frozen_model_work(frozen: Any) -> None:
     assert (stored.name, stored.price) == ("y", 2.5)
 
 
-def test_reserved_names_are_skipped_not_stored(product: Any) -> None:
-    obj = product.create(name="x", source_id=999, update_type="create", attrib_type="blob")
-    stored = product.find(obj.object)
-    assert stored.source_id == product.get_source_id()
-    assert set(stored.vars) - {"object", "source_id"} <= set(product._rhom.fields) | {"name"}
+# -- reserved names: refused where Rhom skipped them silently ---------------------------------
+
+
+def test_update_attributes_cannot_change_the_object_id(product: Any) -> None:
+    """Rhom's update_attributes skips ``object`` (``method_name_reserved?``): it returned true
+    and changed nothing. rhom refuses, naming the attribute, and writes nothing."""
+    first = product.create(object="1", name="a")
+    product.create(object="2", name="b")
+    mark_sent(product)
+    message = rf"{product.__name__}\.object: an object's id cannot be changed \('1' to '2'\)"
+    with pytest.raises(rhom.ValidationError, match=message):
+        first.update_attributes(object="2", name="x")
+    with pytest.raises(rhom.ValidationError, match=message):
+        first.update_attributes({"@object": "2"})  # a stray @ is stripped first
+    assert (first.object, first.name) == ("1", "a")
+    assert_untouched(product, {"1": {"name": "a"}, "2": {"name": "b"}})
+
+
+def test_a_stored_object_keeps_its_id_when_assigned_another(product: Any) -> None:
+    created = product.create(object="1", name="a")
+    product.create(object="2", name="b")
+    mark_sent(product)
+    for obj in (created, product.find("1")):
+        with pytest.raises(rhom.ValidationError, match=rf"{product.__name__}\.object: .*'1' to '2'"):
+            obj.object = "2"
+        obj.save()  # saves nothing over object 2
+        assert obj.object == "1"
+    assert_untouched(product, {"1": {"name": "a"}, "2": {"name": "b"}})
+
+
+def test_a_new_object_takes_its_id_by_assignment(product: Any) -> None:
+    obj = product(name="n")
+    obj.object = "7"  # not stored yet: this is the id it will be stored under
+    obj.save()
+    assert product.find("7").name == "n"
+
+
+def test_a_source_id_other_than_the_models_is_refused_in_every_write(product: Any) -> None:
+    obj = product.create(object="1", name="a")
+    mark_sent(product)
+    message = rf"{product.__name__}\.source_id: the source id is the model's \({product.get_source_id()}\) .* 999"
+    with pytest.raises(rhom.ValidationError, match=message):
+        product(name="b", source_id=999)
+    with pytest.raises(rhom.ValidationError, match=message):
+        product.create({"name": "b", "source_id": 999})
+    with pytest.raises(rhom.ValidationError, match=message):
+        obj.update_attributes(name="b", source_id=999)
+    with pytest.raises(rhom.ValidationError, match=message):
+        obj.source_id = 999
+    obj.save()
+    assert_untouched(product, {"1": {"name": "a", "source_id": product.get_source_id()}})
+
+
+NOT_ATTRIBUTES = [("update_type", "create"), ("attrib_type", "blob.file"), ("set_notification", "x")]
+
+
+@pytest.mark.parametrize(("name", "value"), NOT_ATTRIBUTES, ids=[n for n, _ in NOT_ATTRIBUTES])
+def test_other_reserved_names_are_skipped_by_writes_and_refused_by_assignment(
+    product: Any, name: str, value: Any
+) -> None:
+    """A write skips them as Rhom does (Rhodes' spec "should _NOT_ set 'attrib_type' field
+    for a record" updates one and expects no error); assigning one can only be a mistake."""
+    obj = product.create(object="1", name="a", **{name: value})
+    assert obj.update_attributes({"name": "b", name: value}) is True
+    with pytest.raises(rhom.ValidationError, match=rf"{product.__name__}\.{name}: '{name}' is a reserved name"):
+        setattr(obj, name, value)
+    stored = product.find("1")
+    assert stored.name == "b"
+    assert set(stored.vars) == {"object", "source_id", "name"}
+    assert callable(product.set_notification) and callable(obj.set_notification)
+
+
+def test_reserved_names_that_change_nothing_are_accepted(product: Any) -> None:
+    """An object's own ``vars`` given back (its id, its model's source id) change nothing."""
+    obj = product.create(object="1", name="a")
+    assert obj.update_attributes({**obj.vars, "name": "b"}) is True
+    obj.object = "1"
+    obj.source_id = product.get_source_id()
+    obj.save()
+    copy = product.create({**obj.vars, "object": "2"})
+    assert (product.find("1").name, product.find("2").name, copy.source_id) == ("b", "b", product.get_source_id())
 
 
 def test_names_that_only_contain_reserved_words_are_ordinary(bag_product: Any) -> None:
