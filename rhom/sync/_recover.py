@@ -11,11 +11,14 @@ linked lose their link with the old client. Their queued edits cannot be sent as
 such an object is queued again as a create when the user edited it since, when a kept
 object refers to it, or when the first push may never have arrived; the server may then
 hold it twice, but nothing the user wrote is lost. An unedited, unreferenced one is
-dropped: the server's copy comes back with the next pull.
+dropped: the server's copy comes back with the next pull. One the user deleted meanwhile
+is created again as it was sent, and deleted once linked: the backend's idempotency key
+answers the first record, which then goes.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from .. import _runtime, maintenance
@@ -50,11 +53,32 @@ def _snapshot() -> list[Kept]:
     for source, rows, unlinked in found:
         edited = {r[2] for r in rows}
         again = {oid for oid, sent in unlinked.items() if sent == IN_DOUBT or oid in edited or oid in referenced}
-        rows = [r for r in rows if r[2] not in again]  # the create carries the edits
+        # deleted here while its create waited: the create goes again as it was sent, and
+        # its delete after the link (_push.prepare holds it): the record, made or not by
+        # the first push, ends deleted once
+        deleted = {r[2] for r in rows if r[5] == "delete"} & again
+        deleted -= source.existing(deleted)
+        rows = [r for r in rows if r[2] not in again or r[2] in deleted]  # the create carries the edits
+        if deleted:
+            rows += _sent_creates(source, deleted)
         live = {r[2] for r in rows if r[5] in ("create", "update")} | again
         objects = source.read_objects(live)
-        kept.append((source, objects, rows, sorted(again & objects.keys())))
+        kept.append((source, objects, rows, sorted((again - deleted) & objects.keys())))
     return kept
+
+
+def _sent_creates(source: SyncSource, object_ids: set[str]) -> list[tuple[Any, ...]]:
+    """The create rows of *object_ids* as their push sent them (attribute and value)."""
+    return (
+        source.db.connection()
+        .execute(
+            "SELECT source_id, attrib, object, value, attrib_type, update_type FROM changed_values "
+            "WHERE source_id = ? AND update_type = 'create' AND sent IN (2, 4, ?) "
+            "AND object IN (SELECT value FROM json_each(?)) ORDER BY id",
+            (source.id, IN_DOUBT, json.dumps(sorted(object_ids))),
+        )
+        .fetchall()
+    )
 
 
 def reset_keeping_local_changes() -> None:

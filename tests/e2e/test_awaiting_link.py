@@ -125,6 +125,22 @@ def test_unknown_client_while_waiting_keeps_dependents_pointing_at_a_server_obje
     assert not rhom.have_local_changes()
 
 
+def test_unknown_client_while_waiting_keeps_a_delete(world: World) -> None:
+    """The object was deleted here while its create waited for its link, and then the
+    server lost the client: the reset must not drop the delete. The create goes again
+    (the backend answers its idempotency key with the first record), then the delete."""
+    client = world.logged_in()
+    phone = world.Product.create(name="Phone", price="1")
+    push_then_outage(world, client, world.Product)
+    world.Product.find(phone.object).destroy()
+    lose_the_client(world)
+    for _ in range(3):
+        assert sync(client).status == "complete"
+    assert world.products.data == {}
+    assert values(world.Product) == {}
+    assert not rhom.have_local_changes()
+
+
 def test_unknown_client_while_waiting_does_not_duplicate_an_edited_object(world: World) -> None:
     client = world.logged_in()
     phone = world.Product.create(name="Phone", price="1")
