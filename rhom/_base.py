@@ -6,6 +6,7 @@ Each layout supplies a few storage hooks (``_rhom_get``, ``_rhom_select``, ``_rh
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import functools
 import json
@@ -13,7 +14,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from . import blobs, query
+from . import _sql, blobs, query
 from ._options import RESERVED, SYNC_TYPES, RhomOptions
 from .exceptions import ConfigurationError, RecordNotFound, UnknownAttributeError, ValidationError
 
@@ -143,6 +144,8 @@ class RhomAPI:
             in memory.
         :raises RecordNotFound: *what* is missing or None.
         :raises ValidationError: a bad option, name, operator or value.
+        :raises SQLError: SQLite refused a SQL condition (a ``ValidationError``, and a
+            ``peewee.OperationalError`` too).
         """
         if what is _MISSING or what is None:
             raise RecordNotFound(f"{cls.__name__}.find: expected 'all', 'first', 'count' or an object id")
@@ -152,9 +155,10 @@ class RhomAPI:
                 options["per_page"] = 1
                 options.setdefault("offset", 0)
             plan = query.make_plan(cls.__name__, **options)
-            if what == query.COUNT:
-                return cls._rhom_count(plan)
-            rows = cls._find_rows(plan)
+            with _caller_sql(f"{cls.__name__}.find", plan):
+                if what == query.COUNT:
+                    return cls._rhom_count(plan)
+                rows = cls._find_rows(plan)
             return rows if what == query.ALL else (rows[0] if rows else None)
         if not isinstance(what, (str, int)) or isinstance(what, bool):
             raise ValidationError(f"{cls.__name__}.find: unsupported argument {what!r}")
@@ -206,7 +210,7 @@ class RhomAPI:
         """
         plan = query.make_plan(cls.__name__, conditions=conditions, op=op)
         db = cls._rhom.database
-        with db.atomic():
+        with _caller_sql(f"{cls.__name__}.delete_all", plan), db.atomic():
             n = cls._rhom_delete_where(plan)
         cls._rhom_after_write(db)
         return n
@@ -417,6 +421,12 @@ class RhomAPI:
             "INSERT INTO changed_values (source_id, update_type, sent) VALUES (?, 'push_changes', 0)",
             (cls.get_source_id(),),
         )
+
+
+def _caller_sql(where: str, plan: query.FindPlan) -> contextlib.AbstractContextManager[None]:
+    """SQLite refusing a SQL condition raises ``SQLError`` naming *where* and quoting it."""
+    raw = plan.raw_sql
+    return _sql.caller_sql(where, raw.sql if raw else None, raw.params if raw else (), what="condition")
 
 
 def _comparator_key(plan: query.FindPlan) -> Callable[[Any], Any]:

@@ -5,7 +5,9 @@ Every error rhom raises on purpose derives from :class:`RhomError`::
     RhomError
     ├── ConfigurationError      bad Meta option, unknown source or model, bad settings
     ├── ValidationError         a value a field cannot store, bad condition or attribute name
-    │   └── UnknownAttributeError   an attribute a frozen model does not declare (also AttributeError)
+    │   ├── UnknownAttributeError   an attribute a frozen model does not declare (also AttributeError)
+    │   └── SQLError            SQL of a find condition or find_by_sql that SQLite refused
+    │                           (also peewee.OperationalError)
     ├── RecordNotFound          find() called without an id (Rhom's RecordNotFound)
     ├── BlobError               a blob file missing or unreadable
     ├── DatabaseImportError     database_import() rejected the archive (original restored)
@@ -25,6 +27,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import peewee
+
 __all__ = [
     "AuthError",
     "BlobError",
@@ -34,6 +38,7 @@ __all__ = [
     "ProtocolError",
     "RecordNotFound",
     "RhomError",
+    "SQLError",
     "ServerError",
     "SyncError",
     "UnknownAttributeError",
@@ -55,6 +60,30 @@ class ValidationError(RhomError, ValueError):
 
 class UnknownAttributeError(ValidationError, AttributeError):
     """An attribute that a frozen (or fixed-schema) model does not declare."""
+
+
+class SQLError(ValidationError, peewee.OperationalError):
+    """SQL the caller wrote that SQLite refused to run: a ``find`` condition given as SQL
+    (``"price >> 3"``, ``("name = ?", "x")``) or the statement of ``find_by_sql``.
+
+    SQLite refuses a statement it cannot compile (a syntax error, an unknown column or
+    function) or parameters that do not fit it; a database that fails (busy, locked,
+    full, unreadable) raises peewee's or sqlite3's error as before. The message names
+    the model and quotes the SQL.
+
+    It is a :class:`ValidationError`, as Rhom raises ``ArgumentError`` (Rhodes' spec
+    "should not add property to freezed model"), and a ``peewee.OperationalError``,
+    which it stands in for, so that code catching the database error keeps working.
+
+    :param sql: the refused SQL, as given.
+    :param orig: SQLite's own error (also ``__cause__``'s), kept in ``.orig`` as peewee
+        keeps it.
+    """
+
+    def __init__(self, message: str, *, sql: str | None = None, orig: BaseException | None = None) -> None:
+        super().__init__(message)
+        self.sql = sql
+        self.orig = orig
 
 
 class RecordNotFound(RhomError, LookupError):

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 import peewee
 
-from . import _ids, _registry, blobs, query
+from . import _ids, _registry, _sql, blobs, query
 from ._base import RhomAPI, check_reserved, clean_attrs
 from ._options import PEEWEE_KEYS, RESERVED, RhomOptions
 from .database import partition_proxy
@@ -317,16 +317,22 @@ class Model(peewee.Model, RhomAPI, metaclass=_FixedSchemaMeta):
 
         Columns that are fields of the model are read with their types; other columns are
         ignored. A statement that returns no rows (not a ``SELECT``) gives an empty list.
+
+        :raises SQLError: SQLite refused the statement or its parameters, as Rhom raises
+            ``ArgumentError`` (a ``ValidationError``, and a ``peewee.OperationalError`` too).
         """
         if not isinstance(sql, str):
             raise ValidationError(f"{cls.__name__}.find_by_sql: expected SQL text, got {sql!r}")
-        cursor = cls._meta.database.execute_sql(sql, tuple(params))
-        if cursor.description is None:
-            return []
+        values = _sql.check_params(params, where=f"{cls.__name__}.find_by_sql")
+        with _sql.caller_sql(f"{cls.__name__}.find_by_sql", sql, values):
+            cursor = cls._meta.database.execute_sql(sql, values)
+            if cursor.description is None:
+                return []
+            rows = cursor.fetchall()
         by_column = {f.column_name: f for f in cls._meta.sorted_fields}
         picked = [(i, by_column[d[0]]) for i, d in enumerate(cursor.description) if d[0] in by_column]
         readers = [(f.name, _reader(f)) for _, f in picked]
-        return [_build(cls, readers, [row[i] for i, _ in picked]) for row in cursor.fetchall()]
+        return [_build(cls, readers, [row[i] for i, _ in picked]) for row in rows]
 
     @classmethod
     def _rhom_count(cls, plan: query.FindPlan) -> int:

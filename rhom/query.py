@@ -119,6 +119,11 @@ class FindPlan:
     offset: int | None = None
     compare: Callable[[Any, Any], int] | None = None
 
+    @property
+    def raw_sql(self) -> RawSQL | None:
+        """The caller's SQL, when the conditions are SQL (rhom wrote the rest)."""
+        return self.where if isinstance(self.where, RawSQL) else None
+
 
 def _join_op(op: Any, *, where: str) -> str:
     text = str(op).strip().upper() if isinstance(op, str) else None
@@ -136,7 +141,7 @@ def parse_conditions(model: str, conditions: Any, op: Any = "AND") -> Node | Non
     if isinstance(conditions, str):
         return RawSQL(conditions)
     if isinstance(conditions, (tuple, list)) and conditions and isinstance(conditions[0], str):
-        return RawSQL(conditions[0], tuple(conditions[1:]))
+        return RawSQL(conditions[0], _sql.check_params(conditions[1:], where=f"{where} SQL condition"))
     if isinstance(conditions, Mapping):
         return Junction(top, tuple(_terms(model, conditions)))
     if isinstance(conditions, (tuple, list)):

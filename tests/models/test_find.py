@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import sqlite3
+from collections.abc import Callable
 from typing import Any
 
 import peewee
@@ -221,6 +223,59 @@ def test_sql_conditions_bind_their_parameters(seeded: Any) -> None:
     assert seeded.find("all", conditions=("name = ?", "x' OR '1'='1")) == []
 
 
+REFUSED_SQL: dict[str, tuple[Any, str]] = {
+    "syntax": ("name = = 'x'", 'near "=": syntax error'),
+    "unknown-column": ("colour = 'red'", "no such column: colour"),
+    "unknown-function": ("nosuchfunc(name) = 1", "no such function: nosuchfunc"),
+    "too-many-params": (("name = ?", "a", "b"), "its ? marks do not match the 2 parameter(s) given"),
+    "too-few-params": (("name = ? AND brand = ?", "a"), "its ? marks do not match the 1 parameter(s) given"),
+}
+
+
+@pytest.mark.parametrize(("conditions", "reason"), REFUSED_SQL.values(), ids=REFUSED_SQL.keys())
+def test_a_sql_condition_sqlite_refuses_raises_sql_error(seeded: Any, conditions: Any, reason: str) -> None:
+    """Translated where the SQL runs, naming the model and quoting the condition; also a
+    ValidationError (a bad condition) and a peewee.OperationalError (what it stands in for)."""
+    sql = conditions if isinstance(conditions, str) else conditions[0]
+    runs: list[tuple[str, Callable[[], Any]]] = [
+        ("find", lambda: seeded.find("all", conditions=conditions)),
+        ("find", lambda: seeded.find("first", conditions=conditions, order="name")),
+        ("find", lambda: seeded.count(conditions=conditions)),
+        ("delete_all", lambda: seeded.delete_all(conditions=conditions)),
+    ]
+    for call, run in runs:
+        with pytest.raises(rhom.SQLError) as info:
+            run()
+        assert str(info.value) == f"{seeded.__name__}.{call}: SQLite refused the condition {sql!r}: {reason}"
+        assert isinstance(info.value, rhom.ValidationError)
+        assert isinstance(info.value, peewee.OperationalError)
+        assert info.value.sql == sql
+        assert isinstance(info.value.orig, sqlite3.Error)
+    assert seeded.count() == len(ROWS)
+
+
+def test_a_sql_condition_parameter_sqlite_cannot_bind_is_refused_before_any_sql(seeded: Any) -> None:
+    with pytest.raises(rhom.ValidationError, match=r"SQL condition: parameter 2 must be a number, text, .*\{'a': 1\}"):
+        seeded.find("all", conditions=("name = ? AND brand = ?", "x", {"a": 1}))
+
+
+def test_a_database_failure_under_a_sql_condition_is_not_an_sql_error(seeded: Any) -> None:
+    """Only SQLite refusing the caller's SQL is translated; a locked database is not the
+    condition's fault and keeps peewee's (or sqlite3's) error."""
+    db = seeded._rhom.database
+    db.connection().execute("PRAGMA busy_timeout = 0")  # fail at once instead of waiting 10 s
+    other = sqlite3.connect(db.path, timeout=0)
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises((peewee.OperationalError, sqlite3.OperationalError), match="locked") as info:
+            seeded.delete_all(conditions="name LIKE 'M%'")
+        assert not isinstance(info.value, rhom.SQLError)
+    finally:
+        other.rollback()
+        other.close()
+    assert seeded.count() == len(ROWS)
+
+
 def test_find_by_a_time_field(product: Any) -> None:
     when = dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
     obj = product.create(name="timed", updated_at=when)
@@ -346,9 +401,22 @@ def test_find_by_sql_on_fixed_schema_returns_typed_objects(fixed_product: Any) -
 
 
 def test_find_by_sql_into_an_unknown_column_raises(fixed_product: Any) -> None:
+    """Rhom raises ArgumentError (Rhodes' spec "should not add property to freezed model");
+    rhom's SQLError is a ValidationError and the peewee.OperationalError it replaces."""
     table = fixed_product._meta.table_name
-    with pytest.raises(peewee.OperationalError, match="nope"):
-        fixed_product.find_by_sql(f'INSERT INTO "{table}" (object, nope) VALUES (?, ?)', ["9", "v"])
+    sql = f'INSERT INTO "{table}" (object, nope) VALUES (?, ?)'
+    with pytest.raises(rhom.SQLError) as info:
+        fixed_product.find_by_sql(sql, ["9", "v"])
+    name = fixed_product.__name__
+    reason = f"table {table} has no column named nope"
+    assert str(info.value) == f"{name}.find_by_sql: SQLite refused the SQL {sql!r}: {reason}"
+    assert isinstance(info.value, rhom.ValidationError)
+    assert isinstance(info.value, peewee.OperationalError)
+    select = f'SELECT * FROM "{table}" WHERE name = ?'
+    with pytest.raises(rhom.SQLError, match="its \\? marks do not match the 2 parameter"):
+        fixed_product.find_by_sql(select, ["x", "y"])
+    with pytest.raises(rhom.ValidationError, match=rf"{name}.find_by_sql: parameter 1 must be a number"):
+        fixed_product.find_by_sql(select, [object()])
     assert fixed_product.count() == 0
 
 

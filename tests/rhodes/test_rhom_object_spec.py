@@ -33,7 +33,8 @@ The fixtures are Rhodes' files, in ``tests/rhodes/fixtures/`` (``object_values.t
 stored repository; ``fixtures/client_info.txt`` has its header only.
 
 Rhodes' ``ArgumentError`` is :class:`rhom.UnknownAttributeError` for an undeclared
-attribute, and peewee's ``OperationalError`` for SQL that SQLite refuses.
+attribute, and :class:`rhom.SQLError` for SQL that SQLite refuses (a
+``rhom.ValidationError``, and the ``peewee.OperationalError`` it stands in for).
 """
 
 from __future__ import annotations
@@ -48,7 +49,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import peewee
 import pytest
 
 import rhom
@@ -1762,7 +1762,7 @@ class TestRhomObject:
             obj.update_attributes(wrong_address="test")
 
         if spec.schema_model:
-            with pytest.raises(peewee.OperationalError):
+            with pytest.raises(rhom.SQLError):
                 Case.find_by_sql(
                     f"INSERT INTO {Case.get_source_name()}(object,wrong_address) values ('1234', 'my_addr')"
                 )
