@@ -25,6 +25,7 @@ entry, nor an entry without its value.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -314,6 +315,14 @@ class RedisStore(Store):
             if deletes:
                 pipe.delete(*deletes)
             pipe.execute()
+
+    def incr(self, key: str, amount: int = 1, *, ttl: float | None = None) -> int:
+        name = self.prefix + key
+        with self._redis().pipeline(transaction=True) as pipe:
+            if ttl is not None:  # the window starts with the first increment
+                pipe.set(name, 0, ex=max(1, math.ceil(ttl)), nx=True)
+            pipe.incrby(name, amount)
+            return int(pipe.execute()[-1])
 
     def _scan(self, prefix: str) -> Iterator[str]:
         pattern = _glob_escape(self.prefix + prefix) + "*"

@@ -6,6 +6,7 @@ import bisect
 import logging
 import sqlite3
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -26,9 +27,12 @@ _STRIPES = 1024
 # per version (v NULL: a deletion; h: its digest; sup/sup_at: the entry that replaced it,
 # and when). log_run: a run of objects new to the log, written by one write, as one row
 # (see RUN_MIN). log_cur: each object's latest entry and its digest ('' once deleted), for
-# logs too large to index in memory (see MEMORY_INDEX_MAX).
+# logs too large to index in memory (see MEMORY_INDEX_MAX). kv_expiry: when counters
+# written by incr(ttl=...) are forgotten.
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS kv_expiry (k TEXT PRIMARY KEY, expires REAL NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS kv_expiry_at ON kv_expiry (expires);
 CREATE TABLE IF NOT EXISTS log_entry (
     log INTEGER NOT NULL, seq INTEGER NOT NULL, oid TEXT NOT NULL, prev INTEGER NOT NULL,
     v TEXT, at REAL NOT NULL, sup INTEGER, sup_at REAL, h TEXT, PRIMARY KEY (log, seq)) WITHOUT ROWID;
@@ -120,6 +124,7 @@ class SqliteStore(Store):
         self._memory = _MemoryIndexes(MEMORY_INDEX_TOTAL)
         self._sql_indexed: set[int] = set()  # logs whose index is log_cur
         self._checkpointer: _Checkpointer | None = None
+        self._next_expiry = 0.0  # when incr next forgets expired counters
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -160,6 +165,22 @@ class SqliteStore(Store):
                 conn.executemany("INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)", upserts)
             if deletes:
                 conn.executemany("DELETE FROM kv WHERE k = ?", deletes)
+
+    def incr(self, key: str, amount: int = 1, *, ttl: float | None = None) -> int:
+        now = time.time()
+        with self._transaction() as conn:
+            if now >= self._next_expiry:  # forget the counters of windows gone by
+                self._next_expiry = now + 1.0
+                gone = "SELECT k FROM kv_expiry WHERE expires <= ?"
+                conn.execute(f"DELETE FROM kv WHERE k IN ({gone})", (now,))
+                conn.execute("DELETE FROM kv_expiry WHERE expires <= ?", (now,))
+            row = conn.execute("SELECT v, expires FROM kv LEFT JOIN kv_expiry USING (k) WHERE k = ?", (key,)).fetchone()
+            current = 0 if row is None or (row[1] is not None and row[1] <= now) else int(bytes(row[0]))
+            value = current + amount
+            conn.execute("INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)", (key, str(value).encode()))
+            if ttl is not None and (current == 0 or row[1] is None):  # the window starts now
+                conn.execute("INSERT OR REPLACE INTO kv_expiry (k, expires) VALUES (?, ?)", (key, now + ttl))
+        return value
 
     def keys(self, prefix: str) -> list[str]:
         with self._db_lock:
@@ -510,7 +531,7 @@ class SqliteStore(Store):
 
     def flush(self) -> None:
         with self._transaction() as conn:
-            for table in ("kv", *_LOG_TABLES):
+            for table in ("kv", "kv_expiry", *_LOG_TABLES):
                 conn.execute(f"DELETE FROM {table}")
             self._forget()
 

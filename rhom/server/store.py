@@ -92,6 +92,25 @@ class Store(abc.ABC):
         """Write (or, with ``None``, delete) one key."""
         self.set_many({key: value})
 
+    def incr(self, key: str, amount: int = 1, *, ttl: float | None = None) -> int:
+        """Add ``amount`` to the integer counter under ``key``; return its new value.
+
+        A counter reads back through :meth:`get` as its decimal digits (missing: 0).
+        With ``ttl`` the counter counts the events of a time window (failed logins): the
+        store may forget it once ``ttl`` seconds have passed since its first increment,
+        so that the counters of windows gone by do not pile up. The built-in stores do
+        (Redis with an expiry, SQLite with a table of expiry times); callers name each
+        window in its key rather than count on when it is forgotten. This default, for
+        a custom store, adds under :meth:`lock` (as safe across processes as that lock)
+        and keeps every counter.
+
+        .. versionadded:: 0.1
+        """
+        with self.lock("n:" + key):
+            value = int(self.get(key) or b"0") + amount
+            self.set(key, str(value).encode())
+        return value
+
     @abc.abstractmethod
     def keys(self, prefix: str) -> list[str]:
         """Return every key that starts with ``prefix``, sorted."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -47,6 +48,27 @@ def test_lock_excludes_concurrent_holders(store: Store) -> None:
     for thread in threads:
         thread.join()
     assert counter == {"value": 80, "overlap": 0, "inside": 0}
+
+
+def test_incr_counts_across_threads_and_forgets_after_its_ttl(store: Store) -> None:
+    assert store.incr("n:a") == 1 and store.incr("n:a", 4) == 5 and store.incr("n:a", -2) == 3
+    assert store.get("n:a") == b"3", "a counter reads back as its digits"
+
+    def add() -> None:
+        for _ in range(50):
+            store.incr("n:shared", ttl=60)
+
+    threads = [threading.Thread(target=add) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert store.get("n:shared") == b"200", "no increment lost"
+    assert store.incr("n:brief", ttl=1) == 1
+    time.sleep(1.1)  # the window of n:brief is over (SQLite stamps exact times, Redis whole seconds)
+    assert store.incr("n:brief", ttl=1) == 1, "a counter past its ttl starts over"
+    store.flush()
+    assert store.get("n:a") is None
 
 
 def test_close_then_reuse_reopens(store: Store) -> None:
