@@ -16,6 +16,8 @@ from rhom.server import _http, live
 from rhom.server._call import Call
 from rhom.server._log import log_name, read_all, read_client_view
 from rhom.server._state import partition_key
+from rhom.server.routes import refuse_url_credentials, too_many_logins
+from rhom.server.settings import DEV_API_TOKEN
 
 __all__ = [
     "client_doc",
@@ -26,6 +28,7 @@ __all__ = [
     "ping",
     "read_state",
     "require_token",
+    "sign_out",
     "source_doc",
     "source_docnames",
     "stats",
@@ -53,20 +56,33 @@ def require_token(call: Call) -> Response | None:
 def system_login(call: Call) -> Response:
     """``POST /rc/v1/system/login``: the API token for ``rhoadmin`` and its password.
 
-    In production an empty admin password disables this route: the token must then be
-    configured, not fetched.
+    An empty admin password opens this route only while the API token is the
+    development one: a configured token must be configured, or fetched with a configured
+    password, never had for an empty one (production mode or not). Failed attempts count
+    against the ``rhoadmin`` account and the caller's address, as app logins do.
     """
     settings = call.server.settings
+    call.new_cookie = call.server.sessions.issue(None)
+    refused = refuse_url_credentials(call)
+    if refused is not None:
+        return refused
     name = call.params.text("login")
     password = call.params.text("password")
-    call.new_cookie = call.server.sessions.issue(None)
-    allowed = not (settings.production and not settings.admin_password)
+    throttle = call.server.throttle
+    locked = throttle.retry_after("admin", name, call.address) if throttle else None
+    if locked is not None:
+        return too_many_logins(locked)
+    allowed = bool(settings.admin_password) or settings.api_token == DEV_API_TOKEN
     if (
         not allowed
         or name != ADMIN_USER
         or not hmac.compare_digest(password.encode(), settings.admin_password.encode())
     ):
+        if throttle:
+            throttle.failed("admin", name, call.address)
         return _http.text(401, f"Unable to authenticate '{name}'")
+    if throttle:
+        throttle.succeeded("admin", name, call.address)
     call.new_cookie = call.server.sessions.issue(ADMIN_USER)
     return _http.text(200, settings.api_token)
 
@@ -120,7 +136,26 @@ def delete_user(call: Call) -> Response:
     if isinstance(user, Response):
         return user
     call.state.delete_user(user)
+    live.revoke(call.server, user)  # its open live streams end with its sessions
     return _http.text(200, "User deleted")
+
+
+def sign_out(call: Call) -> Response:
+    """``DELETE /rc/v1/users/{user_id}/sessions``: sign the user out everywhere.
+
+    Every session cookie the user holds stops working (its clients get 401 and log in
+    again) and its open live streams end; its clients and data stay. 404 for an
+    unknown user. rhom's own route: RhoConnect has no way to revoke a session.
+    """
+    refused = _admin(call)
+    if refused is not None:
+        return refused
+    user = _known_user(call)
+    if isinstance(user, Response):
+        return user
+    call.state.revoke_sessions(user)
+    live.revoke(call.server, user)
+    return _http.text(200, "Sessions revoked")
 
 
 def user_clients(call: Call) -> Response:

@@ -1,7 +1,9 @@
 """The request pipeline every protocol route shares (protocol.md §1.3–§1.5, §2.5, §3.6).
 
-1. read the parameters (a body that does not parse answers 500 before anything else);
-2. in a worker thread: verify the session cookie, check the user and the client id
+1. read the parameters (a body that does not parse answers 500 before anything else,
+   one that stalls for ``body_timeout`` 408);
+2. in a worker thread: verify the session cookie and that it is still its user's (a
+   deleted or signed-out user's cookie is no session), check the client id
    (401 ``Not authenticated``, 500 ``Unknown client``), run the handler;
 3. label the reply like the real server: ``Cache-Control``/``pragma``, the session's
    ``Set-Cookie`` again, and the deprecation ``Warning`` on layout-3 routes.
@@ -20,9 +22,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from rhom.server import _http
-from rhom.server._params import BadBody, BodyTooLarge, InvalidInput, Params, read_params
+from rhom.server._http import Session
+from rhom.server._params import BadBody, BodyTimeout, BodyTooLarge, InvalidInput, Params, read_params
 from rhom.server._slots import Slots
-from rhom.server._state import JsonObject, State
+from rhom.server._state import JsonObject, State, is_current
+from rhom.server._throttle import LoginThrottle
 from rhom.server.adapters import SourceAdapter
 from rhom.server.pages import Caller
 from rhom.server.settings import Settings
@@ -49,8 +53,8 @@ class Server:
     hub: Hub
     push_senders: dict[str, PushSender] = field(default_factory=dict)
     slots: Slots = field(default_factory=lambda: Slots(0))
-    #: address -> times of its recent failed console logins (rhom.server.console)
-    login_failures: dict[str, list[float]] = field(default_factory=dict)
+    #: failed-login counters of every password route, in the store (rhom.server._throttle)
+    throttle: LoginThrottle | None = None
 
 
 #: The key of the lifespan state under which the app's :class:`Server` is also kept, so
@@ -87,6 +91,7 @@ class Call:
     params: Params
     cookie: str | None = None
     user: str | None = None
+    session: Session | None = None
     client_id: str | None = None
     client: JsonObject | None = None
     new_cookie: str | None = None
@@ -102,6 +107,12 @@ class Call:
 
     def adapter(self, name: str) -> SourceAdapter | None:
         return self.server.adapters.get(name)
+
+    @property
+    def address(self) -> str:
+        """The client's address: the connecting one, or a trusted proxy's word for it."""
+        client = self.request.client
+        return client.host if client is not None else "?"
 
 
 Handler = Callable[[Call], Response]
@@ -123,6 +134,9 @@ def endpoint(
         the session's user.
     :param legacy: add the layout-3 deprecation ``Warning``.
     :param client_param: path parameter holding the client id (after the header).
+        Otherwise the id comes from the header, then from the body; a layout-3 route
+        also reads the query string (``?client_id=``), where old clients put it. A
+        layout-4 route never does: a link or a plain cross-site form could carry it.
     :param path: the route's path, which names its stats metric.
     """
 
@@ -134,7 +148,9 @@ def endpoint(
         started = time.perf_counter()
         response = await _run(request, server)
         source = request.path_params.get("source")
-        route = path.replace("{source}", source) if isinstance(source, str) else path
+        # a source the app serves names its own metric; any other name is the route's,
+        # so that requests for made-up sources do not each leave a metric behind
+        route = path.replace("{source}", source) if source in server.adapters else path
         stats.timing(f"http:{request.method}:{route}", time.perf_counter() - started)
         if stats.due():
             await run_in_threadpool(stats.flush)
@@ -142,7 +158,8 @@ def endpoint(
 
     async def _run(request: Request, server: Server) -> Response:
         try:
-            params = await read_params(request, server.settings.max_body_size)
+            settings = server.settings
+            params = await read_params(request, settings.max_body_size, settings.body_timeout)
         except BadBody:
             return _label(_http.bad_body(), request, legacy)
         except InvalidInput as exc:
@@ -151,13 +168,17 @@ def endpoint(
             reply = _http.text(413, "Request body too large", _http.TEXT)
             reply.headers["connection"] = "close"
             return _label(reply, request, legacy)
+        except BodyTimeout:
+            reply = _http.text(408, "Request body timed out", _http.TEXT)
+            reply.headers["connection"] = "close"
+            return _label(reply, request, legacy)
         call = Call(server, request, params)
-        response = await run_in_threadpool(_slotted, call, handler, login, client, client_param)
+        response = await run_in_threadpool(_slotted, call, handler, login, client, client_param, legacy)
         if call.client is not None and call.client_id and server.state.stats is not None:
             server.state.stats.seen(call.client_id)
         cookie = call.new_cookie or call.cookie
         if cookie is not None:
-            server.sessions.set_cookie(response, cookie)
+            server.sessions.set_cookie(response, cookie, secure=_http.is_https(request))
         return _label(_http.no_cache(response), request, legacy)
 
     return run
@@ -169,21 +190,25 @@ def _label(response: Response, request: Request, legacy: bool) -> Response:
     return response
 
 
-def _slotted(call: Call, handler: Handler, login: bool, client: bool, client_param: str | None) -> Response:
+def _slotted(
+    call: Call, handler: Handler, login: bool, client: bool, client_param: str | None, legacy: bool
+) -> Response:
     with call.server.slots.held():
-        return _dispatch(call, handler, login, client, client_param)
+        return _dispatch(call, handler, login, client, client_param, legacy)
 
 
-def _dispatch(call: Call, handler: Handler, login: bool, client: bool, client_param: str | None) -> Response:
+def _dispatch(
+    call: Call, handler: Handler, login: bool, client: bool, client_param: str | None, legacy: bool
+) -> Response:
     sessions = call.server.sessions
     raw = call.request.cookies.get(_http.COOKIE_NAME)
-    user = sessions.login_of(raw) if raw else None
-    call.cookie = raw if user is not None else None
+    session = sessions.session_of(raw) if raw else None
     if client:
-        call.client_id = _client_id(call, client_param)
-    if user is not None:
-        exists, call.client = call.state.user_and_client(user, call.client_id)
-        call.user = user if exists else None
+        call.client_id = _client_id(call, client_param, legacy)
+    if session is not None:
+        record, call.client = call.state.user_and_client(session.login, call.client_id)
+        if is_current(record, session):  # a deleted or signed-out user's cookie is no session
+            call.user, call.session, call.cookie = session.login, session, raw
     if login and call.user is None:
         return _http.text(401, _http.NOT_AUTHENTICATED, _http.TEXT)
     if client and (call.client is None or call.client.get("user") != call.user):
@@ -195,10 +220,12 @@ def _dispatch(call: Call, handler: Handler, login: bool, client: bool, client_pa
         return _http.text(500, "Internal server error")
 
 
-def _client_id(call: Call, client_param: str | None) -> str:
+def _client_id(call: Call, client_param: str | None, legacy: bool) -> str:
     header = call.request.headers.get("x-rhoconnect-client-id")
     if header:
         return header
     if client_param is not None:
         return str(call.request.path_params.get(client_param, ""))
-    return call.params.text("client_id")
+    if legacy:  # protocol.md §1.4: layout 3 sends it in the query string (captures B.65)
+        return call.params.text("client_id")
+    return call.params.body_text("client_id")

@@ -16,7 +16,7 @@ from typing import Any
 
 from rhom.server._log import Held, read_held, write_objects
 from rhom.server._state import Doc, JsonObject
-from rhom.server.adapters import SourceAdapter, Upload, calling_as, creating
+from rhom.server.adapters import SourceAdapter, Upload, calling_as, creating, keeping_blobs
 from rhom.server.pages import RESERVED, Caller
 
 __all__ = ["InvalidPush", "Push", "parse_push", "process_push"]
@@ -122,7 +122,7 @@ def process_push(
             state.store.set(state.link_in_flight_key(caller.client_id, adapter.name, temporary_id), server_id.encode())
 
         outcome = _Outcome(cs, created, record)
-        with calling_as(caller.user, caller.base_url, state.store, caller.pkey(adapter)):
+        with calling_as(caller.user, caller.base_url, state.store, caller.pkey(adapter), blob_quota=state.blob_quota):
             _run(adapter, push, blob_fields, uploads, outcome)
         state.count("errors:" + adapter.name, outcome.errors)
         if outcome.failed_updates:  # the server's version of what the client holds
@@ -213,9 +213,10 @@ def _create(
         outcome.log_changes.append((server_id, _stored(attrs)))
         return
     try:
-        attrs = _with_blobs(adapter, oid, attrs, blob_fields, uploads)
-        with creating(oid):
-            new_id = adapter.create(dict(attrs))
+        with keeping_blobs():  # a create that fails keeps none of its files
+            attrs = _with_blobs(adapter, oid, attrs, blob_fields, uploads)
+            with creating(oid):
+                new_id = adapter.create(dict(attrs))
     except Exception as exc:
         outcome.error("create", oid, attrs, str(exc))
         return
@@ -241,8 +242,9 @@ def _update(
     outcome: _Outcome,
 ) -> None:
     try:
-        attrs = _with_blobs(adapter, oid, attrs, blob_fields, uploads)
-        adapter.update({**attrs, "id": oid})
+        with keeping_blobs():  # an update that fails keeps none of its files
+            attrs = _with_blobs(adapter, oid, attrs, blob_fields, uploads)
+            adapter.update({**attrs, "id": oid})
     except Exception as exc:
         outcome.error("update", oid, attrs, str(exc))
 

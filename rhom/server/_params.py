@@ -14,12 +14,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 
 from rhom.server.adapters import Upload
 
-__all__ = ["BadBody", "BodyTooLarge", "InvalidInput", "Params", "check", "parse_nested", "read_params"]
+__all__ = ["BadBody", "BodyTimeout", "BodyTooLarge", "InvalidInput", "Params", "check", "parse_nested", "read_params"]
 
 _DRAIN = 1024 * 1024  # bytes read past the limit before the connection is dropped
 _KEY = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]*\])*)$")
@@ -33,6 +34,10 @@ class BodyTooLarge(Exception):
     """The request body exceeds ``max_body_size``."""
 
 
+class BodyTimeout(Exception):
+    """The request body stalled for longer than ``body_timeout``."""
+
+
 class InvalidInput(Exception):
     """Parameters that parse but that no handler may see (answered 400 with the reason)."""
 
@@ -43,15 +48,30 @@ MAX_DEPTH = 16
 
 @dataclass
 class Params:
-    """Merged parameters of one request, plus uploaded files of a multipart push."""
+    """Merged parameters of one request, plus uploaded files of a multipart push.
+
+    ``values`` holds the query string's parameters and the body's (the body wins, as in
+    Rack); ``query`` and ``body`` each one's alone, for what a URL must not carry.
+    """
 
     values: dict[str, Any] = field(default_factory=dict)
     uploads: dict[str, Upload] = field(default_factory=dict)
     has_body: bool = False
+    query: dict[str, Any] = field(default_factory=dict)
+    body: dict[str, Any] = field(default_factory=dict)
 
     def text(self, name: str, default: str = "") -> str:
         value = self.values.get(name)
         return value if isinstance(value, str) else default
+
+    def body_text(self, name: str, default: str = "") -> str:
+        """Like :meth:`text`, from the body only (JSON, form or multipart ``cud``)."""
+        value = self.body.get(name)
+        return value if isinstance(value, str) else default
+
+    def in_query(self, name: str) -> bool:
+        """Whether the query string names ``name`` (where a password must never be)."""
+        return name in self.query
 
     def number(self, name: str, default: int) -> int:
         value = self.values.get(name)
@@ -109,17 +129,28 @@ def _has_path(target: dict[str, Any], parts: list[str]) -> bool:
     return True
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+async def read_body(request: Request, limit: int, idle: float | None = None) -> bytes:
     """Read the body, refusing more than ``limit`` bytes.
 
+    :param idle: seconds the body may go without sending a byte (``None``: no limit): a
+        client that stops half-way must not hold a worker's memory and a connection.
     :raises BodyTooLarge: the declared or actual length exceeds ``limit``.
+    :raises BodyTimeout: no byte arrived for ``idle`` seconds.
     """
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit + _DRAIN:
         raise BodyTooLarge()
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    stream = request.stream()
+    while True:
+        try:
+            with anyio.fail_after(idle):
+                chunk = await anext(stream)
+        except StopAsyncIteration:
+            break
+        except TimeoutError:
+            raise BodyTimeout() from None
         size += len(chunk)
         if size > limit + _DRAIN:
             raise BodyTooLarge()
@@ -132,31 +163,36 @@ async def read_body(request: Request, limit: int) -> bytes:
     return body
 
 
-async def read_params(request: Request, limit: int) -> Params:
+async def read_params(request: Request, limit: int, idle: float | None = None) -> Params:
     """Merge query string and body parameters of ``request``.
 
+    :param idle: seconds the body may go without a byte (:func:`read_body`).
     :raises BadBody: malformed JSON, a malformed ``cud`` part, or an unreadable form.
     :raises BodyTooLarge: see :func:`read_body`.
+    :raises BodyTimeout: see :func:`read_body`.
     """
     query = request.scope.get("query_string", b"").decode("latin-1")  # request.url costs a URL build
-    params = Params(values=parse_nested(urllib.parse.parse_qsl(query, True)))
-    body = await read_body(request, limit)
+    in_url = parse_nested(urllib.parse.parse_qsl(query, True))
+    params = Params(values=dict(in_url), query=in_url)
+    body = await read_body(request, limit, idle)
     if not body:
         return params
     params.has_body = True
+    found = params.body
     ctype = request.headers.get("content-type", "").lower()
     if ctype.startswith("application/json"):
-        params.values.update(_json_object(body))
+        found.update(_json_object(body))
     elif ctype.startswith("application/x-www-form-urlencoded"):
         text = body.decode("utf-8", "replace")
-        params.values.update(parse_nested(urllib.parse.parse_qsl(text, True)))
-        cud = params.values.pop("cud", None)
+        found.update(parse_nested(urllib.parse.parse_qsl(text, True)))
+        cud = found.pop("cud", None)
         if isinstance(cud, str):  # older clients post the push as a form field (§5.1)
-            params.values.update(_json_object(cud.encode()))
+            found.update(_json_object(cud.encode()))
     elif ctype.startswith("multipart/form-data"):
         await _read_multipart(request, params, limit)
-        if not params.values and not params.uploads:  # a body no part of which parsed
+        if not found and not params.uploads:  # a body no part of which parsed
             raise InvalidInput("multipart body without a readable part (check its boundary)")
+    params.values.update(found)
     check(params.values)
     return params
 
@@ -219,9 +255,9 @@ async def _read_multipart(request: Request, params: Params, limit: int) -> None:
                     data=data,
                 )
             elif name == "cud":
-                params.values.update(_json_object(value.encode()))
+                params.body.update(_json_object(value.encode()))
             else:
                 fields.append((name, value))
-        params.values.update(parse_nested(fields))
+        params.body.update(parse_nested(fields))
     finally:
         await form.close()

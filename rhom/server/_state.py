@@ -3,14 +3,14 @@
 Key layout (``{u}`` a quoted user name, ``{c}`` a quoted client id, ``{p}`` a partition
 key ``u/<user>`` or ``app``, ``{s}`` a source name)::
 
-    u:{u}            user record               uc:{u}:{c}       the user's client ids
+    u:{u}            user record (and its session stamp)   uc:{u}:{c}   the user's client ids
     c:{c}            client record (user, device fields)
     cx:{c}:{s}:s     client/source state: cursor, objects held ahead, page token,
                      pending links and errors
     cx:{c}:{s}:p     the unacknowledged page   cx:{c}:{s}:k   temporary ids already created
     m:{p}:{s}:s      master state: refresh time, source error, metadata
     b:{p}            bulk data record           bf:{path}       bulk file bytes
-    blob:{name}      uploaded blob
+    blob:{p}:{name}  uploaded blob              bq:{p}          bytes of blobs it holds
     st:{metric}:{bucket}:{process}   stats bucket     stn:{metric}   stats metric name
     ls:{c}           when the client last called (stats)
 
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import json
+import secrets
 import threading
 import urllib.parse
 from collections import OrderedDict
@@ -31,6 +32,7 @@ from typing import Any
 
 import orjson
 
+from rhom.server._http import Session
 from rhom.server.stats import Stats
 from rhom.server.store import Store
 
@@ -59,6 +61,15 @@ def dumps(value: Any) -> bytes:
 
 def loads(raw: bytes | None, default: Any = None) -> Any:
     return default if raw is None else orjson.loads(raw)
+
+
+def is_current(user: JsonObject | None, session: Session) -> bool:
+    """Whether ``session`` is one of ``user``'s current sessions (same stamp).
+
+    A user stored before stamps existed, and cookies issued then, have none: they match
+    until the user's next login gives it one.
+    """
+    return user is not None and user.get("sessions") == session.stamp
 
 
 class DocCache:
@@ -124,6 +135,7 @@ class State:
         self.compact_every = compact_every
         self._compacted: dict[str, float] = {}
         self.stats: Stats | None = None  # set by create_app when stats are on
+        self.blob_quota = 0  # bytes of blobs per partition (the blob_quota setting)
 
     def count(self, metric: str, n: int = 1) -> None:
         """Add ``n`` to the stats counter ``metric`` (nothing when stats are off)."""
@@ -153,8 +165,34 @@ class State:
     def user_exists(self, user: str) -> bool:
         return self.store.get("u:" + q(user)) is not None
 
-    def add_user(self, user: str) -> None:
-        self.store.set("u:" + q(user), dumps({"login": user}))  # the same record every time
+    def add_user(self, user: str) -> str:
+        """Create ``user`` unless it exists; return its session stamp (a login's cookie
+        carries it: see :meth:`session_stamp`)."""
+        key = "u:" + q(user)
+        record: JsonObject | None = loads(self.store.get(key))
+        if record is not None and record.get("sessions"):
+            return str(record["sessions"])
+        with self.store.lock(key):  # two first logins at once must agree on one stamp
+            record = loads(self.store.get(key)) or {"login": user}
+            stamp = record.get("sessions")
+            if not stamp:  # a new user, or one stored before stamps existed
+                record["sessions"] = stamp = secrets.token_hex(16)
+                self.store.set(key, dumps(record))
+        return str(stamp)
+
+    def revoke_sessions(self, user: str) -> bool:
+        """Sign ``user`` out everywhere: a new session stamp, which no cookie carries.
+
+        :returns: whether the user exists.
+        """
+        key = "u:" + q(user)
+        with self.store.lock(key):
+            record: JsonObject | None = loads(self.store.get(key))
+            if record is None:
+                return False
+            record["sessions"] = secrets.token_hex(16)
+            self.store.set(key, dumps(record))
+        return True
 
     def users(self) -> list[str]:
         return [urllib.parse.unquote(k[2:]) for k in self.store.keys("u:")]
@@ -165,16 +203,24 @@ class State:
         self.store.delete_prefix("m:u/" + q(user) + ":")
         self.store.log_drop("u/" + q(user) + ":")
         self.store.delete_prefix("blob:u/" + q(user) + ":")
+        self.store.set("bq:u/" + q(user), None)  # what its blobs counted against the quota
         self.cache.clear()
         self.store.delete_prefix(f"bf:/data/application/{q(user)}/")
         self.store.set_many({"u:" + q(user): None, "b:u/" + q(user): None})
 
-    def user_and_client(self, user: str, cid: str | None) -> tuple[bool, JsonObject | None]:
-        """Whether ``user`` exists, and the record of client ``cid``, in one read."""
+    def user_and_client(self, user: str, cid: str | None) -> tuple[JsonObject | None, JsonObject | None]:
+        """The record of ``user`` (``None``: no such user) and of client ``cid``, in one read."""
         keys = ["u:" + q(user)] + ([] if not cid else ["c:" + q(cid)])
         raws = self.store.get_many(keys)
         record: JsonObject | None = loads(raws[1]) if len(raws) > 1 else None
-        return raws[0] is not None, record
+        return loads(raws[0]), record
+
+    def session_user(self, session: Session | None) -> str | None:
+        """The user a verified session names, while that session is still the user's."""
+        if session is None:
+            return None
+        user, _ = self.user_and_client(session.login, None)
+        return session.login if is_current(user, session) else None
 
     def client(self, cid: str) -> JsonObject | None:
         value: JsonObject | None = loads(self.store.get("c:" + q(cid)))

@@ -22,6 +22,7 @@ raises is reported to the client as the protocol's ``login-error``, ``query-erro
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import secrets
 import threading
 import urllib.parse
@@ -58,6 +59,10 @@ class Upload:
     data: bytes
 
 
+class BlobQuotaError(Exception):
+    """A saved blob would take its partition over the ``blob_quota`` setting."""
+
+
 @dataclass(frozen=True)
 class _CallContext:
     user: str
@@ -65,18 +70,24 @@ class _CallContext:
     store: Store | None
     create_key: str | None = None
     partition: str = ""  # "u/<user>" or "app": whose blobs save_blob writes
+    blob_quota: int = 0  # bytes of saved blobs the partition may hold (0: no limit)
+    saved: list[tuple[str, int]] | None = None  # blobs saved by the entry being pushed
 
 
 _context: contextvars.ContextVar[_CallContext] = contextvars.ContextVar("rhom_server_adapter")
 
 
 @contextmanager
-def calling_as(user: str, base_url: str, store: Store | None, partition: str = "") -> Iterator[None]:
+def calling_as(
+    user: str, base_url: str, store: Store | None, partition: str = "", *, blob_quota: int = 0
+) -> Iterator[None]:
     """Run adapter hooks on behalf of ``user`` (used by the server, not by adapters).
 
     :param partition: the partition key of the source (``u/<user>`` or ``app``).
+    :param blob_quota: bytes of blobs :meth:`SourceAdapter.save_blob` may keep for the
+        partition (``0``: no limit).
     """
-    token = _context.set(_CallContext(user, base_url, store, partition=partition))
+    token = _context.set(_CallContext(user, base_url, store, partition=partition, blob_quota=blob_quota))
     try:
         with waiting():  # adapter hooks may wait on a backend: other requests go on
             yield
@@ -89,11 +100,36 @@ def creating(temporary_id: str) -> Iterator[None]:
     """Run one ``create`` with its idempotency key (used by the server, not by adapters)."""
     outer = _context.get()
     key = f"{urllib.parse.quote(outer.user, safe='')}/{temporary_id}"
-    token = _context.set(_CallContext(outer.user, outer.base_url, outer.store, key, outer.partition))
+    token = _context.set(dataclasses.replace(outer, create_key=key))
     try:
         yield
     finally:
         _context.reset(token)
+
+
+@contextmanager
+def keeping_blobs() -> Iterator[None]:
+    """Run one pushed create or update (used by the server): the blobs ``save_blob``
+    stores meanwhile are deleted again, and given back to the quota, when it raises, so
+    that a failed push leaves no file that nothing names."""
+    outer = _context.get()
+    saved: list[tuple[str, int]] = []
+    token = _context.set(dataclasses.replace(outer, saved=saved))
+    try:
+        yield
+    except BaseException:
+        if outer.store is not None and saved:
+            outer.store.set_many({key: None for key, _ in saved})
+            outer.store.incr(quota_key(outer.partition), -sum(size for _, size in saved))
+        raise
+    finally:
+        _context.reset(token)
+
+
+def quota_key(partition: str) -> str:
+    """Store key of the counter of bytes saved by :meth:`SourceAdapter.save_blob` for
+    ``partition`` (what ``blob_quota`` limits)."""
+    return f"bq:{partition}"
 
 
 def blob_key(partition: str, name: str) -> str:
@@ -203,13 +239,25 @@ class SourceAdapter:
         """Save ``upload`` in the server store; return its name ``<32 hex>-<filename>``.
 
         The file belongs to the source's partition: for a ``"user"`` source only that
-        user's sessions can download it; 128 random bits make the name unguessable.
+        user's sessions can download it; 128 random bits make the name unguessable. The
+        partition's files count against the ``blob_quota`` setting; past it this raises,
+        and the pushed create or update fails with the message. A file saved for a
+        create or update that then fails is deleted again.
         """
         context = _context.get()
         safe = urllib.parse.quote(upload.filename.rsplit("/", 1)[-1], safe="._-") or "blob"
         name = f"{secrets.token_hex(16)}-{safe}"
-        if context.store is not None:
-            context.store.set(blob_key(context.partition, name), upload.data)
+        store, size = context.store, len(upload.data)
+        if store is None:
+            return name
+        used = store.incr(quota_key(context.partition), size)
+        if context.blob_quota and used > context.blob_quota:
+            store.incr(quota_key(context.partition), -size)
+            raise BlobQuotaError(f"blob quota exceeded: {context.blob_quota} bytes of files per user")
+        key = blob_key(context.partition, name)
+        store.set(key, upload.data)
+        if context.saved is not None:
+            context.saved.append((key, size))
         return name
 
     def blob_url(self, name: str) -> str:

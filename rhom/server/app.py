@@ -18,8 +18,10 @@ from starlette.routing import BaseRoute, Route
 from rhom.exceptions import ConfigurationError
 from rhom.server import _admin, _http, _push_api, _search, bulk, live, routes
 from rhom.server._call import STATE_KEY, Authenticate, Call, Server, endpoint
+from rhom.server._routing import Route as SegmentRoute
 from rhom.server._slots import Slots
 from rhom.server._state import State
+from rhom.server._throttle import LoginThrottle
 from rhom.server.adapters import SourceAdapter
 from rhom.server.settings import Settings
 from rhom.server.stats import Stats
@@ -90,6 +92,7 @@ def create_app(
         retention=settings.log_retention,
         compact_every=settings.log_compact_interval,
     )
+    state.blob_quota = settings.blob_quota
     if settings.stats_on:
         state.stats = Stats(store, resolution=settings.stats_resolution, record_size=settings.stats_record_size)
     server = Server(
@@ -101,6 +104,7 @@ def create_app(
         hub=live.Hub(state),
         push_senders=dict(push_senders or {}),
         slots=Slots(store.cpu_slots if settings.cpu_slots is None else settings.cpu_slots),
+        throttle=LoginThrottle(store, settings),
     )
 
     @contextlib.asynccontextmanager
@@ -121,12 +125,23 @@ def create_app(
         console = console_routes()
     app = Starlette(
         routes=[*route_table(), *console, *extra],
-        middleware=list(middleware),
+        middleware=[*_proxies(settings), *middleware],
         lifespan=lifespan,
         exception_handlers={HTTPException: _not_found},
     )
     app.state.rhom = server
     return app
+
+
+def _proxies(settings: Settings) -> list[Middleware]:
+    """uvicorn's proxy-headers middleware, trusting only the ``trusted_proxies`` setting
+    (``python -m rhom.server`` turns uvicorn's own off, which trusts 127.0.0.1)."""
+    trusted = [str(network) for network in settings.proxy_networks()]
+    if not trusted:
+        return []
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+    return [Middleware(ProxyHeadersMiddleware, trusted_hosts=trusted)]
 
 
 def _adapters(adapters: Iterable[SourceAdapter | type[SourceAdapter]]) -> dict[str, SourceAdapter]:
@@ -148,7 +163,7 @@ async def _not_found(request: Request, exc: Exception) -> Response:
 
 
 def _route(path: str, handler: Handler, methods: list[str], **options: Any) -> Route:
-    return Route(path, endpoint(handler, path=path, **options), methods=methods)
+    return SegmentRoute(path, endpoint(handler, path=path, **options), methods=methods)
 
 
 def route_table() -> list[BaseRoute]:
@@ -178,6 +193,7 @@ def route_table() -> list[BaseRoute]:
         _route("/rc/v1/system/reset", _admin.system_reset, ["POST"], login=False),
         _route("/rc/v1/users", _admin.users, ["GET", "POST"], login=False),
         _route("/rc/v1/users/{user_id}", _admin.delete_user, ["DELETE"], login=False),
+        _route("/rc/v1/users/{user_id}/sessions", _admin.sign_out, ["DELETE"], login=False),
         _route("/rc/v1/users/{user_id}/clients", _admin.user_clients, ["GET"], login=False),
         _route("/rc/v1/users/{user_id}", _admin.user_info, ["GET"], login=False),
         _route("/rc/v1/users/{user_id}/sources/{source}/docnames", _admin.source_docnames, ["GET"], login=False),

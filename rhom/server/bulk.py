@@ -231,7 +231,8 @@ async def download(request: Request) -> Response:
         if path.endswith(suffix):
             base, variant = path[: -len(suffix)], suffix
     cookie = request.cookies.get(_http.COOKIE_NAME)
-    user = server.sessions.login_of(cookie) if cookie else None
+    session = server.sessions.session_of(cookie) if cookie else None
+    user = await run_in_threadpool(server.state.session_user, session) if session else None
     if user is None:
         return _http.text(401, _http.NOT_AUTHENTICATED, _http.TEXT)
     segments = base.split("/")

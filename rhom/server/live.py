@@ -17,6 +17,12 @@ Events are kept per stream (one per user, and ``app`` for app-partition sources)
 newest :data:`KEEP_EVENTS` of each, in the store: a client that reconnects with the
 ``Last-Event-ID`` it last saw receives what it missed; one that was away longer gets a
 ``changed`` event for every source (sync everything) instead.
+
+A stream lasts as long as the session it was opened with: when the user is deleted or
+signed out everywhere (:func:`revoke`), its open streams end at once on this process,
+and within :data:`WATCH_INTERVAL` on the others. Each process keeps at most
+``live_streams_per_user`` streams of one user and ``live_streams_per_client`` of one
+client id open; more are refused with 429 (the file descriptors of a process are few).
 """
 
 from __future__ import annotations
@@ -24,15 +30,20 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from starlette.concurrency import run_in_threadpool
+from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
+from rhom.server._http import Session
 from rhom.server._slots import waiting
-from rhom.server._state import State, dumps, loads, partition_key
+from rhom.server._state import State, dumps, is_current, loads, partition_key, q
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -40,7 +51,7 @@ if TYPE_CHECKING:
 
     from rhom.server._call import Server
 
-__all__ = ["KEEP_EVENTS", "Hub", "PingResult", "PushSender", "ping", "publish"]
+__all__ = ["KEEP_EVENTS", "Hub", "LiveResponse", "PingResult", "PushSender", "ping", "publish", "revoke"]
 
 logger = logging.getLogger("rhom.server")
 
@@ -51,6 +62,7 @@ KEEPALIVE = 15.0
 #: Seconds between checks for events written by other server processes.
 WATCH_INTERVAL = 0.5
 APP_STREAM = "app"
+_NO_EVENTS: dict[str, Any] = {"n": 0, "e": []}
 _COUNTER = "ev:*"
 PING_FIELDS = ("message", "badge", "sound", "vibrate")
 
@@ -95,6 +107,17 @@ def publish(state: State, streams: Iterable[str], event: Mapping[str, Any], hub:
         state.store.set(_COUNTER, str(counter).encode())
     if hub is not None:
         hub.wake(written, counter)
+
+
+def revoke(server: Server, user: str) -> None:
+    """End the open streams of ``user``, whose sessions were just revoked (the user was
+    deleted or signed out everywhere): at once on this process, and within
+    :data:`WATCH_INTERVAL` on the others, which see the event counter move."""
+    state = server.state
+    with state.store.lock("e:*"):
+        counter = int(state.store.get(_COUNTER) or b"0") + 1
+        state.store.set(_COUNTER, str(counter).encode())
+    server.hub.wake([user_stream(user)], counter)
 
 
 def ping(
@@ -170,6 +193,8 @@ class Hub:
     A publish in this process wakes the connections of its streams at once. Events that
     another process wrote (Redis, ``--workers N``) are noticed within
     :data:`WATCH_INTERVAL` by watching one counter key, which wakes every connection.
+    A woken connection reads its user's record with its events, and ends when its
+    session is no longer the user's (:func:`revoke`).
     """
 
     def __init__(self, state: State) -> None:
@@ -178,15 +203,39 @@ class Hub:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._seen = b""
         self._watcher: asyncio.Task[None] | None = None
-        # One read per stream and wake-up, shared by the connections woken together. A read
-        # is shared only with connections woken before it started (generation), so that
-        # none misses an event written after a read it joins.
+        # One read per set of keys and wake-up, shared by the connections woken together.
+        # A read is shared only with connections woken before it started (generation), so
+        # that none misses an event written after a read it joins.
         self._generation = 0
-        self._reads: dict[str, tuple[int, asyncio.Future[list[dict[str, Any]]]]] = {}
+        self._reads: dict[tuple[str, ...], tuple[int, asyncio.Future[list[bytes | None]]]] = {}
+        # streams open on this process, per user and per client id (reserve/release)
+        self._open = threading.Lock()
+        self._per_user: Counter[str] = Counter()
+        self._per_client: Counter[str] = Counter()
 
     @property
     def connections(self) -> int:
         return len({id(e) for events in self._waiters.values() for e in events})
+
+    def reserve(self, user: str, client_id: str, *, per_user: int, per_client: int) -> str | None:
+        """Count one more open stream of ``user`` and ``client_id``, unless that makes
+        more than ``per_user`` or ``per_client`` (``0``: no limit); then say which
+        (``"user"`` or ``"client"``) and count nothing. :meth:`release` undoes it."""
+        with self._open:
+            if per_client and self._per_client[client_id] >= per_client:
+                return "client"
+            if per_user and self._per_user[user] >= per_user:
+                return "user"
+            self._per_user[user] += 1
+            self._per_client[client_id] += 1
+        return None
+
+    def release(self, user: str, client_id: str) -> None:
+        with self._open:
+            for counts, name in ((self._per_user, user), (self._per_client, client_id)):
+                counts[name] -= 1
+                if counts[name] <= 0:
+                    del counts[name]
 
     def wake(self, streams: Iterable[str], counter: int) -> None:
         """Wake the connections of ``streams`` (from any thread)."""
@@ -205,12 +254,15 @@ class Hub:
 
         loop.call_soon_threadsafe(wake)
 
-    async def stream(self, user: str, last_event_id: str | None) -> AsyncIterator[str]:
-        """The server-sent events of one connection, from after ``last_event_id``."""
+    async def stream(self, session: Session, last_event_id: str | None) -> AsyncIterator[str]:
+        """The server-sent events of one connection, from after ``last_event_id``, for
+        as long as ``session`` is its user's."""
         self._loop = asyncio.get_running_loop()
         if self._watcher is None or self._watcher.done():
             self._watcher = asyncio.create_task(self._watch())
-        names = (user_stream(user), APP_STREAM)
+        names = (user_stream(session.login), APP_STREAM)
+        # the user's events and record are read together, the app stream's apart (shared)
+        mine, shared = (f"ev:{names[0]}", "u:" + q(session.login)), (f"ev:{APP_STREAM}",)
         waiter = asyncio.Event()
         for name in names:
             self._waiters.setdefault(name, set()).add(waiter)
@@ -232,11 +284,18 @@ class Hub:
             while True:
                 try:
                     await asyncio.wait_for(waiter.wait(), KEEPALIVE)
-                except asyncio.TimeoutError:
+                except asyncio.TimeoutError:  # a quiet stream checks its session too
+                    (user,) = await self._shared_read(mine[1:])
+                    if not is_current(loads(user), session):
+                        return
                     yield ": keepalive\n\n"
                     continue
                 waiter.clear()
-                records = [await self._shared_read(name) for name in names]
+                events, user = await self._shared_read(mine)
+                if not is_current(loads(user), session):
+                    return  # deleted or signed out: not one more event for this session
+                (app,) = await self._shared_read(shared)
+                records = [loads(events, _NO_EVENTS), loads(app, _NO_EVENTS)]
                 for text in _new_events(records, positions):
                     yield text
                 positions = [max(p, int(r["n"])) for r, p in zip(records, positions, strict=True)]
@@ -248,24 +307,23 @@ class Hub:
                     if not waiters:
                         del self._waiters[name]
 
-    async def _shared_read(self, name: str) -> dict[str, Any]:
-        """The stream's record, read once for all the connections woken together."""
+    async def _shared_read(self, keys: tuple[str, ...]) -> list[bytes | None]:
+        """The values of ``keys``, read once for all the connections woken together."""
         generation = self._generation
-        started, pending = self._reads.get(name, (-1, None))
+        started, pending = self._reads.get(keys, (-1, None))
         if pending is None or started < generation:
-            pending = asyncio.ensure_future(run_in_threadpool(self._records, [name]))
-            self._reads[name] = (generation, pending)
-            pending.add_done_callback(lambda done: self._forget_read(name, done))
-        records = await asyncio.shield(pending)
-        return records[0]
+            pending = asyncio.ensure_future(run_in_threadpool(self.state.store.get_many, keys))
+            self._reads[keys] = (generation, pending)
+            pending.add_done_callback(lambda done: self._forget_read(keys, done))
+        return await asyncio.shield(pending)
 
-    def _forget_read(self, name: str, done: asyncio.Future[list[dict[str, Any]]]) -> None:
-        if self._reads.get(name, (0, None))[1] is done:
-            del self._reads[name]
+    def _forget_read(self, keys: tuple[str, ...], done: asyncio.Future[list[bytes | None]]) -> None:
+        if self._reads.get(keys, (0, None))[1] is done:
+            del self._reads[keys]
 
     def _records(self, names: Sequence[str]) -> list[dict[str, Any]]:
         raws = self.state.store.get_many(f"ev:{n}" for n in names)
-        return [loads(raw, {"n": 0, "e": []}) for raw in raws]
+        return [loads(raw, _NO_EVENTS) for raw in raws]
 
     async def _watch(self) -> None:
         """Wake every connection when another process wrote events."""
@@ -282,6 +340,21 @@ class Hub:
 
     def _counter(self) -> bytes:
         return self.state.store.get(_COUNTER) or b"0"
+
+
+class LiveResponse(StreamingResponse):
+    """A live stream that gives its :meth:`Hub.reserve` place back when it ends, however
+    it ends (the client left, the server stops, the stream never started)."""
+
+    def __init__(self, content: AsyncIterator[str], release: Callable[[], None], **options: Any) -> None:
+        super().__init__(content, **options)
+        self._release = release
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._release()
 
 
 def _parse_id(text: str | None) -> list[int] | None:

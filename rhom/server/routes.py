@@ -6,12 +6,13 @@ Handlers are plain functions of a :class:`~rhom.server._call.Call`; the pipeline
 
 from __future__ import annotations
 
+import logging
 import secrets
 from typing import Any
 
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
-from rhom.server import _http
+from rhom.server import _http, live
 from rhom.server._call import Call
 from rhom.server._cud import InvalidPush, parse_push, process_push
 from rhom.server._log import read_held
@@ -29,6 +30,8 @@ __all__ = [
     "login",
     "push",
     "query",
+    "refuse_url_credentials",
+    "too_many_logins",
     "update_object",
 ]
 
@@ -43,30 +46,64 @@ DEVICE_FIELDS = (
 )
 UNKNOWN_SOURCE = "Unknown source"
 
+logger = logging.getLogger("rhom.server")
+
 
 def login(call: Call) -> Response:
-    """``POST /rc/v1/app/login`` (§2.2): authenticate, then a new session cookie."""
+    """``POST /rc/v1/app/login`` (§2.2): authenticate, then a new session cookie.
+
+    Failed logins are counted per account and address (rhom.server._throttle): past the
+    limits, 429 with ``Retry-After``. A password in the URL is refused (400) unread.
+    """
     call.cookie = None  # a login always starts logged out
+    call.new_cookie = call.server.sessions.issue(None)
+    refused = refuse_url_credentials(call)
+    if refused is not None:
+        return refused
     name = call.params.values.get("login")
     name = name if isinstance(name, str) else ""
     password = call.params.values.get("password")
     password = password if isinstance(password, str) else ""
-    call.new_cookie = call.server.sessions.issue(None)
     if not name:
         return _http.text(401, "Unable to authenticate ''")
+    throttle = call.server.throttle
+    locked = throttle.retry_after("app", name, call.address) if throttle else None
+    if locked is not None:
+        return too_many_logins(locked)
     authenticate = call.server.authenticate
     try:
         verdict: Any = authenticate(name, password) if authenticate else True
     except LoginError as exc:
-        return _http.text(401, str(exc))
-    except Exception as exc:  # §2.2 step 3: any other failure is a 500 with its message
-        return _http.text(500, str(exc))
+        verdict, message = False, str(exc)
+    except Exception:  # §2.2 step 3 answers 500; the message stays in the server's log
+        logger.exception("rhom.server: authenticate(%r) raised", name)
+        return _http.text(500, "Internal server error")
+    else:
+        message = f"Unable to authenticate '{name}'"
     if not verdict:
-        return _http.text(401, f"Unable to authenticate '{name}'")
+        if throttle:
+            throttle.failed("app", name, call.address)
+        return _http.text(401, message)
     user = verdict if isinstance(verdict, str) and verdict else name
-    call.state.add_user(user)
-    call.new_cookie = call.server.sessions.issue(user)
+    stamp = call.state.add_user(user)
+    if throttle:
+        throttle.succeeded("app", name, call.address)
+    call.new_cookie = call.server.sessions.issue(user, stamp)
     return _http.empty()
+
+
+def refuse_url_credentials(call: Call) -> Response | None:
+    """The 400 for a password in the query string (which access logs keep), or ``None``."""
+    if call.params.in_query("password"):
+        return _http.text(400, "Send the login and password in the request body, not in the URL", _http.TEXT)
+    return None
+
+
+def too_many_logins(retry_after: int) -> Response:
+    """429 with ``Retry-After``: a client sees error 2 with this message, and may retry."""
+    reply = _http.text(429, "Too many failed logins: try again later", _http.TEXT)
+    reply.headers["retry-after"] = str(retry_after)
+    return reply
 
 
 def _device_fields(call: Call) -> dict[str, str]:
@@ -84,18 +121,19 @@ def client_create(call: Call) -> Response:
 def client_register(call: Call) -> Response:
     """``POST /rc/v1/clients/{id}/register`` (§3.3): store device fields.
 
-    An id the server never issued is created for the session's user (as the real server
-    does); an id of another user's client is ``Unknown client``.
+    The id comes from the header, the URL's path or the body (layout 3), never from the
+    query string. An id the server never issued, or one of another user's clients, is
+    ``Unknown client`` (RhoConnect creates a never-issued one: docs/protocol-decisions.md).
     """
     client_id = (
         call.request.headers.get("x-rhoconnect-client-id")
         or str(call.request.path_params.get("client_id", ""))
-        or call.params.text("client_id")
+        or call.params.body_text("client_id")
     )
     if not client_id or len(client_id) > 128:
         return _http.text(500, _http.UNKNOWN_CLIENT)
-    record = call.state.client(client_id) or {"user": call.user}
-    if record.get("user") != call.user:
+    record = call.state.client(client_id)
+    if record is None or record.get("user") != call.user:
         return _http.text(500, _http.UNKNOWN_CLIENT)
     record.update(_device_fields(call))
     call.state.save_client(client_id, record)
@@ -199,12 +237,23 @@ def blob(call: Call) -> Response:
 def live_events(call: Call) -> Response:
     """``GET /rc/v1/app/live``: the live channel, server-sent events until the client leaves.
 
-    Resumes after the ``Last-Event-ID`` header (or ``last_event_id`` parameter).
+    Resumes after the ``Last-Event-ID`` header (or ``last_event_id`` parameter). A user
+    or client id that already keeps its share of this process's streams open gets 429.
     """
-    assert call.user is not None
+    assert call.session is not None and call.client_id is not None
+    settings, hub = call.server.settings, call.server.hub
+    user, client_id = call.session.login, call.client_id
+    full = hub.reserve(
+        user, client_id, per_user=settings.live_streams_per_user, per_client=settings.live_streams_per_client
+    )
+    if full is not None:
+        reply = _http.text(429, f"Too many live streams open for this {full}", _http.TEXT)
+        reply.headers["retry-after"] = str(int(live.KEEPALIVE))
+        return reply
     last = call.request.headers.get("last-event-id") or call.params.text("last_event_id")
-    return StreamingResponse(
-        call.server.hub.stream(call.user, last or None),
+    return live.LiveResponse(
+        hub.stream(call.session, last or None),
+        lambda: hub.release(user, client_id),
         media_type="text/event-stream",
         headers={"X-Accel-Buffering": "no"},
     )

@@ -2,24 +2,32 @@
 
 Every setting has an environment variable (``RHOM_SERVER_<NAME>`` in upper case) and a
 default fit for development. :meth:`Settings.check` refuses a production start with the
-development secrets: a signed session cookie is only as good as its secret.
+development secrets, short ones, or one secret used for two purposes: a signed session
+cookie is only as good as its secret. docs/server.md "Security" lists what each limit
+guards against.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from rhom.exceptions import ConfigurationError
 
-__all__ = ["DEV_API_TOKEN", "DEV_SESSION_SECRET", "Settings"]
+__all__ = ["DEV_API_TOKEN", "DEV_SESSION_SECRET", "MIN_PASSWORD_LENGTH", "MIN_SECRET_LENGTH", "Settings"]
 
 DEV_SESSION_SECRET = "rhom-development-session-secret"
 DEV_API_TOKEN = "rhom-development-api-token"
 
 _ENV_PREFIX = "RHOM_SERVER_"
+
+#: The shortest session secret and API token production mode accepts (256 bits of hex).
+MIN_SECRET_LENGTH = 32
+#: The shortest admin password production mode accepts, when one is set.
+MIN_PASSWORD_LENGTH = 12
 
 
 @dataclass(frozen=True)
@@ -31,9 +39,37 @@ class Settings:
         ``redis://host:port/db`` (shared by several server processes).
     :param session_secret: key that signs the ``rhoconnect_session`` cookie.
     :param api_token: the admin API token (``X-RhoConnect-API-TOKEN``).
-    :param admin_password: password of the ``rhoadmin`` user for ``/rc/v1/system/login``.
-    :param production: refuse development secrets and an accept-everyone login.
-    :param cookie_expire: session cookie lifetime in seconds (one year, as RhoConnect).
+    :param admin_password: password of the ``rhoadmin`` user for ``/rc/v1/system/login``
+        and the console. Empty: ``system/login`` answers the API token only while that is
+        the development token, and refuses every login otherwise.
+    :param production: refuse development, short or shared secrets and an accept-everyone
+        login.
+    :param cookie_expire: session lifetime in seconds (one year, as RhoConnect): a session
+        cookie older than that is refused, whatever its ``expires`` attribute says.
+    :param trusted_proxies: comma-separated addresses or networks (``10.0.0.0/8``) of the
+        reverse proxies whose ``X-Forwarded-For`` and ``X-Forwarded-Proto`` headers are
+        believed; empty (the default): none, the connecting address is the client's.
+    :param login_failure_window: seconds over which failed logins are counted.
+    :param max_login_failures: failed logins of one account from one address within the
+        window, after which that address gets 429 for that account (``0``: no limit).
+    :param max_login_failures_per_address: failed logins from one address, whatever the
+        accounts, within the window (``0``: no limit).
+    :param max_login_failures_per_account: failed logins of one account, whatever the
+        addresses, within the window (``0``: no limit).
+    :param live_streams_per_user: live channel streams one user may keep open on one
+        server process (``0``: no limit).
+    :param live_streams_per_client: live channel streams one client id may keep open on
+        one server process (``0``: no limit).
+    :param blob_quota: bytes of uploaded blob files one partition (a user, or the app
+        partition) may keep in the server store (``0``: no limit).
+    :param max_header_size: largest request head (request line and headers) ``python -m
+        rhom.server`` accepts, in bytes; a larger one is answered 431.
+    :param header_timeout: seconds a connection has to send a request's head, counted
+        from its first byte (or from the connection, for its first request).
+    :param body_timeout: seconds a request body may go without sending a byte.
+    :param max_connections: open connections ``python -m rhom.server`` serves at once
+        per process; above it new requests get 503. ``None`` (the default, or ``auto``):
+        the process's open-file limit less 10% for the store, logs and files.
     :param max_body_size: largest request body accepted, in bytes.
     :param default_page_size: objects per page when a query has no ``p_size``.
     :param bulk_sync_poll_interval: seconds a bulk data file stays valid.
@@ -62,6 +98,18 @@ class Settings:
     admin_password: str = ""
     production: bool = False
     cookie_expire: int = 31_536_000
+    trusted_proxies: str = ""
+    login_failure_window: int = 300
+    max_login_failures: int = 10
+    max_login_failures_per_address: int = 100
+    max_login_failures_per_account: int = 100
+    live_streams_per_user: int = 20
+    live_streams_per_client: int = 3
+    blob_quota: int = 1024 * 1024 * 1024
+    max_header_size: int = 16 * 1024
+    header_timeout: int = 15
+    body_timeout: int = 60
+    max_connections: int | None = None
     max_body_size: int = 50 * 1024 * 1024
     default_page_size: int = 500
     bulk_sync_poll_interval: int = 3600
@@ -106,12 +154,12 @@ class Settings:
     def check(self) -> None:
         """Refuse settings that are unsafe or meaningless.
 
-        :raises ConfigurationError: development secrets in production, bad numbers.
+        :raises ConfigurationError: naming the variable: development, short or shared
+            secrets in production, bad numbers, a ``trusted_proxies`` entry that is no
+            address.
         """
-        if self.production and self.session_secret in ("", DEV_SESSION_SECRET):
-            raise ConfigurationError("rhom.server: production mode needs RHOM_SERVER_SESSION_SECRET set to a secret")
-        if self.production and self.api_token in ("", DEV_API_TOKEN):
-            raise ConfigurationError("rhom.server: production mode needs RHOM_SERVER_API_TOKEN set to a secret")
+        if self.production:
+            self._check_secrets()
         if not self.session_secret:
             raise ConfigurationError("rhom.server: session_secret must not be empty")
         if self.max_body_size <= 0 or self.default_page_size <= 0 or self.cookie_expire <= 0:
@@ -120,6 +168,72 @@ class Settings:
             raise ConfigurationError("rhom.server: stats_resolution and stats_record_size must be > 0")
         if self.log_retention < 0 or self.log_compact_interval < 0:
             raise ConfigurationError("rhom.server: log_retention and log_compact_interval must be >= 0")
+        positive = ("login_failure_window", "max_header_size", "header_timeout", "body_timeout")
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise ConfigurationError(f"rhom.server: {_ENV_PREFIX}{name.upper()} must be > 0")
+        limits = (
+            "max_login_failures",
+            "max_login_failures_per_address",
+            "max_login_failures_per_account",
+            "live_streams_per_user",
+            "live_streams_per_client",
+            "blob_quota",
+        )
+        for name in limits:
+            if getattr(self, name) < 0:
+                raise ConfigurationError(f"rhom.server: {_ENV_PREFIX}{name.upper()} must be >= 0 (0: no limit)")
+        if self.max_connections is not None and self.max_connections < 0:
+            raise ConfigurationError(f"rhom.server: {_ENV_PREFIX}MAX_CONNECTIONS must be >= 0 (0: no limit)")
+        self.proxy_networks()
+
+    def _check_secrets(self) -> None:
+        """What production mode adds: secrets that are set, long, and each used once."""
+        secrets = (
+            ("SESSION_SECRET", self.session_secret, DEV_SESSION_SECRET),
+            ("API_TOKEN", self.api_token, DEV_API_TOKEN),
+        )
+        for name, value, development in secrets:
+            if value in ("", development):
+                raise ConfigurationError(f"rhom.server: production mode needs {_ENV_PREFIX}{name} set to a secret")
+            if len(value) < MIN_SECRET_LENGTH:
+                raise ConfigurationError(
+                    f"rhom.server: production mode needs {_ENV_PREFIX}{name} of at least {MIN_SECRET_LENGTH} "
+                    f"characters (got {len(value)}): python -c 'import secrets; print(secrets.token_hex(32))'"
+                )
+        if self.session_secret == self.api_token:
+            raise ConfigurationError(
+                f"rhom.server: production mode needs {_ENV_PREFIX}SESSION_SECRET and {_ENV_PREFIX}API_TOKEN "
+                "to differ: whoever holds the API token could sign sessions"
+            )
+        password = self.admin_password
+        if password and len(password) < MIN_PASSWORD_LENGTH:
+            raise ConfigurationError(
+                f"rhom.server: production mode needs {_ENV_PREFIX}ADMIN_PASSWORD of at least "
+                f"{MIN_PASSWORD_LENGTH} characters, or none (got {len(password)})"
+            )
+        if password and password in (self.session_secret, self.api_token):
+            raise ConfigurationError(
+                f"rhom.server: production mode needs {_ENV_PREFIX}ADMIN_PASSWORD to differ from "
+                f"{_ENV_PREFIX}SESSION_SECRET and {_ENV_PREFIX}API_TOKEN"
+            )
+
+    def proxy_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        """The ``trusted_proxies`` setting, parsed.
+
+        :raises ConfigurationError: an entry that is neither an address nor a network.
+        """
+        networks = []
+        for entry in (part.strip() for part in self.trusted_proxies.split(",")):
+            if not entry:
+                continue
+            try:
+                networks.append(ipaddress.ip_network(entry, strict=False))
+            except ValueError:
+                raise ConfigurationError(
+                    f"rhom.server: {_ENV_PREFIX}TRUSTED_PROXIES: {entry!r} is neither an address nor a network"
+                ) from None
+        return networks
 
 
 def _parse(name: str, kind: object, raw: str) -> object:

@@ -30,7 +30,8 @@ def run_in_thread(app: ASGIApp, *, host: str = "127.0.0.1", log_level: str = "wa
 
     Yields the base URL (``http://127.0.0.1:<port>``); stops the server, and with it the
     app's lifespan (which closes its store), on exit. uvicorn leaves the logging
-    configuration alone, so its records reach the application's handlers.
+    configuration alone, so its records reach the application's handlers, and proxy
+    headers to the app, which believes them only from its ``trusted_proxies``.
     """
     sock = socket.socket()
     # accepted sockets inherit it: without it each keep-alive reply waits ~40 ms for a
@@ -38,7 +39,13 @@ def run_in_thread(app: ASGIApp, *, host: str = "127.0.0.1", log_level: str = "wa
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind((host, 0))
     config = uvicorn.Config(
-        app, log_level=log_level, log_config=None, lifespan="on", server_header=False, timeout_graceful_shutdown=1
+        app,
+        log_level=log_level,
+        log_config=None,
+        lifespan="on",
+        server_header=False,
+        timeout_graceful_shutdown=1,
+        proxy_headers=False,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import httpx
 
-from rhom.server import MemoryAdapter
+from rhom.server import MemoryAdapter, Settings
 
 from .conftest import RhoClient, Serve, client_of
 
 TOKEN = {"X-RhoConnect-API-TOKEN": "test-api-token"}
 
 
-def test_system_login_returns_token(serve: Serve, rho: Callable[[str], RhoClient]) -> None:
-    with serve([]) as url:
-        reply = httpx.post(url + "/rc/v1/system/login", json={"login": "rhoadmin", "password": ""})
+def test_system_login_returns_token(serve: Serve, settings: Settings) -> None:
+    with serve([], settings=dataclasses.replace(settings, admin_password="admin-secret")) as url:
+        reply = httpx.post(url + "/rc/v1/system/login", json={"login": "rhoadmin", "password": "admin-secret"})
         assert (reply.status_code, reply.text) == (200, "test-api-token"), "protocol.md §1.4 (0.1)"
         assert reply.headers["content-type"] == "text/html;charset=utf-8", "captures 0.1"
         wrong = httpx.post(url + "/rc/v1/system/login", json={"login": "rhoadmin", "password": "x"})

@@ -12,7 +12,10 @@ from rhom.server import LoginError, MemoryAdapter
 
 from .conftest import PRODUCTS, RhoClient, Serve
 
-COOKIE = re.compile(r"^rhoconnect_session=([^;]+); path=/; expires=\w{3}, \d\d \w{3} \d{4} [\d:]{8} GMT; HttpOnly$")
+# RhoConnect's attributes, then SameSite (docs/protocol-decisions.md, "Security")
+COOKIE = re.compile(
+    r"^rhoconnect_session=([^;]+); path=/; expires=\w{3}, \d\d \w{3} \d{4} [\d:]{8} GMT; HttpOnly; SameSite=Lax$"
+)
 
 
 def _cookie_value(reply: httpx.Response) -> str:
@@ -153,7 +156,7 @@ def test_clientcreate_issues_new_hex_ids(logged_in: RhoClient) -> None:
     assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids), "protocol.md §0.1: 32 hex"
 
 
-def test_register_stores_device_and_creates_unknown_id(logged_in: RhoClient) -> None:
+def test_register_stores_device_and_refuses_an_id_never_issued(logged_in: RhoClient) -> None:
     body = {"device_pin": "", "device_type": "Python", "device_app_version": "0.1"}
     reply = logged_in.http.post(f"/rc/v1/clients/{logged_in.client_id}/register", json=body)
     assert (reply.status_code, reply.text) == (200, ""), "protocol.md §3.3 (captures A.7)"
@@ -162,9 +165,11 @@ def test_register_stores_device_and_creates_unknown_id(logged_in: RhoClient) -> 
     assert {"name": "device_type", "value": "Python", "type": "string"} in info, "§3.3"
     fresh = "0123456789abcdef0123456789abcdef"
     reply = logged_in.http.post(f"/rc/v1/clients/{fresh}/register", json=body)
-    assert reply.status_code == 200, "protocol.md §3.3 (live check L.8): created"
+    assert (reply.status_code, reply.text) == (500, "Unknown client"), (
+        "docs/protocol-decisions.md: an id the server never issued is refused (RhoConnect creates it, L.8)"
+    )
     logged_in.client_id = fresh
-    assert logged_in.sync("Product") == PRODUCTS, "protocol.md §3.3 (live check L.8)"
+    assert logged_in.query("Product").text == "Unknown client", "nothing was created"
 
 
 def test_wrong_method_and_unknown_path_are_404(logged_in: RhoClient) -> None:
@@ -182,7 +187,9 @@ def test_authenticate_crash_is_500_and_server_keeps_serving(serve: Serve, rho: C
     with serve([], authenticate=authenticate) as url:
         client = rho(url)
         reply = client.login("crash")
-        assert (reply.status_code, reply.text) == (500, "directory unreachable"), "§2.2 step 3"
+        assert (reply.status_code, reply.text) == (500, "Internal server error"), (
+            "§2.2 step 3: 500, whose message stays in the server's log (docs/protocol-decisions.md)"
+        )
         assert client.login("fine").status_code == 200, "the server keeps serving"
 
 

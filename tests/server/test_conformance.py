@@ -7,7 +7,8 @@ with volatile values (``<token:N>``, ``<client_id:N>``, ``<session:N>``...) boun
 sight and checked on every later one. Object order inside a page is not compared, and
 where the captured paging order cannot be reproduced the pages of a run are compared as
 a whole. Where rhom.server deliberately differs (docs/protocol-decisions.md), the
-expected reply is rhom's documented one: A.17, A.27, A.59.
+expected reply is rhom's documented one: A.17, A.27, A.59, and the security choices (the
+admin password of 0.1, ``SameSite`` on the session cookie).
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ KINDS = {
     "blob_prefix": r"[0-9a-f]{32}",  # rhom.server's own: 128 random bits
     "http-date": r"\w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT",
 }
+#: The capture's admin logged in with an empty password; rhom.server needs one set.
+ADMIN_PASSWORD = "rhoadmin-password"
 PLACEHOLDER = re.compile(r"<(token|client_id|session|unix_time|blob_prefix):\d+>|<http-date>")
 
 
@@ -271,6 +274,13 @@ def _rhom_differences(exchanges: list[dict[str, Any]]) -> list[dict[str, Any]]:
     # §1.2: rhom.server's own message for an unknown source
     error = by_id["A.59"]["response"]["body"][5]["source-error"]["query-error"]
     error["message"] = "Unknown source"
+    # Security: an empty admin password gives no configured API token (capture_settings)
+    by_id["0.1"]["request"]["body"]["password"] = ADMIN_PASSWORD
+    # Security: the session cookie is also SameSite=Lax
+    for exchange in by_id.values():
+        headers = exchange["response"]["headers"]
+        if "Set-Cookie" in headers:
+            headers["Set-Cookie"] += "; SameSite=Lax"
     return [by_id[e["id"]] for e in exchanges]
 
 
@@ -278,7 +288,7 @@ def _rhom_differences(exchanges: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def capture_settings(settings: Settings) -> Settings:
     import dataclasses
 
-    return dataclasses.replace(settings, api_token="my-rhoconnect-token", admin_password="")
+    return dataclasses.replace(settings, api_token="my-rhoconnect-token", admin_password=ADMIN_PASSWORD)
 
 
 def test_replay_captured_exchanges(capture_settings: Settings) -> None:

@@ -60,8 +60,19 @@ class Listener:
     def names(self) -> list[str]:
         return [e.name for e in self.events]
 
+    def wait_for_end(self, timeout: float = 10) -> None:
+        """Wait until the server ends the stream."""
+        self._thread.join(timeout)
+        assert not self._thread.is_alive(), f"the stream is still open after {timeout} s: {self.names()}"
+
     def close(self) -> None:
         self._http.close()
+
+    def __enter__(self) -> Listener:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 def named(name: str, count: int = 1) -> Callable[[list[Event]], bool]:

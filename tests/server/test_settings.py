@@ -38,9 +38,9 @@ def test_production_refuses_default_secrets() -> None:
         create_app(
             [],
             authenticate=accept,
-            settings=Settings(production=True, store="sqlite://", session_secret="x"),
+            settings=Settings(production=True, store="sqlite://", session_secret="x" * 32),
         )
-    safe = Settings(production=True, store="sqlite://", session_secret="x", api_token="y")
+    safe = Settings(production=True, store="sqlite://", session_secret="x" * 32, api_token="y" * 32)
     with pytest.raises(ConfigurationError, match="authenticate"):
         create_app([], settings=safe)
     create_app([], authenticate=accept, settings=safe)
@@ -69,7 +69,7 @@ def test_production_disables_empty_admin_password(settings: Settings) -> None:
 
     from rhom.server.testing import run_in_thread
 
-    production = dataclasses.replace(settings, production=True, api_token="t", session_secret="s")
+    production = dataclasses.replace(settings, production=True, api_token="t" * 32, session_secret="s" * 32)
     app = create_app([], authenticate=lambda login, password: True, settings=production)
     with run_in_thread(app) as url:
         reply = httpx.post(url + "/rc/v1/system/login", json={"login": "rhoadmin", "password": ""})

@@ -7,8 +7,11 @@ script, so it works on a machine with no network and under a strict CSP.
 Security:
 
 - Logging in takes the API token or, when one is set, the ``rhoadmin`` password. The
-  session is a signed cookie (``HttpOnly``, ``SameSite=Strict``, path ``/console``) that
-  expires after :data:`SESSION_AGE` seconds.
+  session is a signed cookie (``HttpOnly``, ``SameSite=Strict``, path ``/console``,
+  ``Secure`` under https) that expires after :data:`SESSION_AGE` seconds.
+- Failed logins count against the ``rhoadmin`` account and the caller's address, in the
+  store, with ``system/login``'s (rhom.server._throttle): past the limits that address
+  gets 429, and the right password still works from others.
 - Every form that changes something carries a CSRF token derived from the session, and
   the destructive ones (delete a user, reset a client, reset the system) also need their
   confirmation box ticked.
@@ -34,13 +37,14 @@ from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from rhom.server import live
 from rhom.server._call import Server, server_of
 from rhom.server._log import log_name
+from rhom.server._routing import Route
 from rhom.server._state import partition_key
 from rhom.server.adapters import SourceAdapter
 from rhom.server.console import _charts, _docs
@@ -51,10 +55,9 @@ logger = logging.getLogger("rhom.server.console")
 
 COOKIE = "rhom_console"
 SESSION_AGE = 12 * 3600  # seconds a console login lasts
-MAX_FAILURES = 10  # failed logins from one address within FAILURE_WINDOW, then 429
-FAILURE_WINDOW = 300.0
 PAGE_SIZE = 50  # objects per page of a document
 ROOT = "/console"
+ADMIN = "rhoadmin"  # the account console logins count against, with system/login's
 
 _templates = Jinja2Templates(directory=str(__import__("pathlib").Path(__file__).parent / "templates"))
 _templates.env.filters["when"] = lambda t: _when(t)
@@ -66,6 +69,7 @@ DONE = {
     "ping-failed": "Ping sent to the live clients, but a push sender failed for some devices (see the server log).",
     "reset-client": "Client reset: at its next sync it registers again and resyncs in full.",
     "delete-user": "User deleted.",
+    "sign-out": "Signed out everywhere: its clients log in again at their next sync.",
     "system-reset": "System reset: every user, client and document is gone.",
 }
 
@@ -83,6 +87,7 @@ def routes() -> list[BaseRoute]:
         Route(ROOT + "/system", _view(_system_page), methods=["GET"]),
         Route(ROOT + "/users/{user}/ping", _action(_ping, confirm=False), methods=["POST"]),
         Route(ROOT + "/users/{user}/delete", _action(_delete_user), methods=["POST"]),
+        Route(ROOT + "/users/{user}/sign-out", _action(_sign_out), methods=["POST"]),
         Route(ROOT + "/users/{user}/clients/{client_id}/reset", _action(_reset_client), methods=["POST"]),
         Route(ROOT + "/system/reset", _action(_system_reset), methods=["POST"]),
         Mount(ROOT + "/static", StaticFiles(packages=[("rhom.server.console", "static")]), name="console-static"),
@@ -131,22 +136,23 @@ async def _login(request: Request) -> Response:
     if request.method == "GET":
         return _render(request, "login.html", {"next": target, "error": None})
     address = request.client.host if request.client else "?"
-    now = time.monotonic()
-    failures = [t for t in server.login_failures.get(address, []) if now - t < FAILURE_WINDOW]
-    if len(failures) >= MAX_FAILURES:
-        message = "Too many failed logins from this address: wait a few minutes."
-        return _render(request, "login.html", {"next": target, "error": message}, 429)
+    if "password" in request.query_params:  # access logs keep URLs: never take it from there
+        return _render(request, "login.html", {"next": target, "error": "Send the password in the form."}, 400)
+    throttle = server.throttle
+    locked = await run_in_threadpool(throttle.retry_after, "admin", ADMIN, address) if throttle else None
+    if locked is not None:
+        message = "Too many failed logins: wait a few minutes."
+        reply = _render(request, "login.html", {"next": target, "error": message}, 429)
+        reply.headers["retry-after"] = str(locked)
+        return reply
     form = await request.form()
     password = form.get("password")
     if not isinstance(password, str) or not _password_ok(server, password):
-        logger.warning("rhom.server.console: failed login from %s", address)
-        server.login_failures[address] = [*failures, now]
-        if len(server.login_failures) > 10_000:  # many addresses: keep the recent ones
-            server.login_failures = {
-                a: ts for a, ts in server.login_failures.items() if ts and now - ts[-1] < FAILURE_WINDOW
-            }
+        if throttle:
+            await run_in_threadpool(throttle.failed, "admin", ADMIN, address)
         return _render(request, "login.html", {"next": target, "error": "Wrong API token or password."}, 401)
-    server.login_failures.pop(address, None)
+    if throttle:
+        await run_in_threadpool(throttle.succeeded, "admin", ADMIN, address)
     reply = RedirectResponse(target, status_code=303)
     cookie = _serializer(server).dumps({"sid": secrets.token_hex(16)})
     reply.set_cookie(
@@ -421,8 +427,18 @@ def _ping(request: Request, server: Server, form: dict[str, str]) -> Response:
 def _delete_user(request: Request, server: Server, form: dict[str, str]) -> Response:
     user = _user(request, server)
     server.state.delete_user(user)
+    live.revoke(server, user)  # its open live streams end with its sessions
     logger.info("rhom.server.console: user %r deleted", user)
     return _back("/", "delete-user")
+
+
+def _sign_out(request: Request, server: Server, form: dict[str, str]) -> Response:
+    """Sign the user out everywhere, as ``DELETE /rc/v1/users/{user}/sessions`` does."""
+    user = _user(request, server)
+    server.state.revoke_sessions(user)
+    live.revoke(server, user)
+    logger.info("rhom.server.console: user %r signed out everywhere", user)
+    return _back(f"/users/{urllib.parse.quote(user, safe='')}", "sign-out")
 
 
 def _reset_client(request: Request, server: Server, form: dict[str, str]) -> Response:
