@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # Runs rhom's test suite on a fresh machine: creates .venv, installs rhom with its
-# extras, installs redis-server and Debian's chromium + chromium-driver when missing (as
-# root), then runs pytest. Extra arguments go to pytest.
-# Without redis-server, or without chromium, and no way to install it (a non-root user,
-# say), that tier (tests marked "redis", or "browser") is skipped with a notice and
-# everything else runs; under CI (CI=true) that fails instead: CI must run every tier.
+# extras, installs redis-server, Debian's chromium + chromium-driver and Debian's
+# postgresql when missing (as root), then runs pytest. Extra arguments go to pytest.
+# Without redis-server, chromium or PostgreSQL, and no way to install it (a non-root
+# user, say), that tier (tests marked "redis", "browser" or "postgresql") is skipped with
+# a notice and everything else runs; under CI (CI=true) that fails instead: CI must run
+# every tier.
 # pytest's exit code passes through unchanged: "no tests ran" (5) fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
 skipped=()
-for tier in redis chromium; do
+for tier in redis chromium postgresql; do
     status=0
     bash "scripts/ensure-$tier.sh" || status=$?
     if [ "$status" = 3 ]; then
@@ -27,6 +28,7 @@ for tier in "${skipped[@]}"; do
     case "$tier" in
         redis) markers+=("not redis") ;;
         chromium) markers+=("not browser") ;;
+        postgresql) markers+=("not postgresql") ;;
     esac
 done
 notice() {
@@ -41,6 +43,11 @@ notice() {
                 echo "rhom: $1 the browser tier: the tests marked 'browser' (headless Chromium: a smoke test, the web console)." >&2
                 echo "rhom: to run it too, install Debian's chromium and chromium-driver (sudo apt-get install" >&2
                 echo "rhom: chromium chromium-driver, or run scripts/test.sh as root), then run scripts/test.sh again." >&2
+                ;;
+            postgresql)
+                echo "rhom: $1 the PostgreSQL tier: the tests marked 'postgresql' (SqlAdapter on a private PostgreSQL cluster)." >&2
+                echo "rhom: to run it too, install Debian's postgresql (sudo apt-get install postgresql, or run" >&2
+                echo "rhom: scripts/test.sh as root; elsewhere set RHOM_PG_BINDIR to the folder of initdb), then run scripts/test.sh again." >&2
                 ;;
         esac
     done

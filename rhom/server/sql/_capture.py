@@ -1,0 +1,303 @@
+"""Change capture: triggers that write every change of a table into ``rhom_changes``.
+
+One change table per database (in the table's schema on PostgreSQL) records, for every
+row inserted, updated or deleted by any program, the table, the row's id and its
+partition value (the owner), under an increasing sequence number. An update that moves a
+row to another owner, or changes its id, records the old id and owner as well, so the
+old owner's devices hear of it as a deletion. ``rhom_capture`` lists the tables under
+capture, each with a random token: a cursor carries the token, so a cursor taken before
+an uninstall (when changes went unrecorded) is never trusted after a new install.
+
+Reading what changed since a cursor (:meth:`Capture.changed_ids`) costs the changes, not
+the table. Where a cursor may stand depends on the database:
+
+* SQLite runs one writer at a time, so sequence numbers are handed out in commit order:
+  the cursor is the newest sequence number read.
+* PostgreSQL commits transactions in any order, so a sequence number is no cursor (a
+  transaction that took number 10 may commit after one that took 11 was read). Each
+  change row keeps its transaction id (``xid8``); the cursor is the ``xmin`` of the
+  reading snapshot, the oldest transaction still running, and the next read takes every
+  change of a transaction at or above it. A change is then read at the first refresh
+  whose snapshot sees it, sometimes twice, never not at all (re-reading an unchanged row
+  writes nothing into the server's log).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from rhom.exceptions import ConfigurationError
+
+CHANGES = "rhom_changes"
+CAPTURE = "rhom_capture"
+
+
+@dataclass(frozen=True)
+class Target:
+    """A table under capture: its name, schema, id column and partition column."""
+
+    table: str
+    id_column: str
+    partition_by: str | None = None
+    db_schema: str | None = None
+
+    @property
+    def key(self) -> str:
+        """The table's name in ``rhom_changes.tbl``."""
+        return f"{self.db_schema}.{self.table}" if self.db_schema else self.table
+
+
+def _literal(text: str) -> str:
+    """A SQL string literal of a configured name (table and column names, never a user value)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+class Capture:
+    """The change table, registry and triggers of one database kind."""
+
+    def __init__(self, dialect: sa.Dialect) -> None:
+        self.dialect = dialect
+        self.q = dialect.identifier_preparer.quote
+
+    def qualified(self, name: str, db_schema: str | None) -> str:
+        return f"{self.q(db_schema)}.{self.q(name)}" if db_schema else self.q(name)
+
+    # -- reading --------------------------------------------------------------------------
+
+    def token(self, conn: sa.Connection, target: Target) -> str | None:
+        """The capture token of ``target``, or ``None`` when its triggers are not installed."""
+        raise NotImplementedError
+
+    def position(self, conn: sa.Connection, db_schema: str | None) -> str:
+        """Where a cursor taken now stands (in the same transaction as the reads after it)."""
+        raise NotImplementedError
+
+    def changed_ids(self, conn: sa.Connection, target: Target, part: str | None, since: str, upto: str) -> list[str]:
+        """Ids of the rows of ``target`` (of partition ``part``; all when ``None``)
+        changed after cursor ``since``, up to position ``upto``."""
+        raise NotImplementedError
+
+    # -- installing -----------------------------------------------------------------------
+
+    def install(self, conn: sa.Connection, target: Target) -> bool:
+        """Install the triggers of ``target``; ``False`` when they were there already."""
+        raise NotImplementedError
+
+    def uninstall(self, conn: sa.Connection, target: Target) -> bool:
+        """Remove the triggers of ``target``, and the change tables with the last one."""
+        raise NotImplementedError
+
+    def _registry(self, conn: sa.Connection, target: Target) -> sa.Row[Any] | None:
+        sql = f"SELECT token, id_column, partition_by FROM {self.qualified(CAPTURE, target.db_schema)} WHERE tbl = :t"
+        return conn.execute(sa.text(sql), {"t": target.key}).first()
+
+    def _register(self, conn: sa.Connection, target: Target, keep: bool) -> bool:
+        """Record ``target`` in the registry; a new token unless ``keep`` and the same
+        configuration is registered. ``True`` when the token is new."""
+        known = self._registry(conn, target)
+        same = known is not None and (known.id_column, known.partition_by) == (target.id_column, target.partition_by)
+        if keep and same:
+            return False
+        registry = self.qualified(CAPTURE, target.db_schema)
+        conn.execute(sa.text(f"DELETE FROM {registry} WHERE tbl = :t"), {"t": target.key})
+        conn.execute(
+            sa.text(f"INSERT INTO {registry} (tbl, token, id_column, partition_by) VALUES (:t, :token, :i, :p)"),
+            {"t": target.key, "token": secrets.token_hex(8), "i": target.id_column, "p": target.partition_by},
+        )
+        return True
+
+    def _unregister(self, conn: sa.Connection, target: Target) -> int:
+        """Forget ``target``'s registry entry and changes; how many tables stay captured."""
+        for name in (CAPTURE, CHANGES):
+            table = self.qualified(name, target.db_schema)
+            conn.execute(sa.text(f"DELETE FROM {table} WHERE tbl = :t"), {"t": target.key})
+        count = f"SELECT COUNT(*) FROM {self.qualified(CAPTURE, target.db_schema)}"
+        return int(conn.execute(sa.text(count)).scalar_one())
+
+
+class SqliteCapture(Capture):
+    """SQLite: three triggers per table, sequence numbers as cursors."""
+
+    def _names(self, target: Target) -> list[str]:
+        return [f"rhom_{target.table}_{op}" for op in ("insert", "update", "delete")]
+
+    def _has_table(self, conn: sa.Connection, name: str) -> bool:
+        sql = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :n"
+        return conn.execute(sa.text(sql), {"n": name}).first() is not None
+
+    def _triggers_present(self, conn: sa.Connection, target: Target) -> bool:
+        names = self._names(target)
+        sql = sa.text("SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' AND name IN :names AND tbl_name = :t")
+        sql = sql.bindparams(sa.bindparam("names", expanding=True))
+        return int(conn.execute(sql, {"names": names, "t": target.table}).scalar_one()) == len(names)
+
+    def token(self, conn: sa.Connection, target: Target) -> str | None:
+        if not self._has_table(conn, CAPTURE) or not self._triggers_present(conn, target):
+            return None
+        row = self._registry(conn, target)
+        return None if row is None else str(row.token)
+
+    def position(self, conn: sa.Connection, db_schema: str | None) -> str:
+        return str(conn.execute(sa.text(f"SELECT COALESCE(MAX(seq), 0) FROM {CHANGES}")).scalar_one())
+
+    def changed_ids(self, conn: sa.Connection, target: Target, part: str | None, since: str, upto: str) -> list[str]:
+        sql = f"SELECT DISTINCT pk FROM {CHANGES} WHERE tbl = :t AND seq > :since AND seq <= :upto"
+        params: dict[str, Any] = {"t": target.key, "since": int(since), "upto": int(upto)}
+        if part is not None:
+            sql += " AND part = :part"
+            params["part"] = part
+        return [str(pk) for (pk,) in conn.execute(sa.text(sql), params)]
+
+    def install(self, conn: sa.Connection, target: Target) -> bool:
+        if target.db_schema:
+            raise ConfigurationError("SQLite change capture covers tables of the main database only")
+        conn.execute(sa.text(
+            f"CREATE TABLE IF NOT EXISTS {CHANGES} (seq INTEGER PRIMARY KEY AUTOINCREMENT, "
+            "tbl TEXT NOT NULL, pk TEXT NOT NULL, part TEXT)"))  # fmt: skip
+        conn.execute(sa.text(f"CREATE INDEX IF NOT EXISTS {CHANGES}_part ON {CHANGES} (tbl, part, seq)"))
+        conn.execute(sa.text(f"CREATE INDEX IF NOT EXISTS {CHANGES}_tbl ON {CHANGES} (tbl, seq)"))
+        conn.execute(sa.text(
+            f"CREATE TABLE IF NOT EXISTS {CAPTURE} (tbl TEXT PRIMARY KEY, token TEXT NOT NULL, "
+            "id_column TEXT NOT NULL, partition_by TEXT)"))  # fmt: skip
+        present = self._triggers_present(conn, target)
+        new = self._register(conn, target, keep=present)
+        table, key, pk = self.q(target.table), _literal(target.key), self.q(target.id_column)
+        part = self.q(target.partition_by) if target.partition_by else None
+        new_part, old_part = (f"NEW.{part}", f"OLD.{part}") if part else ("NULL", "NULL")
+        moved = f"OLD.{pk} IS NOT NEW.{pk}" + (f" OR OLD.{part} IS NOT NEW.{part}" if part else "")
+        record = f"INSERT INTO {CHANGES} (tbl, pk, part)"
+        bodies = {
+            "insert": f"{record} VALUES ({key}, NEW.{pk}, {new_part});",
+            "update": f"{record} SELECT {key}, OLD.{pk}, {old_part} WHERE {moved}; "
+            f"{record} VALUES ({key}, NEW.{pk}, {new_part});",
+            "delete": f"{record} VALUES ({key}, OLD.{pk}, {old_part});",
+        }
+        for name, (op, body) in zip(self._names(target), bodies.items(), strict=True):
+            conn.execute(sa.text(f"DROP TRIGGER IF EXISTS {self.q(name)}"))
+            create = f"CREATE TRIGGER {self.q(name)} AFTER {op.upper()} ON {table} FOR EACH ROW BEGIN {body} END"
+            conn.execute(sa.text(create))
+        return new or not present
+
+    def uninstall(self, conn: sa.Connection, target: Target) -> bool:
+        present = self._has_table(conn, CAPTURE) and self._registry(conn, target) is not None
+        for name in self._names(target):
+            conn.execute(sa.text(f"DROP TRIGGER IF EXISTS {self.q(name)}"))
+        if self._has_table(conn, CAPTURE) and self._unregister(conn, target) == 0:
+            conn.execute(sa.text(f"DROP TABLE IF EXISTS {CAPTURE}"))
+            conn.execute(sa.text(f"DROP TABLE IF EXISTS {CHANGES}"))
+        return present
+
+
+class PostgresCapture(Capture):
+    """PostgreSQL: one trigger per table calling a shared function; transaction ids as cursors."""
+
+    TRIGGER = "rhom_capture"
+
+    def _schema(self, conn: sa.Connection, target: Target) -> str:
+        return target.db_schema or str(conn.execute(sa.text("SELECT current_schema()")).scalar_one())
+
+    def _exists(self, conn: sa.Connection, qualified: str) -> bool:
+        return conn.execute(sa.text("SELECT to_regclass(:n) IS NOT NULL"), {"n": qualified}).scalar_one() is True
+
+    def _trigger_present(self, conn: sa.Connection, target: Target) -> bool:
+        sql = "SELECT 1 FROM pg_trigger WHERE tgrelid = to_regclass(:t) AND tgname = :n AND tgenabled <> 'D'"
+        table = self.qualified(target.table, target.db_schema)
+        return conn.execute(sa.text(sql), {"t": table, "n": self.TRIGGER}).first() is not None
+
+    def token(self, conn: sa.Connection, target: Target) -> str | None:
+        if not self._exists(conn, self.qualified(CAPTURE, target.db_schema)):
+            return None
+        if not self._trigger_present(conn, target):
+            return None
+        row = self._registry(conn, target)
+        return None if row is None else str(row.token)
+
+    def position(self, conn: sa.Connection, db_schema: str | None) -> str:
+        sql = "SELECT CAST(pg_snapshot_xmin(pg_current_snapshot()) AS text)"
+        return str(conn.execute(sa.text(sql)).scalar_one())
+
+    def changed_ids(self, conn: sa.Connection, target: Target, part: str | None, since: str, upto: str) -> list[str]:
+        # ``upto`` is this snapshot's xmin: what the snapshot does not see is read next time
+        sql = (
+            f"SELECT DISTINCT pk FROM {self.qualified(CHANGES, target.db_schema)} "
+            "WHERE tbl = :t AND xid >= CAST(:since AS xid8)"
+        )
+        params: dict[str, Any] = {"t": target.key, "since": since}
+        if part is not None:
+            sql += " AND part = :part"
+            params["part"] = part
+        return [str(pk) for (pk,) in conn.execute(sa.text(sql), params)]
+
+    def install(self, conn: sa.Connection, target: Target) -> bool:
+        schema = self.q(self._schema(conn, target))
+        changes, registry = f"{schema}.{CHANGES}", f"{schema}.{CAPTURE}"
+        conn.execute(sa.text(
+            f"CREATE TABLE IF NOT EXISTS {changes} (seq bigserial PRIMARY KEY, xid xid8 NOT NULL "
+            "DEFAULT pg_current_xact_id(), tbl text NOT NULL, pk text NOT NULL, part text)"))  # fmt: skip
+        conn.execute(sa.text(f"CREATE INDEX IF NOT EXISTS {CHANGES}_part ON {changes} (tbl, part, xid)"))
+        conn.execute(sa.text(f"CREATE INDEX IF NOT EXISTS {CHANGES}_tbl ON {changes} (tbl, xid)"))
+        conn.execute(sa.text(
+            f"CREATE TABLE IF NOT EXISTS {registry} (tbl text PRIMARY KEY, token text NOT NULL, "
+            "id_column text NOT NULL, partition_by text)"))  # fmt: skip
+        conn.execute(sa.text(_PG_FUNCTION.format(schema=schema, changes=changes)))
+        present = self._trigger_present(conn, target)
+        new = self._register(conn, target, keep=present)
+        table = self.qualified(target.table, target.db_schema)
+        args = ", ".join(_literal(a) for a in (target.key, target.id_column, target.partition_by or ""))
+        conn.execute(sa.text(f"DROP TRIGGER IF EXISTS {self.TRIGGER} ON {table}"))
+        conn.execute(sa.text(
+            f"CREATE TRIGGER {self.TRIGGER} AFTER INSERT OR UPDATE OR DELETE ON {table} "
+            f"FOR EACH ROW EXECUTE FUNCTION {schema}.rhom_capture({args})"))  # fmt: skip
+        return new or not present
+
+    def uninstall(self, conn: sa.Connection, target: Target) -> bool:
+        schema = self.q(self._schema(conn, target))
+        table = self.qualified(target.table, target.db_schema)
+        if self._exists(conn, table):
+            conn.execute(sa.text(f"DROP TRIGGER IF EXISTS {self.TRIGGER} ON {table}"))
+        if not self._exists(conn, f"{schema}.{CAPTURE}"):
+            return False
+        present = self._registry(conn, target) is not None
+        if self._unregister(conn, target) == 0:
+            conn.execute(sa.text(f"DROP TABLE IF EXISTS {schema}.{CAPTURE}"))
+            conn.execute(sa.text(f"DROP TABLE IF EXISTS {schema}.{CHANGES}"))
+            conn.execute(sa.text(f"DROP FUNCTION IF EXISTS {schema}.rhom_capture()"))
+        return present
+
+
+# TG_ARGV: the table's key in rhom_changes, its id column, its partition column ('' for none)
+_PG_FUNCTION = """
+CREATE OR REPLACE FUNCTION {schema}.rhom_capture() RETURNS trigger LANGUAGE plpgsql AS $rhom$
+DECLARE
+    old_row jsonb; new_row jsonb; old_part text; new_part text;
+BEGIN
+    IF TG_OP <> 'INSERT' THEN
+        old_row := to_jsonb(OLD);
+        IF TG_ARGV[2] <> '' THEN old_part := old_row ->> TG_ARGV[2]; END IF;
+    END IF;
+    IF TG_OP <> 'DELETE' THEN
+        new_row := to_jsonb(NEW);
+        IF TG_ARGV[2] <> '' THEN new_part := new_row ->> TG_ARGV[2]; END IF;
+        INSERT INTO {changes} (tbl, pk, part) VALUES (TG_ARGV[0], new_row ->> TG_ARGV[1], new_part);
+    END IF;
+    IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND ((old_row ->> TG_ARGV[1]) IS DISTINCT FROM (new_row ->> TG_ARGV[1])
+            OR old_part IS DISTINCT FROM new_part)) THEN
+        INSERT INTO {changes} (tbl, pk, part) VALUES (TG_ARGV[0], old_row ->> TG_ARGV[1], old_part);
+    END IF;
+    RETURN NULL;
+END
+$rhom$
+"""
+
+
+def capture_for(dialect: sa.Dialect) -> Capture | None:
+    """The change capture of a database kind; ``None`` where rhom has none (MySQL: re-query)."""
+    if dialect.name == "sqlite":
+        return SqliteCapture(dialect)
+    if dialect.name == "postgresql":
+        return PostgresCapture(dialect)
+    return None
