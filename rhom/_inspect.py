@@ -18,7 +18,8 @@ from typing import Any
 from .database import PARTITIONS
 from .exceptions import ConfigurationError
 
-SENT_STATES = {0: "queued", 1: "in flight", 2: "awaiting link", 3: "confirmed", 4: "conflict", 5: "in doubt"}
+SENT_STATES = {0: "queued", 1: "in flight", 2: "awaiting link", 3: "confirmed", 4: "conflict", 5: "in doubt",
+               6: "sent again"}  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)

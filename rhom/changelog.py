@@ -66,6 +66,7 @@ class Sent(enum.IntEnum):
     CONFIRMED = 3  # create linked, or the object deleted by the server; purged at token 0
     CONFLICT = 4  # the server sent a value over a still unconfirmed created attribute
     IN_DOUBT = 5  # a create in flight when the process died: held until a pull settles it
+    RESEND = 6  # an in-doubt create of an object deleted here, sent again until answered
 
 
 @dataclasses.dataclass(frozen=True)

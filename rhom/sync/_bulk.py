@@ -323,10 +323,10 @@ def _rows(conn: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> lis
 
 def _read_pending(source: SyncSource) -> _Pending:
     pending = _Pending(set(), {}, {}, {})
-    # sent 0/1: not pushed (or in flight); 2 and 5: creates the server may not have linked
+    # sent 0/1: not pushed (or in flight); 2, 5 and 6: creates the server may not have linked
     rows = source.db.connection().execute(
         "SELECT object, attrib, update_type, sent FROM changed_values WHERE source_id = ? "
-        "AND object IS NOT NULL AND (sent <= 2 OR sent = 5) ORDER BY id",
+        "AND object IS NOT NULL AND (sent <= 2 OR sent IN (5, 6)) ORDER BY id",
         (source.id,),
     )
     for oid, attrib, update_type, sent in rows:

@@ -21,7 +21,7 @@ from .. import blobs
 from ..changelog import no_changelog
 from ..exceptions import ServerError
 from . import protocol
-from ._push import IN_DOUBT
+from ._push import IN_DOUBT, RESEND
 from .source import BLOB_SUFFIX, SyncSource, write_transaction
 
 Download = Callable[[str], str]  # blob URL -> stored blob value
@@ -224,9 +224,9 @@ def _commit(source: SyncSource, page: protocol.Page, objects: dict[str, dict[str
         if page.create_errors:
             # in-doubt creates the server refused: settled like any refused create
             conn.execute(
-                "UPDATE changed_values SET sent = 2 WHERE source_id = ? AND sent = ? "
+                "UPDATE changed_values SET sent = 2 WHERE source_id = ? AND sent IN (?, ?) "
                 "AND object IN (SELECT value FROM json_each(?))",
-                (sid, IN_DOUBT, json.dumps(list(page.create_errors))),
+                (sid, IN_DOUBT, RESEND, json.dumps(list(page.create_errors))),
             )
         changed: list[str] = []  # objects that lost attributes but are still here
         kept: set[str] = set()  # objects whose attributes the page replaces
@@ -288,8 +288,8 @@ def _deleted_here(conn: Any, source: SyncSource, object_ids: Any) -> set[str]:
 def _settle_pending_creates(conn: Any, sid: int, deleted: Mapping[str, Any]) -> None:
     conn.execute(
         "UPDATE changed_values SET sent = 3 WHERE source_id = ? AND update_type = 'create' AND sent > 1 "
-        "AND sent <> ? AND object IN (SELECT value FROM json_each(?))",
-        (sid, IN_DOUBT, json.dumps(list(deleted))),
+        "AND sent NOT IN (?, ?) AND object IN (SELECT value FROM json_each(?))",
+        (sid, IN_DOUBT, RESEND, json.dumps(list(deleted))),
     )
 
 

@@ -28,6 +28,10 @@ from .source import SyncSource, write_transaction
 
 #: Rows of a crashed push are re-marked with this state while their fate is unknown.
 IN_DOUBT = int(Sent.IN_DOUBT)
+#: The rows of an in-doubt create whose object was deleted here, sent again: they keep
+#: this state until the server answers (a link, or a create-error), so that no failure
+#: of a later push can take them for a first attempt and drop them with their delete.
+RESEND = int(Sent.RESEND)
 
 
 @dataclasses.dataclass
@@ -87,8 +91,8 @@ def prepare(
         batch = PushBatch()
         rows = conn.execute(
             "SELECT id, object, attrib, value, attrib_type, update_type FROM changed_values "
-            "WHERE source_id = ? AND sent <= 1 ORDER BY object, id",
-            (sid,),
+            "WHERE source_id = ? AND (sent <= 1 OR sent = ?) ORDER BY object, id",
+            (sid, RESEND),
         ).fetchall()
         creating = {r[1] for r in rows if r[5] == "create"}
         for row_id, oid, attrib, value, attrib_type, update_type in rows:
@@ -172,7 +176,8 @@ def _held_back(source: SyncSource, owners: dict[str, SyncSource]) -> set[str]:
 
 def _awaiting_link(source: SyncSource) -> set[str]:
     rows = source.db.connection().execute(
-        "SELECT DISTINCT object FROM changed_values WHERE source_id = ? AND sent >= 2", (source.id,)
+        "SELECT DISTINCT object FROM changed_values WHERE source_id = ? AND sent >= 2 AND sent <> ?",
+        (source.id, RESEND),
     )
     return {r[0] for r in rows}
 
@@ -223,8 +228,8 @@ def settle_success(source: SyncSource, batch: PushBatch) -> None:
         conn = db.connection()
         creates_to = "DELETE FROM changed_values" if source.pass_through else "UPDATE changed_values SET sent = 2"
         conn.execute(
-            f"{creates_to} WHERE sent = 1 AND update_type = 'create' AND id IN (SELECT value FROM json_each(?))",
-            (ids,),
+            f"{creates_to} WHERE sent IN (1, ?) AND update_type = 'create' AND id IN (SELECT value FROM json_each(?))",
+            (RESEND, ids),
         )
         conn.execute(
             "DELETE FROM changed_values WHERE id IN (SELECT value FROM json_each(?)) "
@@ -294,9 +299,9 @@ def settle_refused(source: SyncSource, batch: PushBatch) -> dict[str, dict[str, 
         conn = source.db.connection()
         ids = json.dumps(batch.row_ids)
         conn.execute(
-            "UPDATE changed_values SET sent = 2 WHERE sent = 1 AND update_type = 'create' "
+            "UPDATE changed_values SET sent = 2 WHERE sent IN (1, ?) AND update_type = 'create' "
             "AND id IN (SELECT value FROM json_each(?))",
-            (ids,),
+            (RESEND, ids),
         )
         conn.execute(
             "DELETE FROM changed_values WHERE sent = 1 AND update_type IN ('update', 'delete') "
@@ -313,8 +318,9 @@ def requeue_lost_creates(source: SyncSource) -> int:
     (killed between the two): sent again, the create is made once, or answered with its
     link through the server's memory of the client's creates or the backend's
     ``idempotency_key``. An object still here goes back to one placeholder (its current
-    data is pushed, edits made meanwhile included). One the app deleted meanwhile keeps its in-doubt rows, queued again:
-    its create resolves its fate, and its queued delete, held until the link comes
+    data is pushed, edits made meanwhile included). One the app deleted meanwhile keeps
+    its in-doubt rows, to be sent again (``RESEND``) until the server answers them: its
+    create resolves its fate, and its queued delete, held until the link comes
     (:func:`prepare`), then deletes the record -- whichever it is -- exactly once.
     """
     db, sid = source.db, source.id
@@ -328,8 +334,8 @@ def requeue_lost_creates(source: SyncSource) -> int:
         for oid in lost:
             if oid not in alive:
                 conn.execute(
-                    "UPDATE changed_values SET sent = 0 WHERE source_id = ? AND object = ? AND sent = ?",
-                    (sid, oid, IN_DOUBT),
+                    "UPDATE changed_values SET sent = ? WHERE source_id = ? AND object = ? AND sent = ?",
+                    (RESEND, sid, oid, IN_DOUBT),
                 )
                 continue
             # one placeholder: the push expands the object's current data, edits made

@@ -23,7 +23,7 @@ from typing import Any
 
 from .. import _runtime, maintenance
 from ..changelog import no_changelog
-from ._push import IN_DOUBT
+from ._push import IN_DOUBT, RESEND
 from .source import SyncSource, write_transaction
 
 Kept = tuple[SyncSource, dict[str, dict[str, str]], list[tuple[Any, ...]], list[str]]
@@ -39,11 +39,11 @@ def _snapshot() -> list[Kept]:
         source = SyncSource(model)
         conn = source.db.connection()
         rows = conn.execute(
-            "SELECT source_id, attrib, object, value, attrib_type, update_type FROM changed_values "
+            "SELECT source_id, attrib, object, value, attrib_type, update_type, 0 FROM changed_values "
             "WHERE source_id = ? AND sent <= 1 ORDER BY id", (source.id,)).fetchall()  # fmt: skip
         unlinked = dict(conn.execute(
             "SELECT object, MAX(sent) FROM changed_values WHERE source_id = ? AND update_type = 'create' "
-            "AND sent IN (2, 4, ?) GROUP BY object", (source.id, IN_DOUBT)).fetchall())  # fmt: skip
+            "AND sent IN (2, 4, ?, ?) GROUP BY object", (source.id, IN_DOUBT, RESEND)).fetchall())  # fmt: skip
         if source.belongs_to:
             live = {r[2] for r in rows if r[5] in ("create", "update")}
             for attrs in source.read_objects(live).values():
@@ -52,7 +52,8 @@ def _snapshot() -> list[Kept]:
     kept: list[Kept] = []
     for source, rows, unlinked in found:
         edited = {r[2] for r in rows}
-        again = {oid for oid, sent in unlinked.items() if sent == IN_DOUBT or oid in edited or oid in referenced}
+        again = {oid for oid, sent in unlinked.items()
+                 if sent in (IN_DOUBT, RESEND) or oid in edited or oid in referenced}  # fmt: skip
         # deleted here while its create waited: the create goes again as it was sent, and
         # its delete after the link (_push.prepare holds it): the record, made or not by
         # the first push, ends deleted once
@@ -68,14 +69,15 @@ def _snapshot() -> list[Kept]:
 
 
 def _sent_creates(source: SyncSource, object_ids: set[str]) -> list[tuple[Any, ...]]:
-    """The create rows of *object_ids* as their push sent them (attribute and value)."""
+    """The create rows of *object_ids* as their push sent them (attribute and value), to
+    be sent again until answered (``RESEND``): the first push may have made the record."""
     return (
         source.db.connection()
         .execute(
-            "SELECT source_id, attrib, object, value, attrib_type, update_type FROM changed_values "
-            "WHERE source_id = ? AND update_type = 'create' AND sent IN (2, 4, ?) "
+            "SELECT source_id, attrib, object, value, attrib_type, update_type, ? FROM changed_values "
+            "WHERE source_id = ? AND update_type = 'create' AND sent IN (2, 4, ?, ?) "
             "AND object IN (SELECT value FROM json_each(?)) ORDER BY id",
-            (source.id, IN_DOUBT, json.dumps(sorted(object_ids))),
+            (RESEND, source.id, IN_DOUBT, RESEND, json.dumps(sorted(object_ids))),
         )
         .fetchall()
     )
@@ -96,7 +98,7 @@ def reset_keeping_local_changes() -> None:
             source.upsert(objects)
             source.db.connection().executemany(
                 "INSERT INTO changed_values (source_id, attrib, object, value, attrib_type, update_type, sent) "
-                "VALUES (?, ?, ?, ?, ?, ?, 0)", rows)  # fmt: skip
+                "VALUES (?, ?, ?, ?, ?, ?, ?)", rows)  # fmt: skip
             source.db.connection().executemany(
                 "INSERT INTO changed_values (source_id, attrib, object, update_type, sent) "
                 "VALUES (?, 'object', ?, 'create', 0)", [(source.id, oid) for oid in again])  # fmt: skip

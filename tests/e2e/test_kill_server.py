@@ -91,3 +91,34 @@ def test_a_delete_made_while_its_create_is_in_doubt_ends_deleted_on_the_server(d
     finally:
         server.kill()
         server.wait(30)
+
+
+def test_a_failed_resend_of_an_in_doubt_create_keeps_its_delete(device: Path) -> None:
+    """As above, with the create sent again once the server is back: that push fails too
+    (the server is down again). The create may have been made by the first push, so it is
+    still sent again, and its delete held, until the server answers."""
+    port = free_port()
+    server = start_server(port, device, False)
+    try:
+        client: Any = rhom.SyncClient(f"http://127.0.0.1:{port}", threaded_mode=False, poll_interval=0, timeout=3)
+        assert client.login("alice", "x").error_code == 0
+        doomed = Product.create(name="doomed", brand="kill", price=1.0, quantity=1)
+        (device / "kill-next-write").write_text("0")
+        assert client.do_sync().failed_sources == ["Product"]  # killed after the backend made it
+        assert server.wait(10) == -9
+        doomed.destroy()
+        server = start_server(port, device, False)
+        assert client.do_sync().ok  # the pull brings the record, without a link: sent again next
+        server.kill()
+        server.wait(10)
+        assert client.do_sync().failed_sources == ["Product"]  # that push is refused
+        server = start_server(port, device, False)
+        for _ in range(3):
+            assert client.do_sync().ok
+        client.close()
+        assert backend_names(device) == []
+        assert Product.find("all", conditions={"brand": "kill"}) == []
+        assert not rhom.any_model_changed()
+    finally:
+        server.kill()
+        server.wait(30)
