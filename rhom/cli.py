@@ -381,5 +381,52 @@ def demo(data_dir: Path | None) -> None:
     demo_main(["--data", str(data_dir)] if data_dir else [])
 
 
+# -- rhom sql: change capture of the tables SqlAdapter syncs (rhom[sql], docs/sql.md) --------
+
+_SQL_URL = click.option(
+    "--url", envvar="RHOM_SQL_URL", required=True,
+    help="SQLAlchemy database URL (or $RHOM_SQL_URL, which keeps a password off the command line).",
+)  # fmt: skip
+
+
+@main.group("sql")
+def sql_group() -> None:
+    """Change capture for tables synced by rhom.server.sql.SqlAdapter."""
+
+
+def _sql_call(action: str, *args: Any, **kwargs: Any) -> bool:
+    try:
+        import rhom.server.sql as sql
+    except ImportError as exc:
+        fail(f"rhom sql needs the sql extra (pip install 'rhom[sql]'): {exc}")
+    try:
+        return bool(getattr(sql, action)(*args, **kwargs))
+    except (RhomError, sql.SqlError) as exc:
+        fail(str(exc), EXIT_ERRORS)
+
+
+@sql_group.command("install-triggers")
+@_SQL_URL
+@click.option("--table", required=True, help="The table to capture.")
+@click.option("--partition-by", default=None, help="Its user column, as given to SqlAdapter.")
+@click.option("--id-column", default=None, help="Its object id column (default: the primary key).")
+@click.option("--db-schema", default=None, help="Its database schema (default: the connection's).")
+def sql_install_triggers(url: str, table: str, partition_by: str | None, id_column: str | None,
+                         db_schema: str | None) -> None:  # fmt: skip
+    """Install the triggers that record every change of a table (idempotent)."""
+    new = _sql_call("install_triggers", url, table, partition_by=partition_by, id_column=id_column, db_schema=db_schema)
+    console.print(f"change capture {'installed on' if new else 'already installed on'} {table}")
+
+
+@sql_group.command("uninstall-triggers")
+@_SQL_URL
+@click.option("--table", required=True, help="The table to stop capturing.")
+@click.option("--db-schema", default=None, help="Its database schema (default: the connection's).")
+def sql_uninstall_triggers(url: str, table: str, db_schema: str | None) -> None:
+    """Remove a table's triggers; the last one takes the change tables with it (idempotent)."""
+    removed = _sql_call("uninstall_triggers", url, table, db_schema=db_schema)
+    console.print(f"change capture {'removed from' if removed else 'was not installed on'} {table}")
+
+
 if __name__ == "__main__":
     main(prog_name="rhom")  # not "python -m rhom.cli" in usage lines

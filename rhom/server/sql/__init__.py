@@ -35,13 +35,20 @@ from rhom.server.sql.adapter import SqlAdapter, SqlError, create_engine, databas
 __all__ = ["SqlAdapter", "SqlError", "Target", "create_engine", "install_triggers", "uninstall_triggers"]
 
 
-def _engine(url: str | sa.URL | sa.Engine) -> sa.Engine:
+@contextmanager
+def _engine(url: str | sa.URL | sa.Engine) -> Iterator[sa.Engine]:
+    """The engine given, or one made for ``url`` and closed after the block."""
     if isinstance(url, sa.Engine):
-        return url
+        yield url
+        return
     try:
-        return create_engine(url)
+        engine = create_engine(url)
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
         raise ConfigurationError(f"not a database URL SQLAlchemy can open: {exc}") from None
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 @contextmanager
@@ -62,7 +69,7 @@ def _target(engine: sa.Engine, table: str | Target, partition_by: str | None, id
         with engine.connect() as conn:
             keys = sa.inspect(conn).get_pk_constraint(table, schema=db_schema)["constrained_columns"]
         if len(keys) != 1:
-            raise ConfigurationError(f"table {table!r} has {len(keys)} primary key columns: name the id column")
+            raise ConfigurationError(f"table {table!r} has {len(keys)} primary key columns: name the id with id_column")
         id_column = keys[0]
     return Target(table, id_column, partition_by, db_schema)
 
@@ -89,14 +96,14 @@ def install_triggers(
         are read by re-query), or a table without a single-column key.
     :raises SqlError: the database refused (its message: no such table, no permission).
     """
-    engine = _engine(url)
-    capture = capture_for(engine.dialect)
-    if capture is None:
-        raise ConfigurationError(f"no change capture for {engine.dialect.name}: its tables are read by re-query")
-    with _database_errors(engine):
-        target = _target(engine, table, partition_by, id_column, db_schema)
-        with engine.begin() as conn:
-            return capture.install(conn, target)
+    with _engine(url) as engine:
+        capture = capture_for(engine.dialect)
+        if capture is None:
+            raise ConfigurationError(f"no change capture for {engine.dialect.name}: its tables are read by re-query")
+        with _database_errors(engine):
+            target = _target(engine, table, partition_by, id_column, db_schema)
+            with engine.begin() as conn:
+                return capture.install(conn, target)
 
 
 def uninstall_triggers(url: str | sa.URL | sa.Engine, table: str | Target, *, db_schema: str | None = None) -> bool:
@@ -107,10 +114,10 @@ def uninstall_triggers(url: str | sa.URL | sa.Engine, table: str | Target, *, db
     :returns: ``True`` when capture was installed.
     :raises SqlError: the database refused (its message).
     """
-    engine = _engine(url)
-    capture = capture_for(engine.dialect)
-    if capture is None:
-        return False
-    target = table if isinstance(table, Target) else Target(table, "", None, db_schema)
-    with _database_errors(engine), engine.begin() as conn:
-        return capture.uninstall(conn, target)
+    with _engine(url) as engine:
+        capture = capture_for(engine.dialect)
+        if capture is None:
+            return False
+        target = table if isinstance(table, Target) else Target(table, "", None, db_schema)
+        with _database_errors(engine), engine.begin() as conn:
+            return capture.uninstall(conn, target)
