@@ -1,0 +1,24 @@
+"""examples/sql_inventory, run as its docstring says."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_inventory_walkthrough_syncs_both_ways(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "examples.sql_inventory", "--data", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONWARNINGS": "error"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("sync: complete") == 3
+    first, changed, table = result.stdout.split("sync: complete")[1:]
+    assert "Bolts    120  2024-05-01" in first and "Nuts" in first and "Gears" not in first  # alice's rows only
+    assert "Bolts    100  2024-06-02" in changed and "Nuts" not in changed  # the program's plain SQL
+    assert "alice  Washers  500" in table and "alice  Bolts     90" in table  # the device's create and edit
+    assert "bob    Gears      7" in table
