@@ -14,7 +14,8 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from rhom.server.sql import SqlAdapter
+from rhom.server.adapters import calling_as
+from rhom.server.sql import SqlAdapter, SqlError
 
 from .conftest import Database
 
@@ -214,3 +215,32 @@ def test_a_create_retried_with_a_key_column_makes_one_row(database: Database, se
             body = {"create": {"t1": {"name": "Lamp"}}}
             http.post("/app/v1/Product", json=body, headers={"X-RhoConnect-CLIENT-ID": client_id})
     assert database.rows("SELECT name, rhom_key FROM products") == [("Lamp", "alice/t1")]
+
+
+def test_a_select_source_reads_its_columns_and_writes_its_table(
+    products: Database, serve: Serve, adapter: Make
+) -> None:
+    seed(products)
+    table = sa.table("products", sa.column("id"), sa.column("owner"), sa.column("name"), sa.column("price"))
+    cheap = sa.select(table).where(table.c.price < 100)
+    source = adapter(products, select=cheap)
+    source.install_triggers()
+    with serve(source) as server:
+        device = server.device("alice")
+        device.sync()
+        assert device.values() == {"1": {"name": "Phone", "price": 9.99}, "2": {"name": "Case", "price": 5.0}}
+        device.Product.find("2").update_attributes(price=150)  # written to the table, then out of the select
+        device.sync()
+        device.sync()
+        assert names(device) == {"1": "Phone"}
+    assert products.rows("SELECT price FROM products WHERE id = 2") == [(150,)]
+
+
+def test_search_finds_the_users_rows_by_column_text(products: Database, adapter: Make) -> None:
+    seed(products)
+    source = adapter(products)
+    with calling_as("alice", "http://127.0.0.1", None):
+        assert set(source.search({"name": "PHO"})) == {"1"}
+        assert set(source.search({"name": "a"})) == {"2"}  # bob's Tablet is not alice's
+        with pytest.raises(SqlError, match="no column 'colour'"):
+            source.search({"colour": "red"})

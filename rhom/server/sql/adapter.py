@@ -300,7 +300,7 @@ class SqlAdapter(SourceAdapter):
             with self.engine.begin() as conn:
                 known = None if key is None else self._known(conn, shape, key)
                 if known is not None:
-                    updated = conn.execute(self._mine(shape, sa.update(table).where(shape.id == known)).values(values))
+                    updated = conn.execute(self._own(shape, table, sa.update(table), known).values(values))
                     if updated.rowcount:
                         return str(to_wire(known))
                 if key is not None and self.key_column is not None:
@@ -329,7 +329,7 @@ class SqlAdapter(SourceAdapter):
                 return
             oid = self._id(shape, attrs["id"])
             with self.engine.begin() as conn:
-                done = conn.execute(self._mine(shape, sa.update(table).where(shape.id == oid)).values(values))
+                done = conn.execute(self._own(shape, table, sa.update(table), oid).values(values))
                 if not done.rowcount:
                     raise SqlError(f"{self.name} {attrs['id']} does not exist")
 
@@ -340,7 +340,14 @@ class SqlAdapter(SourceAdapter):
             table = self._writable_table(shape)
             oid = self._id(shape, attrs["id"])
             with self.engine.begin() as conn:
-                conn.execute(self._mine(shape, sa.delete(table).where(shape.id == oid)))
+                conn.execute(self._own(shape, table, sa.delete(table), oid))
+
+    def _own(self, shape: _Shape, table: sa.Table, statement: Any, oid: Any) -> Any:
+        """``statement`` (an update or delete of ``table``) limited to row ``oid`` of the user."""
+        statement = statement.where(table.c[shape.id_name] == oid)
+        if self.partition_by is None:
+            return statement
+        return statement.where(table.c[self.partition_by] == self._owner(shape))
 
     def _writable_table(self, shape: _Shape) -> sa.Table:
         if shape.table is None:
