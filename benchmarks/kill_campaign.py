@@ -150,6 +150,7 @@ def campaign(clients: int, kills: int, ops: int, plain: bool, seed: int, seconds
         "duplicates": sum(len(prices) - 1 for prices in backend.values()),
         "lost": sum(1 for n, price in kept.items() if price not in backend.get(n, [])),
         "resurrected": sum(1 for n, price in expected.items() if price is None and n in backend),
+        "resurrected_names": sorted(n for n, price in expected.items() if price is None and n in backend)[:20],
         "divergent": sum(1 for r in reports if r.get("local") != backend),
         "unsettled": sum(1 for o in [*outputs, *reports] if not o.get("settled")),
         "refused": sum(len(o.get("errors", [])) for o in [*outputs, *reports]),
