@@ -146,7 +146,12 @@ def test_a_cross_site_form_cannot_push_with_a_client_id_in_the_url(
 
 
 def test_layout_3_routes_still_take_the_client_id_from_the_query_string(logged_in: RhoClient) -> None:
-    params = {"client_id": logged_in.client_id, "p_size": 3, "version": 3, "source_name": "Product"}
+    params: dict[str, str | int] = {
+        "client_id": logged_in.client_id,
+        "p_size": 3,
+        "version": 3,
+        "source_name": "Product",
+    }
     reply = logged_in.http.get("/application", params=params)
     assert reply.status_code == 200 and reply.json()[2] == {"count": 3}, "protocol.md §1.2 (captures B.65)"
 
