@@ -203,11 +203,15 @@ def _create(
         # reply sends it once more). Repeat the link instead of creating a second record.
         # It carries the client's current version (edits made since the first attempt):
         # the record takes it, as an update.
+        # Its files come again too: stored like a create's, so that the record never
+        # names the device's own file name instead of a stored blob.
         server_id = created[oid]
         outcome.cs.setdefault("links", {})[oid] = {"l": server_id}
         outcome.created_changed = True
         try:
-            adapter.update({**attrs, "id": server_id})
+            with keeping_blobs():
+                attrs = _with_blobs(adapter, oid, attrs, blob_fields, uploads)
+                adapter.update({**attrs, "id": server_id})
         except Exception:  # the record is made and linked; its version comes with a refresh
             return
         outcome.log_changes.append((server_id, _stored(attrs)))

@@ -71,3 +71,25 @@ def test_a_blob_over_the_servers_body_limit_fails_alone(world: World) -> None:
     (poster,) = [o for o in world.products.data.values() if o["name"] == "Poster"]
     assert poster["photo"], "the smaller file reached the server"
     assert sorted(values(world.Product)) == sorted(world.products.data)
+
+
+def test_a_create_sent_again_stores_its_photo_again(world: World) -> None:
+    """The server made a create with a photo, then answered 500: the client sends it
+    again, and the server, which knows that create, updates the record it made. The
+    photo comes again as a file part: the record names a stored blob with its bytes,
+    never the device's own file name, and another device downloads it."""
+    from rhom.testing import FaultyTransport
+
+    faults = FaultyTransport()
+    client = world.logged_in(transport=faults)
+    assert sync(client).ok
+    world.Product.create(name="Pictured", photo=b"picture bytes")
+    faults.replace_reply("POST", "/app/v1/Product", b"Internal error", status=500)
+    assert sync(client).failed_sources == ["Product"]  # refused: sent again
+    assert sync(client).ok
+    ((server_id, remote),) = world.products.data.items()
+    assert remote["name"] == "Pictured"
+    assert remote["photo"] != world.Product.find(server_id).photo, "the server's own name for the file"
+    world.switch_device("other")
+    assert sync(world.logged_in()).ok
+    assert world.Product.find(server_id).blob_path("photo").read_bytes() == b"picture bytes"
