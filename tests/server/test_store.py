@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -80,3 +82,29 @@ def test_close_then_reuse_reopens(store: Store) -> None:
 def test_unknown_store_url() -> None:
     with pytest.raises(ConfigurationError):
         open_store("mongodb://nowhere")
+
+
+def test_sqlite_kv_is_a_rowid_table_and_an_older_file_is_rebuilt_keeping_its_rows(tmp_path: Path) -> None:
+    """Large values (a client's state) in a WITHOUT ROWID table made every lookup that
+    compared with them read their overflow pages: kv keeps its keys in an index instead,
+    and a file of an earlier version is rebuilt once, with its rows."""
+    from rhom.server._sqlite_store import SqliteStore
+
+    old = tmp_path / "old.db"
+    with sqlite3.connect(old) as conn:
+        conn.execute("CREATE TABLE kv (k TEXT PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID")
+        conn.execute("INSERT INTO kv VALUES ('c:1', ?), ('small', x'01')", (b"x" * 3_000_000,))
+    conn.close()
+    for path in (old, tmp_path / "new.db"):
+        store = SqliteStore(str(path))
+        store.set_many({"small": b"\x01", "other": b"2"})
+        assert store.get_many(["small", "other", "missing"]) == [b"\x01", b"2", None]
+        store.close()
+        with sqlite3.connect(path) as check:
+            (sql,) = check.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'kv'").fetchone()
+            tables = {r[0] for r in check.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        check.close()
+        assert "WITHOUT ROWID" not in sql.upper() and "kv_without_rowid" not in tables
+    store = SqliteStore(str(old))
+    assert store.get("c:1") == b"x" * 3_000_000, "the rows of the older file are kept"
+    store.close()
