@@ -10,6 +10,7 @@ pushed attributes and no ``id``. A failing entry does not hold back the entries 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -19,7 +20,7 @@ from rhom.server._state import Doc, JsonObject
 from rhom.server.adapters import SourceAdapter, Upload, calling_as, creating, keeping_blobs
 from rhom.server.pages import RESERVED, Caller
 
-__all__ = ["InvalidPush", "Push", "parse_push", "process_push"]
+__all__ = ["InvalidPush", "Limits", "Push", "PushOverLimit", "parse_push", "process_push"]
 
 OPERATIONS = ("create", "update", "delete")
 
@@ -30,11 +31,26 @@ class InvalidPush(Exception):
     """The push body does not have the shape of protocol.md §5.1."""
 
 
-def parse_push(values: Mapping[str, Any]) -> tuple[Push, list[str]]:
+class PushOverLimit(Exception):
+    """A push names an object or attribute longer than the server accepts; the message
+    names the limit (answered 400)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """What one push may name (settings ``max_object_id_length``,
+    ``max_attribute_name_length``; ``0``: no limit)."""
+
+    object_id: int = 0
+    attribute_name: int = 0
+
+
+def parse_push(values: Mapping[str, Any], limits: Limits = Limits()) -> tuple[Push, list[str]]:
     """Validate the ``create``/``update``/``delete`` sections and ``blob_fields``.
 
     :raises InvalidPush: a section that is not ``{id: {attr: scalar}}``, or an attribute
         name containing ``:`` (protocol.md §1.9).
+    :raises PushOverLimit: an object id or attribute name over *limits*.
     """
     push: Push = {}
     for op in OPERATIONS:
@@ -43,7 +59,7 @@ def parse_push(values: Mapping[str, Any]) -> tuple[Push, list[str]]:
             continue
         if not isinstance(section, dict):
             raise InvalidPush(op)
-        push[op] = {str(oid): _attrs(op, obj) for oid, obj in section.items()}
+        push[op] = {_object_id(str(oid), limits): _attrs(op, obj, limits) for oid, obj in section.items()}
     fields = values.get("blob_fields") or []
     if isinstance(fields, str):
         fields = [fields]
@@ -52,13 +68,26 @@ def parse_push(values: Mapping[str, Any]) -> tuple[Push, list[str]]:
     return push, sorted(set(fields))
 
 
-def _attrs(op: str, obj: Any) -> dict[str, str]:
+def _object_id(oid: str, limits: Limits) -> str:
+    if limits.object_id and len(oid) > limits.object_id:
+        raise PushOverLimit(
+            f"object id of {len(oid)} characters: the limit is {limits.object_id} (max_object_id_length)"
+        )
+    return oid
+
+
+def _attrs(op: str, obj: Any, limits: Limits) -> dict[str, str]:
     if not isinstance(obj, dict):
         raise InvalidPush(op)
     attrs: dict[str, str] = {}
     for name, value in obj.items():
         if ":" in name or isinstance(value, (dict, list)):
             raise InvalidPush(op)
+        if limits.attribute_name and len(name) > limits.attribute_name:
+            raise PushOverLimit(
+                f"attribute name of {len(name)} characters: the limit is {limits.attribute_name} "
+                "(max_attribute_name_length)"
+            )
         attrs[name] = "" if value is None else value if isinstance(value, str) else str(value)
     return attrs
 
@@ -75,8 +104,11 @@ def _stored(attrs: Mapping[str, str]) -> dict[str, str]:
 class _Outcome:
     """What one push changes: the client state and the objects to write to the log."""
 
-    def __init__(self, cs: JsonObject, created: dict[str, str], record: Callable[[str, str], None]) -> None:
+    def __init__(
+        self, cs: JsonObject, created: dict[str, str], record: Callable[[str, str], None], max_errors: int = 0
+    ) -> None:
         self.cs = cs
+        self.max_errors = max_errors
         self.created = created
         self.record = record  # makes one create's link durable at once
         self.created_now: list[str] = []
@@ -87,8 +119,12 @@ class _Outcome:
 
     def error(self, op: str, oid: str, attrs: Mapping[str, str], message: str) -> None:
         self.errors += 1
-        errors = self.cs.setdefault("errors", {}).setdefault(op + "-error", {})
-        errors[oid] = _stored(attrs)
+        kinds = self.cs.setdefault("errors", {})
+        errors = kinds.setdefault(op + "-error", {})
+        kept = sum(len(entries) for kind, entries in kinds.items() if kind.endswith("-error")) // 2  # id, id-error
+        # past max_error_entries, an error keeps its message, not the attributes pushed:
+        # what one client can make the server keep for it stays bounded
+        errors[oid] = _stored(attrs) if not self.max_errors or kept < self.max_errors else {}
         errors[oid + "-error"] = {"message": message}
         if op == "update":
             self.failed_updates.append(oid)
@@ -100,8 +136,12 @@ def process_push(
     push: Push,
     blob_fields: list[str],
     uploads: Mapping[str, Upload],
+    max_errors: int = 0,
 ) -> None:
     """Run a validated push against ``adapter`` and record its results for the client.
+
+    :param max_errors: errors of this client and source kept with their attributes
+        (setting ``max_error_entries``; ``0``: all).
 
     Created and deleted objects go to the change log at once, marked as held by this
     client, so its next page does not echo its own push.
@@ -121,7 +161,7 @@ def process_push(
         def record(temporary_id: str, server_id: str) -> None:
             state.store.set(state.link_in_flight_key(caller.client_id, adapter.name, temporary_id), server_id.encode())
 
-        outcome = _Outcome(cs, created, record)
+        outcome = _Outcome(cs, created, record, max_errors)
         with calling_as(caller.user, caller.base_url, state.store, caller.pkey(adapter), blob_quota=state.blob_quota):
             _run(adapter, push, blob_fields, uploads, outcome)
         state.count("errors:" + adapter.name, outcome.errors)

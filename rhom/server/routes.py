@@ -14,7 +14,7 @@ from starlette.responses import Response
 
 from rhom.server import _http, live
 from rhom.server._call import Call
-from rhom.server._cud import InvalidPush, parse_push, process_push
+from rhom.server._cud import InvalidPush, Limits, PushOverLimit, parse_push, process_push
 from rhom.server._log import read_held
 from rhom.server._state import partition_key, q
 from rhom.server.adapters import LoginError, blob_key
@@ -178,16 +178,27 @@ def query(call: Call) -> Response:
     return _http.json_bytes(page.json(), page.headers())
 
 
+def _limits(call: Call) -> Limits:
+    settings = call.server.settings
+    return Limits(settings.max_object_id_length, settings.max_attribute_name_length)
+
+
+def _max_errors(call: Call) -> int:
+    return call.server.settings.max_error_entries
+
+
 def push(call: Call) -> Response:
     """``POST /app/v1/{Source}`` (§5): run creates, updates and deletes."""
     adapter = call.adapter(_source_name(call))
     if adapter is None:
         return _http.text(500, UNKNOWN_SOURCE)
     try:
-        body, blob_fields = parse_push(call.params.values)
+        body, blob_fields = parse_push(call.params.values, _limits(call))
     except InvalidPush:
         return _http.bad_body()
-    process_push(call.caller(), adapter, body, blob_fields, call.params.uploads)
+    except PushOverLimit as exc:
+        return _http.text(400, str(exc), _http.TEXT)
+    process_push(call.caller(), adapter, body, blob_fields, call.params.uploads, _max_errors(call))
     return _http.empty()
 
 
@@ -198,10 +209,12 @@ def update_object(call: Call) -> Response:
         return _http.text(500, UNKNOWN_SOURCE)
     object_id = str(call.request.path_params["object_id"])
     try:
-        body, _ = parse_push({"update": {object_id: call.params.values.get("update") or {}}})
+        body, _ = parse_push({"update": {object_id: call.params.values.get("update") or {}}}, _limits(call))
     except InvalidPush:
         return _http.bad_body()
-    process_push(call.caller(), adapter, body, [], {})
+    except PushOverLimit as exc:
+        return _http.text(400, str(exc), _http.TEXT)
+    process_push(call.caller(), adapter, body, [], {}, _max_errors(call))
     return _http.empty()
 
 
@@ -212,11 +225,15 @@ def delete_object(call: Call) -> Response:
         return _http.text(500, UNKNOWN_SOURCE)
     assert call.client_id is not None
     object_id = str(call.request.path_params["object_id"])
+    try:
+        parse_push({"delete": {object_id: {}}}, _limits(call))
+    except PushOverLimit as exc:
+        return _http.text(400, str(exc), _http.TEXT)
     caller = call.caller()
     cs = call.state.client_state(call.client_id, adapter.name)
     held = read_held(call.state, caller.log(adapter), cs, [object_id])
     body = {"delete": {object_id: held.get(object_id, {})}}
-    process_push(caller, adapter, body, [], {})
+    process_push(caller, adapter, body, [], {}, _max_errors(call))
     return _http.empty()
 
 

@@ -71,6 +71,12 @@ class Settings:
         per process; above it new requests get 503. ``None`` (the default, or ``auto``):
         the process's open-file limit less 10% for the store, logs and files.
     :param max_body_size: largest request body accepted, in bytes.
+    :param max_object_id_length: longest object id a push may name, in characters; a
+        longer one is answered 400 naming the limit (``0``: no limit).
+    :param max_attribute_name_length: longest attribute name a push may send, in
+        characters; a longer one is answered 400 naming the limit (``0``: no limit).
+    :param max_error_entries: errors of one client and source kept for its next page
+        with the attributes pushed; further ones keep their message only (``0``: no limit).
     :param default_page_size: objects per page when a query has no ``p_size``.
     :param bulk_sync_poll_interval: seconds a bulk data file stays valid.
     :param redis_prefix: prefix of every Redis key, so that one Redis can host several apps.
@@ -111,6 +117,9 @@ class Settings:
     body_timeout: int = 60
     max_connections: int | None = None
     max_body_size: int = 50 * 1024 * 1024
+    max_object_id_length: int = 1024
+    max_attribute_name_length: int = 256
+    max_error_entries: int = 1000
     default_page_size: int = 500
     bulk_sync_poll_interval: int = 3600
     redis_prefix: str = "rhom:"
@@ -179,6 +188,9 @@ class Settings:
             "live_streams_per_user",
             "live_streams_per_client",
             "blob_quota",
+            "max_object_id_length",
+            "max_attribute_name_length",
+            "max_error_entries",
         )
         for name in limits:
             if getattr(self, name) < 0:

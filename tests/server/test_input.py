@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
-from rhom.server import MemoryAdapter
+from rhom.server import MemoryAdapter, Settings
 
-from .conftest import RhoClient
+from .conftest import RhoClient, Serve
 
 
 def test_lone_surrogate_is_refused_before_the_adapter_runs(logged_in: RhoClient, products: MemoryAdapter) -> None:
@@ -61,3 +62,37 @@ def test_well_formed_push_still_works(logged_in: RhoClient, products: MemoryAdap
     reply = logged_in.push("Product", {"create": {"1700000000001": {"name": "ok ünïcode ✓"}}})
     assert reply.status_code == 200
     assert products.data["6"] == {"name": "ok ünïcode ✓"}
+
+
+# -- what one client may make the server keep (max_object_id_length, ...) -------------------
+
+
+def test_an_object_id_over_the_limit_is_refused_naming_it(logged_in: RhoClient, products: MemoryAdapter) -> None:
+    reply = logged_in.push("Product", {"update": {"x" * 1025: {"name": "n"}}})
+    assert reply.status_code == 400
+    assert reply.text == "object id of 1025 characters: the limit is 1024 (max_object_id_length)"
+    reply = logged_in.http.delete(f"/app/v1/Product/{'y' * 2000}", headers=logged_in.headers)
+    assert reply.status_code == 400 and "max_object_id_length" in reply.text
+    assert not {"update", "delete"} & set(products.calls), "nothing reached the backend"
+    assert logged_in.push("Product", {"update": {"1": {"name": "ok"}}}).status_code == 200
+
+
+def test_an_attribute_name_over_the_limit_is_refused_naming_it(logged_in: RhoClient, products: MemoryAdapter) -> None:
+    reply = logged_in.push("Product", {"create": {"1700000000001": {"n" * 257: "v"}}})
+    assert reply.status_code == 400
+    assert reply.text == "attribute name of 257 characters: the limit is 256 (max_attribute_name_length)"
+    assert "create" not in products.calls
+
+
+def test_errors_past_max_error_entries_keep_their_message_only(serve: Serve, rho: Callable[[str], RhoClient]) -> None:
+    products = MemoryAdapter("Product")
+    with serve([products], settings=Settings.for_tests(max_error_entries=2)) as url:
+        client = rho(url)
+        client.login()
+        client.create_client()
+        updates = {f"missing{i}": {"name": f"n{i}"} for i in range(3)}  # unknown ids: update-errors
+        assert client.push("Product", {"update": updates}).status_code == 200
+        errors = client.page("Product")["commands"]["update-error"]
+    kept = {oid: attrs for oid, attrs in errors.items() if not oid.endswith("-error")}
+    assert kept == {"missing0": {"name": "n0"}, "missing1": {"name": "n1"}, "missing2": {}}
+    assert all("does not exist" in errors[f"missing{i}-error"]["message"] for i in range(3))
