@@ -10,7 +10,8 @@ with two deliberate differences:
   or may not have created the object. They are not pushed again (that
   could create a second server record); they wait, like ``sent=2`` rows, for the pull to
   bring their link. If the pull completes without it, :func:`requeue_lost_creates` turns
-  them back into a queued create.
+  them back into a queued create, or, for an object deleted here meanwhile, into rows
+  sent again (``sent=6``) until the server answers, the delete held until the link.
 """
 
 from __future__ import annotations
