@@ -11,7 +11,8 @@
 
 Built on SQLAlchemy Core (PostgreSQL, SQLite, MySQL/MariaDB alike). Change capture by
 triggers covers PostgreSQL and SQLite; other tables are read again at each refresh.
-See docs/sql.md.
+:class:`Publisher`, the backend plugin, pushes what an application commits through the
+SQLAlchemy ORM into rhom.server instead. See docs/sql.md.
 """
 
 from __future__ import annotations
@@ -31,8 +32,18 @@ except ImportError as _exc:  # without the extra: say what to install
 from rhom.exceptions import ConfigurationError
 from rhom.server.sql._capture import Target, capture_for
 from rhom.server.sql.adapter import SqlAdapter, SqlError, create_engine, database_message
+from rhom.server.sql.publisher import DeliveryError, Publisher
 
-__all__ = ["SqlAdapter", "SqlError", "Target", "create_engine", "install_triggers", "uninstall_triggers"]
+__all__ = [
+    "DeliveryError",
+    "Publisher",
+    "SqlAdapter",
+    "SqlError",
+    "Target",
+    "create_engine",
+    "install_triggers",
+    "uninstall_triggers",
+]
 
 
 @contextmanager

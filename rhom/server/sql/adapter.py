@@ -251,19 +251,41 @@ class SqlAdapter(SourceAdapter):
             yield from self._objects(conn.execute(query), shape)
 
     def _objects(self, rows: sa.CursorResult[Any], shape: _Shape) -> Iterator[tuple[str, dict[str, str]]]:
-        names, blobs, id_key = shape.attributes, self.blob_columns, shape.id_name
         for row in rows:
-            values = row._mapping
-            attrs: dict[str, str] = {}
-            for name in names:
-                text = to_wire(values[name])
-                if text is None:
-                    continue
-                if name in blobs:
-                    attrs[name + "-rhoblob"] = self.blob_url(text) if text else ""
-                else:
-                    attrs[name] = text
-            yield str(to_wire(values[id_key])), attrs
+            yield self._object(row._mapping, shape)
+
+    def _object(self, values: sa.RowMapping, shape: _Shape) -> tuple[str, dict[str, str]]:
+        """A row as the wire carries it: its id and its attributes (NULLs left out)."""
+        blobs = self.blob_columns
+        attrs: dict[str, str] = {}
+        for name in shape.attributes:
+            text = to_wire(values[name])
+            if text is None:
+                continue
+            if name in blobs:
+                attrs[name + "-rhoblob"] = self.blob_url(text) if text else ""
+            else:
+                attrs[name] = text
+        return str(to_wire(values[shape.id_name])), attrs
+
+    def rows(self, ids: Sequence[str]) -> list[tuple[str, str | None, dict[str, str]]]:
+        """The rows with these ids, whoever they belong to, as the wire carries them:
+        ``(id, partition value as text, attributes)`` (``None`` for an ``app`` source).
+        Ids with no row are left out. The backend plugin (:class:`Publisher`) reads
+        through this, so that a pushed row is exactly what :meth:`query` would read.
+        """
+        with self._errors(), self.engine.connect() as conn:
+            shape = self.shape(conn, check=True)
+            column = shape.table.c[shape.id_name] if shape.table is not None else shape.id
+            keys = [from_wire(column, oid, f"{self.name}.id") for oid in ids]
+            base = shape.base if shape.owner is None else shape.base.add_columns(shape.owner.label("rhom_part"))
+            found: list[tuple[str, str | None, dict[str, str]]] = []
+            for start in range(0, len(keys), _CHUNK):
+                for row in conn.execute(base.where(shape.id.in_(keys[start : start + _CHUNK]))):
+                    values = row._mapping
+                    oid, attrs = self._object(values, shape)
+                    found.append((oid, None if shape.owner is None else to_wire(values["rhom_part"]), attrs))
+            return found
 
     def _mine(self, shape: _Shape, query: Any) -> Any:
         """``query`` limited to the current user's rows."""
