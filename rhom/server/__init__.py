@@ -61,13 +61,24 @@ try:
     from rhom.server.adapters import LoginError, MemoryAdapter, SourceAdapter, Upload
     from rhom.server.app import create_app
     from rhom.server.settings import Settings
-    from rhom.server.store import LogEntry, LogInfo, Store, open_store
+    from rhom.server.store import (
+        ChangeLog,
+        KeyValueStore,
+        LogEntry,
+        LogInfo,
+        Store,
+        StoreUnavailableError,
+        open_store,
+        register_store,
+    )
 except ModuleNotFoundError as exc:  # present but broken, say: still name the extra
     if (exc.name or "").partition(".")[0] not in {name for names in _SERVER_EXTRA for name in names}:
         raise
     raise _missing_extra(exc) from exc
 
 __all__ = [
+    "ChangeLog",
+    "KeyValueStore",
     "LogEntry",
     "LogInfo",
     "LoginError",
@@ -75,8 +86,10 @@ __all__ = [
     "Settings",
     "SourceAdapter",
     "Store",
+    "StoreUnavailableError",
     "Upload",
     "backend",
     "create_app",
     "open_store",
+    "register_store",
 ]

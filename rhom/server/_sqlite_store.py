@@ -14,8 +14,9 @@ from typing import Any
 
 import orjson
 
+from rhom.server import _runs
 from rhom.server._slots import waiting
-from rhom.server.store import LogChange, LogEntry, LogInfo, Store, iter_chunks, new_objects_only, prefix_upper_bound
+from rhom.server.store import LogChange, LogEntry, LogInfo, Store, iter_chunks, prefix_upper_bound
 
 __all__ = ["SqliteStore"]
 
@@ -26,7 +27,7 @@ _STRIPES = 1024
 # below), newest sequence number, live count and compaction floor. log_entry: one row
 # per version (v NULL: a deletion; h: its digest; sup/sup_at: the entry that replaced it,
 # and when). log_run: a run of objects new to the log, written by one write, as one row
-# (see RUN_MIN). log_cur: each object's latest entry and its digest ('' once deleted), for
+# (rhom.server._runs). log_cur: each object's latest entry and its digest ('' once deleted), for
 # logs too large to index in memory (see MEMORY_INDEX_MAX). kv_expiry: when counters
 # written by incr(ttl=...) are forgotten. kv is a rowid table with an index on its keys:
 # its values can be large (a client's state), and in a WITHOUT ROWID table every key
@@ -53,14 +54,10 @@ CREATE TABLE IF NOT EXISTS log_meta (
 """
 _LOG_TABLES = ("log_entry", "log_run", "log_cur", "log_meta")
 
-#: A write of at least this many objects, all new to the log, is stored as runs of at
-#: most RUN_SIZE objects, one row each: a new partition's first refresh writes a few rows
-#: instead of one per object. The first later change to one of them turns its run into
-#: rows (so that compaction keeps working row by row).
-RUN_MIN = 32
-RUN_SIZE = 200
-#: No run ever holds more objects: reads seek runs by it (never lower it).
-RUN_SPAN_MAX = 1000
+# A write of many objects all new to the log is stored as runs (rhom.server._runs), one
+# row per RUN_SIZE objects: a new partition's first refresh writes a few rows instead of
+# one per object. The first later change to one of them turns its run into rows (so that
+# compaction keeps working row by row).
 #: Logs of at most this many objects (live or deleted) keep each object's latest entry
 #: in this process's memory, rebuilt from the tables when needed, instead of log_cur.
 MEMORY_INDEX_MAX = 50_000
@@ -311,11 +308,12 @@ class SqliteStore(Store):
 
     @staticmethod
     def _write_runs(conn: sqlite3.Connection, lid: int, first: int, changes: Sequence[LogChange], now: float) -> None:
-        """Store objects new to the log, numbered from ``first``, as runs of RUN_SIZE."""
-        assert RUN_SIZE <= RUN_SPAN_MAX
+        """Store objects new to the log, numbered from ``first``, as runs of ``RUN_SIZE``."""
+        size = _runs.RUN_SIZE
+        assert size <= _runs.RUN_SPAN_MAX
         rows = []
-        for start in range(0, len(changes), RUN_SIZE):
-            part = changes[start : start + RUN_SIZE]  # [oid, digest, value] each, as stored
+        for start in range(0, len(changes), size):
+            part = changes[start : start + size]  # [oid, digest, value] each, as stored
             rows.append((lid, first + start, first + start + len(part) - 1, now, orjson.dumps(part).decode()))
         conn.executemany("INSERT INTO log_run (log, first, last, at, data) VALUES (?, ?, ?, ?, ?)", rows)
 
@@ -356,7 +354,7 @@ class SqliteStore(Store):
             return {}
         spans = conn.execute(
             "SELECT first, last FROM log_run WHERE log = ? AND first > ? AND first <= ?",
-            (lid, wanted[0] - RUN_SPAN_MAX, wanted[-1]),
+            (lid, wanted[0] - _runs.RUN_SPAN_MAX, wanted[-1]),
         ).fetchall()
         runs: dict[int, tuple[float, list[Any]]] = {}
         for first, last in spans:
@@ -390,7 +388,7 @@ class SqliteStore(Store):
             from_runs: list[LogEntry] = []
             runs = conn.execute(
                 "SELECT first, last, data FROM log_run WHERE log = ? AND first > ? ORDER BY first",
-                (lid, after - RUN_SPAN_MAX),
+                (lid, after - _runs.RUN_SPAN_MAX),
             )
             for first, last, data in runs:
                 if len(from_runs) >= limit or (bound is not None and first > bound):
@@ -599,7 +597,7 @@ class _Checkpointer:
 
 def _all_new(changes: Sequence[LogChange], base: Index) -> bool:
     """Whether ``changes`` are enough objects for runs, each new to the log and live."""
-    return new_objects_only(changes, RUN_MIN) and base.keys().isdisjoint(oid for oid, _, _ in changes)
+    return _runs.new_objects_only(changes) and base.keys().isdisjoint(oid for oid, _, _ in changes)
 
 
 @contextmanager

@@ -35,7 +35,20 @@ def redis_url() -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+#: The store of each family of URL schemes the contract tests run on, and its marker:
+#: every scheme of rhom.server.store.SCHEMES belongs to one (test_store checks).
+STORE_FAMILIES = {
+    "sqlite": ("sqlite",),
+    "redis": ("redis", "rediss", "unix"),
+}
+
+
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("redis", marks=pytest.mark.redis),
+    ]
+)
 def store_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/server.db"

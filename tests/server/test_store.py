@@ -1,9 +1,9 @@
-"""The Store interface, one contract for both implementations (rhom.server.store)."""
+"""The Store interface, one contract for every store (rhom.server.store): each test runs
+on a store of every family of URL schemes the registry lists (conftest STORE_FAMILIES)."""
 
 from __future__ import annotations
 
 import sqlite3
-import threading
 import time
 from pathlib import Path
 
@@ -11,66 +11,23 @@ import pytest
 
 from rhom.exceptions import ConfigurationError
 from rhom.server import Store, open_store
+from rhom.server.store import SCHEMES, register_store
+from rhom.server.testing import check_key_value
+
+from .conftest import STORE_FAMILIES
 
 
-def test_get_set_delete(store: Store) -> None:
-    assert store.get("a") is None
-    store.set_many({"a": b"1", "b": b"2", "c:d": b"\x00\xff"})
-    assert store.get_many(["a", "missing", "c:d"]) == [b"1", None, b"\x00\xff"]
-    store.set_many({"a": None, "b": b"3"})
-    assert store.get_many(["a", "b"]) == [None, b"3"]
-    assert store.get_many([]) == []
+def test_the_key_value_half_keeps_the_contract(store: Store) -> None:
+    """rhom.server.testing.check_key_value: reads, writes, prefixes, counters, locks."""
+    check_key_value(store)
 
 
-def test_prefix_operations(store: Store) -> None:
-    store.set_many({"cx:1:a": b"", "cx:1:b": b"", "cx:10:a": b"", "cx:2:a": b"", "u:*?[": b""})
-    assert store.keys("cx:1:") == ["cx:1:a", "cx:1:b"]
-    assert store.keys("u:*") == ["u:*?["], "glob characters are literal"
-    assert store.delete_prefix("cx:1:") == 2
-    assert store.keys("cx:") == ["cx:10:a", "cx:2:a"]
-    store.flush()
-    assert store.keys("") == []
-
-
-def test_lock_excludes_concurrent_holders(store: Store) -> None:
-    counter = {"value": 0, "overlap": 0, "inside": 0}
-
-    def work() -> None:
-        for _ in range(20):
-            with store.lock("c:one"):
-                counter["inside"] += 1
-                if counter["inside"] > 1:
-                    counter["overlap"] += 1
-                counter["value"] += 1
-                counter["inside"] -= 1
-
-    threads = [threading.Thread(target=work) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert counter == {"value": 80, "overlap": 0, "inside": 0}
-
-
-def test_incr_counts_across_threads_and_forgets_after_its_ttl(store: Store) -> None:
-    assert store.incr("n:a") == 1 and store.incr("n:a", 4) == 5 and store.incr("n:a", -2) == 3
-    assert store.get("n:a") == b"3", "a counter reads back as its digits"
-
-    def add() -> None:
-        for _ in range(50):
-            store.incr("n:shared", ttl=60)
-
-    threads = [threading.Thread(target=add) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert store.get("n:shared") == b"200", "no increment lost"
+def test_incr_forgets_a_counter_after_its_ttl(store: Store) -> None:
     assert store.incr("n:brief", ttl=1) == 1
     time.sleep(1.1)  # the window of n:brief is over (SQLite stamps exact times, Redis whole seconds)
     assert store.incr("n:brief", ttl=1) == 1, "a counter past its ttl starts over"
     store.flush()
-    assert store.get("n:a") is None
+    assert store.get("n:brief") is None
 
 
 def test_close_then_reuse_reopens(store: Store) -> None:
@@ -80,8 +37,34 @@ def test_close_then_reuse_reopens(store: Store) -> None:
 
 
 def test_unknown_store_url() -> None:
-    with pytest.raises(ConfigurationError):
+    with pytest.raises(ConfigurationError, match="redis://"):
         open_store("mongodb://nowhere")
+
+
+def test_every_registered_scheme_runs_the_contract_suite() -> None:
+    """The store fixture covers each scheme of the registry: a store added to it without a
+    contract run fails here."""
+    covered = {scheme for schemes in STORE_FAMILIES.values() for scheme in schemes}
+    assert set(SCHEMES) == covered
+
+
+def test_a_registered_scheme_opens_its_store(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from rhom.server._sqlite_store import SqliteStore
+
+    monkeypatch.setattr("rhom.server.store.SCHEMES", dict(SCHEMES))
+    opened: list[tuple[str, str]] = []
+
+    def opener(url: str, *, prefix: str) -> Store:
+        opened.append((url, prefix))
+        return SqliteStore(str(tmp_path / "mine.db"))
+
+    register_store("mine", opener)
+    store = open_store("mine://somewhere", redis_prefix="app:")
+    store.close()
+    assert opened == [("mine://somewhere", "app:")] and isinstance(store, SqliteStore)
+    for taken in ("sqlite", "redis", "Bad", "no/slash"):
+        with pytest.raises(ConfigurationError):
+            register_store(taken, opener)
 
 
 def test_sqlite_kv_is_a_rowid_table_and_an_older_file_is_rebuilt_keeping_its_rows(tmp_path: Path) -> None:
