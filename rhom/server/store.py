@@ -11,7 +11,10 @@ checks them against a reference model, and every built-in store passes it:
 * ``SqliteStore`` (``sqlite:///file.db`` or ``sqlite://``): the embedded default,
   zero set-up, for one server process;
 * ``RedisStore`` (``redis://host:port/db``, ``rediss://``, ``unix://``): several server
-  processes on one Redis.
+  processes on one Redis;
+* ``RedisClusterStore`` (``redis+cluster://host:port[,host:port...]``): several server
+  processes on a Redis Cluster, its keys sharded over the masters, each master's
+  replica taking over when it dies.
 
 :func:`open_store` opens the store a URL names, by its scheme, from :data:`SCHEMES`;
 :func:`register_store` adds a scheme of your own.
@@ -297,6 +300,12 @@ def _open_redis(url: str, *, prefix: str) -> Store:
     return RedisStore(url, prefix=prefix)
 
 
+def _open_redis_cluster(url: str, *, prefix: str) -> Store:
+    from rhom.server._redis_cluster_store import RedisClusterStore
+
+    return RedisClusterStore(url, prefix=prefix)
+
+
 #: The registry of store URL schemes: scheme -> opener. :func:`open_store` reads it,
 #: :func:`register_store` adds to it, and rhom's tests run the contract suite on a store
 #: of every scheme it lists.
@@ -305,6 +314,8 @@ SCHEMES: dict[str, Opener] = {
     "redis": _open_redis,
     "rediss": _open_redis,
     "unix": _open_redis,
+    "redis+cluster": _open_redis_cluster,
+    "rediss+cluster": _open_redis_cluster,
 }
 
 
@@ -333,9 +344,9 @@ def register_store(scheme: str, opener: Opener) -> None:
 def open_store(url: str, *, redis_prefix: str = "rhom:") -> Store:
     """Create the store a ``store`` setting names, by the URL's scheme (:data:`SCHEMES`).
 
-    :param url: ``sqlite:///path``, ``sqlite://`` (memory), ``redis://...`` or a scheme of
-        :func:`register_store`.
-    :param redis_prefix: prepended to every key of a Redis store.
+    :param url: ``sqlite:///path``, ``sqlite://`` (memory), ``redis://...``,
+        ``redis+cluster://host:port[,host:port...]`` or a scheme of :func:`register_store`.
+    :param redis_prefix: prepended to every key of a Redis or Redis Cluster store.
     :raises ConfigurationError: an unknown scheme, or a URL its store refuses.
     """
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""

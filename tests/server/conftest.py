@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from rhom.server import MemoryAdapter, Settings, SourceAdapter, Store, create_app, open_store
-from rhom.server.testing import redis_server, run_in_thread
+from rhom.server.testing import redis_cluster, redis_server, run_in_thread
 
 PRODUCTS: dict[str, dict[str, str]] = {
     "1": {"brand": "Apple", "name": "iPhone", "price": "199.99", "quantity": "10", "sku": "1001"},
@@ -35,11 +35,21 @@ def redis_url() -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="session")
+def redis_cluster_url() -> Iterator[str]:
+    """A private Redis Cluster (3 masters, 3 replicas, AOF on) for the session."""
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server missing: run scripts/ensure-redis.sh (the Redis Cluster tests need it)")
+    with redis_cluster() as nodes:
+        yield nodes.url
+
+
 #: The store of each family of URL schemes the contract tests run on, and its marker:
 #: every scheme of rhom.server.store.SCHEMES belongs to one (test_store checks).
 STORE_FAMILIES = {
     "sqlite": ("sqlite",),
     "redis": ("redis", "rediss", "unix"),
+    "redis+cluster": ("redis+cluster", "rediss+cluster"),
 }
 
 
@@ -47,12 +57,13 @@ STORE_FAMILIES = {
     params=[
         "sqlite",
         pytest.param("redis", marks=pytest.mark.redis),
+        pytest.param("redis+cluster", marks=pytest.mark.redis_cluster),
     ]
 )
 def store_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/server.db"
-    url: str = request.getfixturevalue("redis_url")
+    url: str = request.getfixturevalue("redis_url" if request.param == "redis" else "redis_cluster_url")
     return url
 
 

@@ -37,7 +37,7 @@ def test_close_then_reuse_reopens(store: Store) -> None:
 
 
 def test_unknown_store_url() -> None:
-    with pytest.raises(ConfigurationError, match="redis://"):
+    with pytest.raises(ConfigurationError, match="redis\\+cluster://"):
         open_store("mongodb://nowhere")
 
 
@@ -62,7 +62,7 @@ def test_a_registered_scheme_opens_its_store(monkeypatch: pytest.MonkeyPatch, tm
     store = open_store("mine://somewhere", redis_prefix="app:")
     store.close()
     assert opened == [("mine://somewhere", "app:")] and isinstance(store, SqliteStore)
-    for taken in ("sqlite", "redis", "Bad", "no/slash"):
+    for taken in ("sqlite", "redis+cluster", "Bad", "no/slash"):
         with pytest.raises(ConfigurationError):
             register_store(taken, opener)
 
