@@ -13,14 +13,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from .. import blobs
 from ..changelog import no_changelog
 from ..exceptions import ServerError
-from . import protocol
+from . import _unanswered, protocol
 from ._push import IN_DOUBT, RESEND
 from .source import BLOB_SUFFIX, SyncSource, write_transaction
 
@@ -153,7 +153,7 @@ def apply_page(
     downloads, kept = _blob_work(source, objects, page) if download else ([], set())
     delete = _without_blob_suffix(page.delete, kept)
     fetched: list[str] = []
-    refused: list[ServerError] = []
+    refused: list[tuple[str, str, str, ServerError]] = []
     try:
         for oid, attrib, url in downloads:
             try:
@@ -163,14 +163,15 @@ def apply_page(
                     raise  # a 5xx: fail the page, the next run gets it again
                 # The file is gone for good: skip the attribute and apply the rest of the
                 # page (protocol.md §8.2 step 4). Failing the page would stop the source at
-                # this page on every run, so no later object would ever arrive.
+                # this page on every run, so no later object would ever arrive. The URL is
+                # kept (rhom errors lists it) and tried again at the next run.
                 objects[oid] = {a: v for a, v in objects[oid].items() if a != attrib}
-                refused.append(exc)
+                refused.append((oid, attrib, url, _blob_refused(source, oid, attrib, url, exc)))
                 continue
             fetched.append(value)
             objects[oid][attrib] = value
-        applied = _commit(source, page, objects, dependents, search, delete)
-        applied.blob_errors = refused
+        applied = _commit(source, page, objects, dependents, search, delete, refused)
+        applied.blob_errors = [exc for _, _, _, exc in refused]
     except BaseException:
         for value in fetched:
             try:
@@ -183,6 +184,15 @@ def apply_page(
     return applied
 
 
+def _blob_refused(source: SyncSource, oid: str, attrib: str, url: str, exc: ServerError) -> ServerError:
+    """The refusal as the app and ``rhom sync`` see it: the object, the attribute and the URL."""
+    body = exc.details if isinstance(exc.details, str) and exc.details.strip() else "(empty body)"
+    body = " ".join(body.split())[:200]
+    message = (f"{source.name} {oid}: {attrib} not downloaded: {url} answered HTTP {exc.status_code} ({body}); "
+               "tried again at the next sync")  # fmt: skip
+    return ServerError(message, source=source.name, status_code=exc.status_code)
+
+
 def _gone(exc: ServerError) -> bool:
     """A 4xx answer to a blob download (not 401, 408, 429: those may pass)."""
     return exc.status_code is not None and 400 <= exc.status_code < 500 and exc.status_code not in (401, 408, 429)
@@ -190,7 +200,8 @@ def _gone(exc: ServerError) -> bool:
 
 def _commit(source: SyncSource, page: protocol.Page, objects: dict[str, dict[str, str]],
             dependents: list[tuple[SyncSource, str]], search: bool = False,
-            delete: Mapping[str, Mapping[str, str]] | None = None) -> Applied:  # fmt: skip
+            delete: Mapping[str, Mapping[str, str]] | None = None,
+            refused: Sequence[tuple[str, str, str, ServerError]] = ()) -> Applied:  # fmt: skip
     applied = Applied()
     delete = page.delete if delete is None else delete
     db, sid = source.db, source.id
@@ -221,6 +232,7 @@ def _commit(source: SyncSource, page: protocol.Page, objects: dict[str, dict[str
                 # the server's record meanwhile, under its own id. The delete (now under
                 # that id) wins and goes out with the next push.
                 source.delete_objects(page.links[temp] for temp in deleted_here)
+        _keep_errors(conn, source, page, search, refused)
         if page.create_errors:
             # in-doubt creates the server refused: settled like any refused create
             conn.execute(
@@ -264,6 +276,22 @@ def _commit(source: SyncSource, page: protocol.Page, objects: dict[str, dict[str
             conn.execute("DELETE FROM changed_values WHERE source_id = ? AND sent IN (3, 4)", (sid,))
         source.set_token(token)
     return applied
+
+
+def _keep_errors(conn: Any, source: SyncSource, page: protocol.Page, search: bool,
+                 refused: Sequence[tuple[str, str, str, ServerError]]) -> None:  # fmt: skip
+    """The page's errors, kept until answered in the page's own transaction (_unanswered)."""
+    sid = source.id
+    if page.links:  # a create the server made after all: nothing left to answer
+        _unanswered.forget(conn, sid, page.links, kinds=("create-error",))
+    if page.has_server_errors:
+        _unanswered.record(conn, sid, page.server_errors(), messages=not search)
+    touched = {oid: list(attrs) for oid, attrs in page.insert.items()}
+    for oid, attrs in page.delete.items():
+        touched.setdefault(oid, []).extend(attrs)
+    _unanswered.forget_blobs(conn, sid, touched)
+    for oid, attrib, url, exc in refused:
+        _unanswered.record_blob(conn, sid, oid, attrib, url, str(exc))
 
 
 def _rewrite_dependents(links: Mapping[str, str], dependents: list[tuple[SyncSource, str]]) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 
 from .. import blobs
 from ..changelog import BLOB_ATTRIB_TYPE, Sent
-from . import protocol
+from . import _unanswered, protocol
 from .source import SyncSource, write_transaction
 
 #: Rows of a crashed push are re-marked with this state while their fate is unknown.
@@ -222,11 +222,14 @@ def _expand_full_update(source: SyncSource, held: set[str]) -> None:
 
 
 def settle_success(source: SyncSource, batch: PushBatch) -> None:
-    """The server took the push: creates await their link, the rest is done."""
+    """The server took the push: creates await their link, the rest is done. Errors kept
+    for the objects pushed are settled: the server answers this push on its own."""
     db = source.db
     ids = json.dumps(batch.row_ids + batch.marker_ids)
     with write_transaction(db):
         conn = db.connection()
+        pushed = {*batch.create, *batch.update, *batch.delete}
+        _unanswered.forget(conn, source.id, pushed, kinds=("create-error", "update-error", "delete-error"))
         creates_to = "DELETE FROM changed_values" if source.pass_through else "UPDATE changed_values SET sent = 2"
         conn.execute(
             f"{creates_to} WHERE sent IN (1, ?) AND update_type = 'create' AND id IN (SELECT value FROM json_each(?))",

@@ -1,4 +1,10 @@
-"""The application's answers to server errors (rhom-api §2.4, protocol.md §5.8)."""
+"""The application's answers to server errors (rhom-api §2.4, protocol.md §5.8).
+
+``objects`` is what Rhodes takes: the error's entry of ``server_errors`` (a mapping keyed
+by object id; its ``-error`` keys are skipped), a list of ids, or one id. ``retry`` needs
+the entry itself, whose ``attributes`` it queues again. Each answer also settles the
+errors kept for those objects (rhom.sync._unanswered), in the same transaction.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ from typing import Any
 
 from ..changelog import BLOB_ATTRIB_TYPE, no_changelog
 from ..exceptions import ValidationError
+from . import _unanswered
 from .source import SyncSource, write_transaction
 
 
@@ -49,6 +56,7 @@ def on_create_error(model: Any, objects: Any, action: str) -> None:
     ids = _ids(objects)
     with write_transaction(source.db), no_changelog(source.db):
         conn = source.db.connection()
+        _unanswered.forget(conn, source.id, ids, kinds=("create-error",))
         for oid in ids:
             deleted = conn.execute(
                 "SELECT 1 FROM changed_values WHERE source_id = ? AND object = ? AND update_type = 'delete' LIMIT 1",
@@ -68,9 +76,11 @@ def on_create_error(model: Any, objects: Any, action: str) -> None:
 def _queue(model: Any, objects: Any, update_type: str) -> None:
     source = SyncSource(model)
     rows = []
+    attributes = _attributes(objects)
     with write_transaction(source.db):
         conn = source.db.connection()
-        for oid, attrs in _attributes(objects).items():
+        _unanswered.forget(conn, source.id, attributes, kinds=(f"{update_type}-error",))
+        for oid, attrs in attributes.items():
             for attrib, value in attrs.items():
                 pending = conn.execute(
                     "SELECT 1 FROM changed_values WHERE source_id = ? AND object = ? AND attrib = ? AND sent = 0",
@@ -101,6 +111,7 @@ def on_update_error(model: Any, objects: Any, action: str, rollback_objects: Any
     with write_transaction(source.db), no_changelog(source.db):
         values = {oid: {a: v for a, v in attrs.items() if source.accepts(a)}
                   for oid, attrs in _attributes(rollback_objects).items()}  # fmt: skip
+        _unanswered.forget(source.db.connection(), source.id, [*_ids(objects), *values], kinds=("update-error",))
         source.write_values(values)
 
 

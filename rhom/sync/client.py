@@ -25,7 +25,7 @@ from typing import Any
 
 from .. import _registry, _runtime, signals
 from ..exceptions import AuthError, ConfigurationError, SyncError, ValidationError
-from . import _recover, _resolve, _state, engine, notify, protocol
+from . import _recover, _resolve, _state, _unanswered, engine, notify, protocol
 from .errors import ErrorCode, NotLoggedInError, rho_error_for
 from .live import LiveChannel
 from .notify import ObjRef, SyncNotification, SyncResult
@@ -549,6 +549,29 @@ class SyncClient:
 
     def push_changes(self, source: Any) -> None:
         _model(source).push_changes()
+
+    def unanswered_errors(self, source: Any = None) -> dict[str, dict[str, Any]]:
+        """The server errors kept in the data folder until the app answers them, by
+        source name, each in the ``server_errors`` shape of a notification.
+
+        The server reports a refused change once; rhom keeps it (also across restarts)
+        until ``on_sync_create_error``, ``on_sync_update_error`` or ``on_sync_delete_error``
+        answers it, or a later push of the object goes through. Each entry also has
+        ``"since"``, when it was first reported (an aware UTC datetime). Source errors
+        (``query-error``, ...) are those of the source's last run; ``blob-error`` names
+        files the server would not hand out, tried again at every run.
+
+        :param source: one source (name, id or model class); ``None``: every synced one.
+
+        .. versionadded:: 0.1
+        """
+        models = [_model(source)] if source is not None else [m for m in _runtime.current().models if m._rhom.is_sync]
+        found: dict[str, dict[str, Any]] = {}
+        for model in models:
+            kept = _unanswered.of_source(SyncSource(model))
+            if kept:
+                found[model._rhom.source_name] = _unanswered.as_server_errors(kept)
+        return found
 
     # -- internals used by the engine -------------------------------------------------------
 

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import threading
 import time
@@ -23,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import _runtime, blobs
 from ..exceptions import AuthError, NetworkError, ProtocolError, ServerError, SyncError
-from . import _pull, _push, _state, notify, protocol
+from . import _pull, _push, _state, _unanswered, notify, protocol
 from .errors import ErrorCode, NotLoggedInError, SyncVersionError, UnknownClientError, rho_error_for
 from .notify import ObjRef, SyncNotification
 from .source import SyncSource
@@ -183,6 +182,7 @@ class SyncRun:
             if source.token() == 0:
                 source.set_token(protocol.RUN_STARTED_TOKEN)
             self.push(source)
+            _unanswered.retry_blobs(source, self.download)
             repeats = 0
             while True:
                 self.check_stop()
@@ -209,8 +209,6 @@ class SyncRun:
                 if page.is_last or source.pass_through:
                     _push.requeue_lost_creates(source)
                     break
-            if blob_errors:  # every page applied; the source still ends with the error
-                raise blob_errors[0]
         except StopRequested:
             raise
         except (AuthError, UnknownClientError, SyncVersionError) as exc:
@@ -222,7 +220,14 @@ class SyncRun:
             errors = self._record(source, False, (inserted, updated, deleted), start)
             return self.error_notification(exc, source, total_count=total, cumulative_count=cumulative,
                                            server_errors=errors)  # fmt: skip
-        errors = self._record(source, True, (inserted, updated, deleted), start)
+        errors = self._record(source, True, (inserted, updated, deleted), start, failed=bool(blob_errors))
+        if blob_errors:
+            # every page applied (the sync succeeded), but files the server would not hand
+            # out are missing: the source ends with the first refusal, which names the
+            # object and the URL (kept as a blob-error, and tried again at the next run)
+            log.info("sync of %s: %s", source.name, blob_errors[0])
+            return self.error_notification(blob_errors[0], source, total_count=total, cumulative_count=cumulative,
+                                           server_errors=errors)  # fmt: skip
         if errors and not page.schema_changed:
             # the pages were applied, but the server refused something of this source:
             # the source ends in error 8 with every error of the run (rhom-api §7.4)
@@ -240,17 +245,24 @@ class SyncRun:
         merge_server_errors(self.server_errors.setdefault(source.name, {}), errors)
         merge_server_errors(self.run_errors, errors, source=source.name)
 
-    def _record(self, source: SyncSource, ok: bool, counts: tuple[int, int, int], start: float) -> dict[str, Any]:
-        """Record the source's run; return the server errors it collected."""
+    def _record(self, source: SyncSource, ok: bool, counts: tuple[int, int, int], start: float, *,
+                failed: bool = False) -> dict[str, Any]:  # fmt: skip
+        """Record the source's run; return the server errors it collected.
+
+        :param failed: the run counts as failed in the stats although its pages were
+            applied (files the server would not hand out).
+        """
         inserted, updated, deleted = counts
         duration = time.monotonic() - start
         errors = self.server_errors.pop(source.name, None) or {}
         self.client._last_counts[source.name] = inserted + updated + deleted
         self.client._last_stats[source.name] = SourceStats(
-            inserted, updated, deleted, errors=0 if ok and not errors else 1, server_errors=errors, seconds=duration
-        )
-        # the last server errors of a source stay visible (rhom status) until a clean run
-        _state.set_config(f"server_errors:{source.name}", json.dumps(errors) if errors else None)
+            inserted, updated, deleted, errors=0 if ok and not errors and not failed else 1, server_errors=errors,
+            seconds=duration,
+        )  # fmt: skip
+        # object errors stay kept until answered; source errors are the last run's
+        _unanswered.settle_messages(source.db.connection(), source.id,
+                                    [k for k in errors if k not in OBJECT_ERROR_KINDS])  # fmt: skip
         source.record_run(success=ok, inserted=inserted + updated, deleted=deleted,
                           duration_ms=int(duration * 1000), now=int(time.time()))  # fmt: skip
         return errors
@@ -297,6 +309,7 @@ class SyncRun:
             for object_id, attrs in objects.items():
                 section[object_id] = {"message": message, "attributes": dict(attrs)}
         log.warning("%s", message)
+        _unanswered.record_now(source, errors)
         self.add_server_errors(source, errors)
         self.client._notify(SyncNotification(
             status="error", source_id=source.id, source_name=source.name,
