@@ -216,7 +216,10 @@ def _dispatch(
     try:
         return handler(call)
     except Exception:  # a handler bug must not take the server down or leak details
-        logger.exception("rhom.server: %s %s failed", call.request.method, call.request.url.path)
+        logger.exception("rhom.server: %s %s failed (user %r, client %s)", call.request.method,
+                         call.request.url.path, call.user, call.client_id or "-",
+                         extra={"user": call.user, "client": call.client_id,
+                                "source": call.request.path_params.get("source")})  # fmt: skip
         return _http.text(500, "Internal server error")
 
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from rhom.server._log import Held, read_held, write_objects
+from rhom.server._logging import adapter_failed
 from rhom.server._state import Doc, JsonObject
 from rhom.server.adapters import SourceAdapter, Upload, calling_as, creating, keeping_blobs
 from rhom.server.pages import RESERVED, Caller
@@ -105,9 +106,17 @@ class _Outcome:
     """What one push changes: the client state and the objects to write to the log."""
 
     def __init__(
-        self, cs: JsonObject, created: dict[str, str], record: Callable[[str, str], None], max_errors: int = 0
+        self,
+        cs: JsonObject,
+        created: dict[str, str],
+        record: Callable[[str, str], None],
+        max_errors: int = 0,
+        caller: Caller | None = None,
+        source: str = "",
     ) -> None:
         self.cs = cs
+        self.caller = caller
+        self.source = source
         self.max_errors = max_errors
         self.created = created
         self.record = record  # makes one create's link durable at once
@@ -116,6 +125,13 @@ class _Outcome:
         self.log_changes: list[tuple[str, dict[str, str] | None]] = []
         self.failed_updates: list[str] = []
         self.errors = 0
+
+    def failed(self, op: str, exc: BaseException, oid: str | None = None) -> None:
+        """Log what an adapter hook raised, for the server's operators (the client gets
+        the message only)."""
+        caller = self.caller
+        adapter_failed(self.source, op, exc, user=caller.user if caller else None,
+                       client=caller.client_id if caller else None, object_id=oid)  # fmt: skip
 
     def error(self, op: str, oid: str, attrs: Mapping[str, str], message: str) -> None:
         self.errors += 1
@@ -161,7 +177,7 @@ def process_push(
         def record(temporary_id: str, server_id: str) -> None:
             state.store.set(state.link_in_flight_key(caller.client_id, adapter.name, temporary_id), server_id.encode())
 
-        outcome = _Outcome(cs, created, record, max_errors)
+        outcome = _Outcome(cs, created, record, max_errors, caller, adapter.name)
         with calling_as(caller.user, caller.base_url, state.store, caller.pkey(adapter), blob_quota=state.blob_quota):
             _run(adapter, push, blob_fields, uploads, outcome)
         state.count("errors:" + adapter.name, outcome.errors)
@@ -193,6 +209,7 @@ def _run(
     try:
         adapter.login()
     except Exception as exc:  # every entry fails with the login message
+        outcome.failed("login", exc)
         for op, section in push.items():
             for oid, attrs in section.items():
                 outcome.error(op, oid, attrs, str(exc))
@@ -205,8 +222,8 @@ def _run(
         _delete(adapter, oid, attrs, outcome)
     try:
         adapter.logoff()
-    except Exception:  # the work is done; a logoff failure changes no result
-        pass
+    except Exception as exc:  # the work is done; a logoff failure changes no result
+        outcome.failed("logoff", exc)
 
 
 def _with_blobs(
@@ -252,7 +269,8 @@ def _create(
             with keeping_blobs():
                 attrs = _with_blobs(adapter, oid, attrs, blob_fields, uploads)
                 adapter.update({**attrs, "id": server_id})
-        except Exception:  # the record is made and linked; its version comes with a refresh
+        except Exception as exc:  # the record is made and linked; its version comes with a refresh
+            outcome.failed("update", exc, server_id)
             return
         outcome.log_changes.append((server_id, _stored(attrs)))
         return
@@ -262,6 +280,7 @@ def _create(
             with creating(oid):
                 new_id = adapter.create(dict(attrs))
     except Exception as exc:
+        outcome.failed("create", exc, oid)
         outcome.error("create", oid, attrs, str(exc))
         return
     if new_id is None or str(new_id) == "":
@@ -290,6 +309,7 @@ def _update(
             attrs = _with_blobs(adapter, oid, attrs, blob_fields, uploads)
             adapter.update({**attrs, "id": oid})
     except Exception as exc:
+        outcome.failed("update", exc, oid)
         outcome.error("update", oid, attrs, str(exc))
 
 
@@ -297,6 +317,7 @@ def _delete(adapter: SourceAdapter, oid: str, attrs: dict[str, str], outcome: _O
     try:
         adapter.delete({**attrs, "id": oid})
     except Exception as exc:
+        outcome.failed("delete", exc, oid)
         outcome.error("delete", oid, attrs, str(exc))
         return
     # removed by id, whatever attributes were pushed: an echo would tell the client nothing
@@ -313,5 +334,6 @@ def _pass_through(caller: Caller, adapter: SourceAdapter, push: Push) -> None:
                         adapter.create(dict(attrs))
                     else:
                         getattr(adapter, op)({**attrs, "id": oid})
-                except Exception:  # pass-through pushes report nothing back
+                except Exception as exc:  # pass-through pushes report nothing back: the log does
+                    adapter_failed(adapter.name, op, exc, user=caller.user, client=caller.client_id, object_id=oid)
                     continue

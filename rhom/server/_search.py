@@ -17,6 +17,7 @@ from starlette.responses import Response
 from rhom.server import _http
 from rhom.server._call import Call
 from rhom.server._log import Held, read_held, write_objects
+from rhom.server._logging import adapter_failed
 from rhom.server._state import Doc, JsonObject
 from rhom.server.adapters import SourceAdapter, calling_as
 from rhom.server.pages import Caller, new_token, normalize
@@ -87,6 +88,7 @@ def _run_search(caller: Caller, adapter: SourceAdapter, terms: JsonObject) -> Do
             step = "logoff"
             adapter.logoff()
         except Exception as exc:  # reported in the search-error form
+            adapter_failed(adapter.name, step, exc, user=caller.user, client=caller.client_id)
             return _error(adapter.name, f"{step}-error", str(exc))
     return result
 

@@ -32,6 +32,7 @@ import json
 import logging
 import threading
 import time
+import weakref
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -51,7 +52,17 @@ if TYPE_CHECKING:
 
     from rhom.server._call import Server
 
-__all__ = ["KEEP_EVENTS", "Hub", "LiveResponse", "PingResult", "PushSender", "ping", "publish", "revoke"]
+__all__ = [
+    "KEEP_EVENTS",
+    "Hub",
+    "LiveResponse",
+    "PingResult",
+    "PushSender",
+    "close_streams",
+    "ping",
+    "publish",
+    "revoke",
+]
 
 logger = logging.getLogger("rhom.server")
 
@@ -187,6 +198,17 @@ def send_ping(server: Server, users: Sequence[str], payload: Mapping[str, Any]) 
     return PingResult(list(users), sent, failed)
 
 
+#: Every Hub of this process, for :func:`close_streams`.
+_hubs: weakref.WeakSet[Hub] = weakref.WeakSet()
+
+
+def close_streams() -> None:
+    """End every live stream of this process at once (from any thread, a signal handler
+    too): the server is stopping, and a stream never ends by itself. New ones end at once."""
+    for hub in list(_hubs):
+        hub.close()
+
+
 class Hub:
     """The live connections of one server process, and how they are woken.
 
@@ -212,6 +234,22 @@ class Hub:
         self._open = threading.Lock()
         self._per_user: Counter[str] = Counter()
         self._per_client: Counter[str] = Counter()
+        self._closing = False
+        _hubs.add(self)
+
+    def close(self) -> None:
+        """End this hub's streams at once (see :func:`close_streams`)."""
+        self._closing = True
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+
+        def wake_all() -> None:
+            for waiters in list(self._waiters.values()):
+                for waiter in waiters:
+                    waiter.set()
+
+        loop.call_soon_threadsafe(wake_all)
 
     @property
     def connections(self) -> int:
@@ -281,7 +319,7 @@ class Hub:
                     yield text
                 positions = current
             yield _event(_id(positions), "hello", {"type": "hello"})
-            while True:
+            while not self._closing:
                 try:
                     await asyncio.wait_for(waiter.wait(), KEEPALIVE)
                 except asyncio.TimeoutError:  # a quiet stream checks its session too
@@ -291,6 +329,8 @@ class Hub:
                     yield ": keepalive\n\n"
                     continue
                 waiter.clear()
+                if self._closing:
+                    return  # the server stops: the client reconnects to the next one
                 events, user = await self._shared_read(mine)
                 if not is_current(loads(user), session):
                     return  # deleted or signed out: not one more event for this session

@@ -31,6 +31,7 @@ from typing import Any
 import orjson
 
 from rhom.server._log import Held, log_name, sync_log, write_changes
+from rhom.server._logging import adapter_failed
 from rhom.server._state import PAGE, Doc, JsonObject, State, dumps, partition_key, q
 from rhom.server.adapters import SourceAdapter, calling_as
 from rhom.server.store import LogEntry
@@ -245,6 +246,7 @@ def _run_query(caller: Caller, adapter: SourceAdapter, params: Any, cursor: str 
             step = "logoff"
             adapter.logoff()
         except Exception as exc:  # any adapter failure is reported, never raised
+            adapter_failed(adapter.name, step, exc, user=caller.user, client=caller.client_id)
             out.error = {f"{step}-error": {"message": str(exc)}}  # data got before logoff stays
     return out
 
