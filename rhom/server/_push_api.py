@@ -15,6 +15,11 @@ the Python calls of :mod:`rhom.server.backend` do the same work in process.
   are removed, those of ``data`` merged;
 * ``fast_delete``: ``data`` ``{id: {attr: value}}``: those attributes are removed, and an
   object left with none is deleted.
+
+They suit a source whose data comes only through them (``poll_interval = -1``). Into a
+source whose adapter is still queried they answer 200 too, as RhoConnect does, but the
+next query replaces the source's data with its result: objects written here that it
+does not return vanish. The server logs a warning saying so, once per source.
 """
 
 from __future__ import annotations
@@ -90,7 +95,11 @@ def _fast_delete(app: Starlette, source: str, user: str | None, values: dict[str
 
 
 def push_objects(call: Call) -> Response:
-    """``POST /app/v1/{source}/push_objects``: merge objects into the source's data."""
+    """``POST /app/v1/{source}/push_objects``: merge objects into the source's data.
+
+    Into a source still queried (``poll_interval >= 0``) the objects last until the next
+    query, which replaces the data with its result (a warning is logged, once per source).
+    """
     return _run(call, _push_objects)
 
 

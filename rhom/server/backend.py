@@ -13,12 +13,17 @@ page, without any ``query``::
 The same calls exist over HTTP as RhoConnect's ``POST /app/v1/{source}/push_objects``,
 ``push_deletes``, ``fast_insert``, ``fast_update`` and ``fast_delete`` routes (API token
 required; docs/server.md). Such a source usually sets ``poll_interval = -1``: a ``query``
-that ran later would replace the pushed data with the adapter's result.
+that ran later would replace the pushed data with the adapter's result, and the objects
+written here that it does not return would vanish from the clients. RhoConnect does the
+same; rhom.server logs a warning, once per source, the first time a source that is still
+queried is written to.
 """
 
 from __future__ import annotations
 
+import logging
 import time
+import weakref
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +43,11 @@ if TYPE_CHECKING:
 __all__ = ["delete_attributes", "push_deletes", "push_objects"]
 
 _CHUNK = 1000
+
+logger = logging.getLogger("rhom.server")
+
+#: Adapters whose source was written to while still queried (warned once each).
+_warned: weakref.WeakSet[SourceAdapter] = weakref.WeakSet()
 
 
 def push_objects(
@@ -121,7 +131,23 @@ def _target(app: Starlette | Request, source: str, user: str | None) -> tuple[St
         raise ValueError(f"rhom.server: source {source!r} is pass-through: the server keeps no data for it")
     if adapter.partition == "user" and not user:
         raise ValueError(f"rhom.server: source {source!r} is partitioned by user: name the user")
+    _warn_if_queried(adapter)
     return server.state, log_name(partition_key(adapter.partition, user or ""), adapter.name)
+
+
+def _warn_if_queried(adapter: SourceAdapter) -> None:
+    """The write is taken (RhoConnect takes it too), but a source whose adapter still runs
+    ``query`` loses what its result does not hold at the next refresh: say so, once."""
+    if adapter.poll_interval < 0 or type(adapter).changes is not SourceAdapter.changes or adapter in _warned:
+        return
+    _warned.add(adapter)
+    logger.warning(
+        "rhom.server: objects written into %s by push_objects (or push_deletes, fast_*) while its adapter is "
+        "still queried (poll_interval = %d): the next query replaces the source's data with its result, and "
+        "objects it does not return vanish from the clients. Set poll_interval = -1 on a source whose data "
+        "comes only through these calls.", adapter.name, adapter.poll_interval,
+        extra={"source": adapter.name},
+    )  # fmt: skip
 
 
 def _announce(app: Starlette | Request, source: str, user: str | None, changed: int) -> None:
