@@ -31,10 +31,12 @@ except ImportError as _exc:  # without the extra: say what to install
 
 from rhom.exceptions import ConfigurationError
 from rhom.server.sql._capture import Target, capture_for
+from rhom.server.sql._live import ChangeWatcher, watch_changes
 from rhom.server.sql.adapter import SqlAdapter, SqlError, create_engine, database_message
 from rhom.server.sql.publisher import DeliveryError, Publisher
 
 __all__ = [
+    "ChangeWatcher",
     "DeliveryError",
     "Publisher",
     "SqlAdapter",
@@ -43,6 +45,7 @@ __all__ = [
     "create_engine",
     "install_triggers",
     "uninstall_triggers",
+    "watch_changes",
 ]
 
 
