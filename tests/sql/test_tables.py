@@ -101,7 +101,7 @@ def test_install_is_idempotent_and_uninstall_leaves_no_trace(products: Database,
 
 def test_reinstalling_after_an_uninstall_reads_everything_once(products: Database, serve: Serve, adapter: Make) -> None:
     """Changes made while capture was off were never recorded: a cursor from before must not be trusted."""
-    products.sql("INSERT INTO products (id, owner, name) VALUES (1, 'alice', 'Phone')")
+    products.sql("INSERT INTO products (id, owner, name) VALUES (1, 'alice', 'Phone'), (3, 'alice', 'Cable')")
     source = adapter(products)
     source.install_triggers()
     with serve(source) as server:
@@ -110,6 +110,7 @@ def test_reinstalling_after_an_uninstall_reads_everything_once(products: Databas
         source.uninstall_triggers()
         products.sql("UPDATE products SET name = 'Phone X' WHERE id = 1")
         products.sql("INSERT INTO products (id, owner, name) VALUES (2, 'alice', 'Case')")
+        products.sql("DELETE FROM products WHERE id = 3")  # the full read must delete it too
         source.install_triggers()
         device.sync()
         assert {oid: a["name"] for oid, a in device.values().items()} == {"1": "Phone X", "2": "Case"}

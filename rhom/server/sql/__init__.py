@@ -17,6 +17,7 @@ SQLAlchemy ORM into rhom.server instead. See docs/sql.md.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -32,7 +33,7 @@ except ImportError as _exc:  # without the extra: say what to install
 from rhom.exceptions import ConfigurationError
 from rhom.server.sql._capture import Target, capture_for
 from rhom.server.sql._live import ChangeWatcher, watch_changes
-from rhom.server.sql.adapter import SqlAdapter, SqlError, create_engine, database_message
+from rhom.server.sql.adapter import IDLE, SqlAdapter, SqlError, create_engine, database_message
 from rhom.server.sql.publisher import DeliveryError, Publisher
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "Target",
     "create_engine",
     "install_triggers",
+    "prune_changes",
     "uninstall_triggers",
     "watch_changes",
 ]
@@ -135,3 +137,37 @@ def uninstall_triggers(url: str | sa.URL | sa.Engine, table: str | Target, *, db
         target = table if isinstance(table, Target) else Target(table, "", None, db_schema)
         with _database_errors(engine), engine.begin() as conn:
             return capture.uninstall(conn, target)
+
+
+def prune_changes(
+    url: str | sa.URL | sa.Engine, table: str | None = None, *, idle: float = IDLE, db_schema: str | None = None
+) -> int:
+    """Delete the captured changes that every reader has passed: of ``table``, or of
+    every table under capture. Return how many.
+
+    A reader is one user's refresh of one table, on any server process: each notes in
+    ``rhom_readers`` the cursor its read started from. Changes before the lowest cursor
+    of the readers seen within ``idle`` seconds go, and the table's watermark rises to
+    that cursor in the same transaction. A reader whose cursor is below the watermark
+    (idle for longer, or unknown) reads its rows in full once, so pruning is safe with
+    any number of server processes, at any time. :class:`SqlAdapter` prunes its table
+    by itself every ``prune_interval`` seconds.
+
+    :param idle: seconds after which a reader holds no changes back (default: 7 days).
+    :raises SqlError: the database refused (its message).
+    """
+    with _engine(url) as engine:
+        capture = capture_for(engine.dialect)
+        if capture is None:
+            return 0
+        with _database_errors(engine), engine.begin() as conn:
+            keys = capture.registered(conn, db_schema)
+            if table is not None:
+                keys = [k for k in keys if k == (f"{db_schema}.{table}" if db_schema else table)]
+            prefix = f"{db_schema}." if db_schema else ""
+            now, deleted = time.time(), 0
+            for key in keys:
+                target = Target(key[len(prefix) :], "", None, db_schema)
+                capture.claim_pruning(conn, target, 0.0, now)
+                deleted += capture.prune(conn, target, idle, now)
+            return deleted

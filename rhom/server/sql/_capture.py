@@ -34,6 +34,7 @@ from rhom.exceptions import ConfigurationError
 
 CHANGES = "rhom_changes"
 CAPTURE = "rhom_capture"
+READERS = "rhom_readers"
 #: PostgreSQL's notification channel of captured changes.
 CHANNEL = "rhom_changes"
 
@@ -83,6 +84,68 @@ class Capture:
         changed after cursor ``since``, up to position ``upto``."""
         raise NotImplementedError
 
+    def pruned(self, conn: sa.Connection, target: Target) -> int:
+        """The position before which ``target``'s changes may have been pruned: a cursor
+        below it can no longer be read from (its reader reads its rows in full)."""
+        sql = f"SELECT pruned FROM {self.qualified(CAPTURE, target.db_schema)} WHERE tbl = :t"
+        return int(conn.execute(sa.text(sql), {"t": target.key}).scalar() or 0)
+
+    # -- pruning --------------------------------------------------------------------------
+    #
+    # A reader (one user's refresh of one table) notes in rhom_readers the position its
+    # read started from: its cursor, which the server has stored. Pruning deletes the
+    # changes before the lowest position of the readers seen within ``idle`` seconds (all
+    # of them when there is none: a first read reads in full anyway) and raises the
+    # table's watermark ``pruned`` to it, in one transaction. A cursor below the watermark
+    # (a reader idle for longer, one whose note was lost, another server's) is never
+    # trusted: that reader reads its rows in full once. So pruning is safe however many
+    # server processes read and prune, and whatever they noted.
+
+    def note_reader(self, conn: sa.Connection, target: Target, part: str | None, position: int, now: float) -> None:
+        """Record that the reader of ``target``'s partition ``part`` stands at ``position``."""
+        sql = (
+            f"INSERT INTO {self.qualified(READERS, target.db_schema)} (tbl, part, position, seen) "
+            "VALUES (:t, :p, :position, :now) ON CONFLICT (tbl, part) "
+            "DO UPDATE SET position = excluded.position, seen = excluded.seen"
+        )
+        conn.execute(sa.text(sql), {"t": target.key, "p": part or "", "position": position, "now": now})
+
+    def claim_pruning(self, conn: sa.Connection, target: Target, interval: float, now: float) -> bool:
+        """Whether this process prunes ``target`` now: the first to ask in each ``interval``."""
+        sql = (
+            f"UPDATE {self.qualified(CAPTURE, target.db_schema)} SET pruned_at = :now "
+            "WHERE tbl = :t AND pruned_at <= :since"
+        )
+        return bool(conn.execute(sa.text(sql), {"t": target.key, "now": now, "since": now - interval}).rowcount)
+
+    def prune(self, conn: sa.Connection, target: Target, idle: float, now: float) -> int:
+        """Delete the changes of ``target`` every reader seen within ``idle`` seconds has
+        passed; return how many."""
+        readers = self.qualified(READERS, target.db_schema)
+        params = {"t": target.key, "since": now - idle}
+        floor = conn.execute(
+            sa.text(f"SELECT MIN(position) FROM {readers} WHERE tbl = :t AND seen >= :since"), params
+        ).scalar()
+        limit = int(self.position(conn, target.db_schema))
+        if floor is not None:
+            limit = min(limit, int(floor))
+        deleted = self._delete_before(conn, target, limit)
+        registry = self.qualified(CAPTURE, target.db_schema)
+        conn.execute(
+            sa.text(f"UPDATE {registry} SET pruned = :limit WHERE tbl = :t AND pruned < :limit"),
+            {"t": target.key, "limit": limit},
+        )
+        conn.execute(sa.text(f"DELETE FROM {readers} WHERE tbl = :t AND seen < :since"), params)
+        return deleted
+
+    def _delete_before(self, conn: sa.Connection, target: Target, limit: int) -> int:
+        """Delete the changes a reader at position ``limit`` has passed."""
+        raise NotImplementedError
+
+    def registered(self, conn: sa.Connection, db_schema: str | None) -> list[str]:
+        """The keys of the tables under capture."""
+        raise NotImplementedError
+
     # -- installing -----------------------------------------------------------------------
 
     def install(self, conn: sa.Connection, target: Target) -> bool:
@@ -92,6 +155,14 @@ class Capture:
     def uninstall(self, conn: sa.Connection, target: Target) -> bool:
         """Remove the triggers of ``target``, and the change tables with the last one."""
         raise NotImplementedError
+
+    def _columns(self, conn: sa.Connection, db_schema: str | None, kinds: tuple[str, str]) -> None:
+        """Add the pruning columns to a registry made before they existed."""
+        registry = self.qualified(CAPTURE, db_schema)
+        have = {c["name"] for c in sa.inspect(conn).get_columns(CAPTURE, schema=db_schema)}
+        for name, kind in zip(("pruned", "pruned_at"), kinds, strict=True):
+            if name not in have:
+                conn.execute(sa.text(f"ALTER TABLE {registry} ADD COLUMN {name} {kind} NOT NULL DEFAULT 0"))
 
     def _registry(self, conn: sa.Connection, target: Target) -> sa.Row[Any] | None:
         sql = f"SELECT token, id_column, partition_by FROM {self.qualified(CAPTURE, target.db_schema)} WHERE tbl = :t"
@@ -113,8 +184,8 @@ class Capture:
         return True
 
     def _unregister(self, conn: sa.Connection, target: Target) -> int:
-        """Forget ``target``'s registry entry and changes; how many tables stay captured."""
-        for name in (CAPTURE, CHANGES):
+        """Forget ``target``'s registry entry, changes and readers; how many tables stay captured."""
+        for name in (CAPTURE, CHANGES, READERS):
             table = self.qualified(name, target.db_schema)
             conn.execute(sa.text(f"DELETE FROM {table} WHERE tbl = :t"), {"t": target.key})
         count = f"SELECT COUNT(*) FROM {self.qualified(CAPTURE, target.db_schema)}"
@@ -144,7 +215,10 @@ class SqliteCapture(Capture):
         return None if row is None else str(row.token)
 
     def position(self, conn: sa.Connection, db_schema: str | None) -> str:
-        return str(conn.execute(sa.text(f"SELECT COALESCE(MAX(seq), 0) FROM {CHANGES}")).scalar_one())
+        # the newest seq ever handed out (AUTOINCREMENT keeps it in sqlite_sequence): not
+        # MAX(seq), which falls back when pruning deletes the newest rows
+        sql = f"SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = '{CHANGES}'), 0)"
+        return str(conn.execute(sa.text(sql)).scalar_one())
 
     def changed_ids(self, conn: sa.Connection, target: Target, part: str | None, since: str, upto: str) -> list[str]:
         sql = f"SELECT DISTINCT pk FROM {CHANGES} WHERE tbl = :t AND seq > :since AND seq <= :upto"
@@ -153,6 +227,15 @@ class SqliteCapture(Capture):
             sql += " AND part = :part"
             params["part"] = part
         return [str(pk) for (pk,) in conn.execute(sa.text(sql), params)]
+
+    def _delete_before(self, conn: sa.Connection, target: Target, limit: int) -> int:
+        sql = f"DELETE FROM {CHANGES} WHERE tbl = :t AND seq <= :limit"  # a reader at seq N read up to N
+        return int(conn.execute(sa.text(sql), {"t": target.key, "limit": limit}).rowcount)
+
+    def registered(self, conn: sa.Connection, db_schema: str | None) -> list[str]:
+        if not self._has_table(conn, CAPTURE):
+            return []
+        return [str(t) for (t,) in conn.execute(sa.text(f"SELECT tbl FROM {CAPTURE}"))]
 
     def install(self, conn: sa.Connection, target: Target) -> bool:
         if target.db_schema:
@@ -164,7 +247,12 @@ class SqliteCapture(Capture):
         conn.execute(sa.text(f"CREATE INDEX IF NOT EXISTS {CHANGES}_tbl ON {CHANGES} (tbl, seq)"))
         conn.execute(sa.text(
             f"CREATE TABLE IF NOT EXISTS {CAPTURE} (tbl TEXT PRIMARY KEY, token TEXT NOT NULL, "
-            "id_column TEXT NOT NULL, partition_by TEXT)"))  # fmt: skip
+            "id_column TEXT NOT NULL, partition_by TEXT, pruned INTEGER NOT NULL DEFAULT 0, "
+            "pruned_at REAL NOT NULL DEFAULT 0)"))  # fmt: skip
+        self._columns(conn, None, ("INTEGER", "REAL"))
+        conn.execute(sa.text(
+            f"CREATE TABLE IF NOT EXISTS {READERS} (tbl TEXT NOT NULL, part TEXT NOT NULL, "
+            "position INTEGER NOT NULL, seen REAL NOT NULL, PRIMARY KEY (tbl, part))"))  # fmt: skip
         present = self._triggers_present(conn, target)
         new = self._register(conn, target, keep=present)
         table, key, pk = self.q(target.table), _literal(target.key), self.q(target.id_column)
@@ -191,6 +279,7 @@ class SqliteCapture(Capture):
         if self._has_table(conn, CAPTURE) and self._unregister(conn, target) == 0:
             conn.execute(sa.text(f"DROP TABLE IF EXISTS {CAPTURE}"))
             conn.execute(sa.text(f"DROP TABLE IF EXISTS {CHANGES}"))
+            conn.execute(sa.text(f"DROP TABLE IF EXISTS {READERS}"))
         return present
 
 
@@ -237,6 +326,17 @@ class PostgresCapture(Capture):
             params["part"] = part
         return [str(pk) for (pk,) in conn.execute(sa.text(sql), params)]
 
+    def _delete_before(self, conn: sa.Connection, target: Target, limit: int) -> int:
+        # a reader at xid N reads every change of transaction N and later ones
+        sql = f"DELETE FROM {self.qualified(CHANGES, target.db_schema)} WHERE tbl = :t AND xid < CAST(:limit AS xid8)"
+        return int(conn.execute(sa.text(sql), {"t": target.key, "limit": str(limit)}).rowcount)
+
+    def registered(self, conn: sa.Connection, db_schema: str | None) -> list[str]:
+        registry = self.qualified(CAPTURE, db_schema)
+        if not self._exists(conn, registry):
+            return []
+        return [str(t) for (t,) in conn.execute(sa.text(f"SELECT tbl FROM {registry}"))]
+
     def install(self, conn: sa.Connection, target: Target) -> bool:
         schema = self.q(self._schema(conn, target))
         changes, registry = f"{schema}.{CHANGES}", f"{schema}.{CAPTURE}"
@@ -247,7 +347,12 @@ class PostgresCapture(Capture):
         conn.execute(sa.text(f"CREATE INDEX IF NOT EXISTS {CHANGES}_tbl ON {changes} (tbl, xid)"))
         conn.execute(sa.text(
             f"CREATE TABLE IF NOT EXISTS {registry} (tbl text PRIMARY KEY, token text NOT NULL, "
-            "id_column text NOT NULL, partition_by text)"))  # fmt: skip
+            "id_column text NOT NULL, partition_by text, pruned bigint NOT NULL DEFAULT 0, "
+            "pruned_at double precision NOT NULL DEFAULT 0)"))  # fmt: skip
+        self._columns(conn, self._schema(conn, target), ("bigint", "double precision"))
+        conn.execute(sa.text(
+            f"CREATE TABLE IF NOT EXISTS {schema}.{READERS} (tbl text NOT NULL, part text NOT NULL, "
+            "position bigint NOT NULL, seen double precision NOT NULL, PRIMARY KEY (tbl, part))"))  # fmt: skip
         conn.execute(sa.text(_PG_FUNCTION.format(schema=schema, changes=changes)))
         conn.execute(sa.text(_PG_NOTIFY.format(schema=schema, channel=CHANNEL)))
         present = self._trigger_present(conn, target)
@@ -276,6 +381,7 @@ class PostgresCapture(Capture):
         if self._unregister(conn, target) == 0:
             conn.execute(sa.text(f"DROP TABLE IF EXISTS {schema}.{CAPTURE}"))
             conn.execute(sa.text(f"DROP TABLE IF EXISTS {schema}.{CHANGES}"))
+            conn.execute(sa.text(f"DROP TABLE IF EXISTS {schema}.{READERS}"))
             conn.execute(sa.text(f"DROP FUNCTION IF EXISTS {schema}.rhom_capture()"))
             conn.execute(sa.text(f"DROP FUNCTION IF EXISTS {schema}.rhom_notify()"))
         return present

@@ -6,7 +6,7 @@ publishes a ``changed`` event for each source whose table changed, to the stream
 the users whose rows changed (rhom.server.live), as ``rhom.server.backend`` does for
 pushed changes. The live clients then sync that source, whose refresh reads what changed.
 
-* **SQLite**: the newest ``seq`` of ``rhom_changes``, one indexed lookup; when it moved,
+* **SQLite**: the newest ``seq`` of ``rhom_changes`` (in ``sqlite_sequence``); when it moved,
   the users of the new rows. Where the last announced ``seq`` stands is kept in the
   server's store, so that several server processes announce each change once.
 * **PostgreSQL**: ``LISTEN rhom_changes``. A statement trigger notifies at commit, one
@@ -33,7 +33,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from rhom.server import live
-from rhom.server.sql._capture import CHANGES, CHANNEL, PostgresCapture
+from rhom.server.sql._capture import CHANGES, CHANNEL, PostgresCapture, SqliteCapture
 from rhom.server.sql.adapter import SqlAdapter
 
 __all__ = ["ChangeWatcher", "watch_changes"]
@@ -71,7 +71,7 @@ class _SqliteFeed(_Feed):
 
     def _top(self, conn: sa.Connection) -> int | None:
         try:
-            return int(conn.execute(sa.text(f"SELECT COALESCE(MAX(seq), 0) FROM {CHANGES}")).scalar_one())
+            return int(SqliteCapture(conn.dialect).position(conn, None))
         except sa.exc.OperationalError:
             return None  # no triggers installed (yet)
 

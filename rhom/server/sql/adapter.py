@@ -9,7 +9,9 @@ the protocol's error entries with the database's own message (and no credentials
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,7 +21,8 @@ from typing import Any, Literal
 import sqlalchemy as sa
 
 from rhom.exceptions import ConfigurationError
-from rhom.server.adapters import SourceAdapter
+from rhom.server._log import log_name
+from rhom.server.adapters import SourceAdapter, _context
 from rhom.server.sql._capture import Capture, Target, capture_for
 from rhom.server.sql._values import from_wire, is_binary, rhoconnect_type, to_wire
 
@@ -27,6 +30,13 @@ __all__ = ["SqlAdapter", "SqlError", "create_engine"]
 
 Changes = Mapping[str, Mapping[str, Any] | None]
 _CHUNK = 500  # ids per ``IN (...)``: well under every database's limit of bound parameters
+#: Seconds between two notes of one reader's position in ``rhom_readers`` (per process):
+#: a note that lags is safe, it only keeps changes a little longer.
+NOTE_EVERY = 60.0
+#: Seconds after which a reader that has not read holds no changes back (the default).
+IDLE = 7 * 86400.0
+
+logger = logging.getLogger("rhom.server.sql")
 
 
 class SqlError(Exception):
@@ -89,6 +99,11 @@ class SqlAdapter(SourceAdapter):
         database, which costs what changed when the table's triggers are installed; set
         it higher for tables read by re-query).
     :param search_limit: the most rows a search returns.
+    :param prune_interval: seconds between prunings of the table's captured changes,
+        which one server process does at a time, in a thread of its own (``0``: never;
+        see :func:`~rhom.server.sql.prune_changes`).
+    :param prune_idle: seconds after which a user who has not synced holds no captured
+        changes back (they read their rows in full when they come back).
     """
 
     def __init__(
@@ -109,6 +124,8 @@ class SqlAdapter(SourceAdapter):
         publish_schema: bool = False,
         poll_interval: int = 0,
         search_limit: int = 1000,
+        prune_interval: float = 3600.0,
+        prune_idle: float = IDLE,
     ) -> None:
         super().__init__()
         if table is None and select is None:
@@ -126,6 +143,10 @@ class SqlAdapter(SourceAdapter):
         self._lock = threading.Lock()
         self._created: sa.Table | None = None
         self._created_ready = False  # rhom_created exists (made once per process)
+        self.prune_interval, self.prune_idle = prune_interval, prune_idle
+        self._noted: dict[str, float] = {}  # when this process last noted each partition's reader
+        self._pruning = threading.Lock()  # held by the pruning thread
+        self._prune_asked = -prune_interval  # monotonic time this process last asked to prune
 
     def close(self) -> None:
         """Close the pooled database connections (an engine passed in is closed too)."""
@@ -210,16 +231,77 @@ class SqlAdapter(SourceAdapter):
             shape = self.shape(conn, check=True)
             prefix = f"{token}.{shape.signature}:"
             position = self._capture.position(conn, self.db_schema)
-            if cursor is None or not cursor.startswith(prefix):
-                # first read, new triggers or changed columns: everything, once
-                changed: dict[str, Mapping[str, str] | None] = dict(
-                    self._objects(conn.execute(self._mine(shape, shape.base)), shape)
-                )
+            part = self._part(shape)
+            since = cursor[len(prefix) :] if cursor is not None and cursor.startswith(prefix) else None
+            if since is not None and int(since) < self._capture.pruned(conn, target):
+                since = None  # changes after the cursor were pruned: read the rows again
+            if since is None:
+                # first read, new triggers, changed columns or a pruned past: everything,
+                # once, and a deletion of each object the server holds that is gone
+                changed: dict[str, Mapping[str, str] | None] = dict.fromkeys(self._held())
+                changed.update(self._objects(conn.execute(self._mine(shape, shape.base)), shape))
             else:
-                ids = self._capture.changed_ids(conn, target, self._part(shape), cursor[len(prefix) :], position)
+                ids = self._capture.changed_ids(conn, target, part, since, position)
                 changed = dict.fromkeys(ids)
                 changed.update(self._read_ids(conn, shape, ids))
-            return changed, prefix + position
+        self._note_reader(target, part, int(position if since is None else since))
+        self._prune_when_due(target)
+        return changed, prefix + position
+
+    def _held(self) -> list[str]:
+        """The ids the server holds in the partition being refreshed (its change log)."""
+        context = _context.get()
+        if context.store is None or not context.partition:
+            return []  # called outside a refresh
+        return list(context.store.log_ids(log_name(context.partition, self.name)))
+
+    def _note_reader(self, target: Target, part: str | None, position: int) -> None:
+        """Note where this partition's reader stands (the cursor its read started from,
+        which the server has stored), at most every :data:`NOTE_EVERY` seconds."""
+        assert self._capture is not None
+        now, key = time.time(), part or ""
+        if now - self._noted.get(key, 0.0) < NOTE_EVERY:
+            return
+        self._noted[key] = now
+        try:
+            with self.engine.begin() as conn:
+                self._capture.note_reader(conn, target, part, position, now)
+        except sa.exc.SQLAlchemyError as exc:  # pruning then keeps less for it: never wrong
+            logger.debug("rhom.server.sql: %s: could not note a reader: %s", self.name, exc)
+
+    def _prune_when_due(self, target: Target) -> None:
+        if self.prune_interval <= 0 or time.monotonic() - self._prune_asked < self.prune_interval:
+            return
+        if not self._pruning.acquire(blocking=False):
+            return
+        self._prune_asked = time.monotonic()
+        thread = threading.Thread(target=self._prune_in_thread, args=(target,), name="rhom-sql-prune", daemon=True)
+        thread.start()
+
+    def _prune_in_thread(self, target: Target) -> None:
+        try:
+            self.prune_changes(interval=self.prune_interval)
+        except Exception as exc:  # a sync must never fail for it: try again next interval
+            logger.warning("rhom.server.sql: %s: pruning captured changes failed: %s", self.name, exc)
+        finally:
+            self._pruning.release()
+
+    def prune_changes(self, *, idle: float | None = None, interval: float = 0.0) -> int:
+        """Delete the table's captured changes that every reader has passed (see
+        :func:`~rhom.server.sql.prune_changes`); return how many.
+
+        :param idle: seconds after which a reader holds no changes back (default: ``prune_idle``).
+        :param interval: do nothing if another process pruned the table within this many seconds.
+        """
+        if self._capture is None or self.table_name is None:
+            return 0
+        target, now = self.target(), time.time()
+        with self._errors(), self.engine.begin() as conn:
+            if self._capture.token(conn, target) is None:
+                return 0
+            if not self._capture.claim_pruning(conn, target, interval, now):
+                return 0
+            return self._capture.prune(conn, target, self.prune_idle if idle is None else idle, now)
 
     def search(self, params: Mapping[str, Any] | None) -> dict[str, dict[str, str]]:
         """The user's rows whose columns contain each ``params`` value (ignoring case)."""
