@@ -1,4 +1,4 @@
-"""Read-only views of a data folder, for tools (``rhom status``, ``rhom outbox``).
+"""Read-only views of a data folder, for tools (``rhom status``, ``outbox``, ``errors``).
 
 The partition files are opened read-only with plain sqlite3: inspecting a folder never
 changes it, never needs the app's models, and is safe while the app runs.
@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as _dt
-import json
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 
 from .database import PARTITIONS
 from .exceptions import ConfigurationError
+from .sync import _unanswered
 
 SENT_STATES = {0: "queued", 1: "in flight", 2: "awaiting link", 3: "confirmed", 4: "conflict", 5: "in doubt",
                6: "sent again"}  # fmt: skip
@@ -32,8 +32,22 @@ class SourceStatus:
     last_sync_success: bool
     objects: int
     pending: dict[str, int]  # update_type -> objects with changes waiting to be pushed (sent <= 1)
-    awaiting: int  # objects whose create awaits the server's confirmation (sent >= 2)
-    server_errors: dict[str, Any]
+    awaiting: int  # objects whose create awaits the server's confirmation (sent 2, 4, 5, 6)
+    server_errors: dict[str, int]  # kind -> objects (1 for a source error), kept until answered
+
+
+@dataclasses.dataclass(frozen=True)
+class UnansweredError:
+    """A server error kept in the folder until the app answers it (``rhom errors``)."""
+
+    source: str
+    partition: str
+    kind: str
+    object: str | None
+    message: str
+    attributes: dict[str, str]
+    rollback: dict[str, str] | None
+    since: _dt.datetime
 
 
 @contextlib.contextmanager
@@ -56,21 +70,25 @@ def partition_files(data_dir: Path) -> dict[str, Path]:
 def sources(data_dir: Path) -> list[SourceStatus]:
     """Every registered source with its sync state and pending changes."""
     out = []
-    errors = config(data_dir)
     for partition, path in partition_files(data_dir).items():
         with _open(path) as conn:
+            kept: dict[int, dict[str, int]] = {}
+            for error in _unanswered.rows(conn):
+                kinds = kept.setdefault(error.source_id, {})
+                kinds[error.kind] = kinds.get(error.kind, 0) + 1
             conn.row_factory = sqlite3.Row
             pending: dict[int, dict[str, int]] = {}
-            awaiting: dict[int, int] = {}
             # objects, not rows: the changelog has a row per attribute (a deleted product is 4 rows)
             for row in conn.execute(
-                "SELECT source_id, update_type, sent > 1 AS sent, COUNT(DISTINCT object) AS n"
-                " FROM changed_values GROUP BY 1, 2, 3"
+                "SELECT source_id, update_type, COUNT(DISTINCT object) AS n FROM changed_values WHERE sent <= 1"
+                " GROUP BY 1, 2"
             ):
-                if not row["sent"]:
-                    pending.setdefault(row["source_id"], {})[row["update_type"]] = row["n"]
-                else:
-                    awaiting[row["source_id"]] = awaiting.get(row["source_id"], 0) + row["n"]
+                pending.setdefault(row["source_id"], {})[row["update_type"]] = row["n"]
+            # creates the server has not confirmed: awaiting their link, in doubt, sent again
+            # (a confirmed row, sent 3, waits only for the purge at the end of the pull)
+            awaiting = dict(conn.execute(
+                "SELECT source_id, COUNT(DISTINCT object) FROM changed_values WHERE update_type = 'create'"
+                " AND sent IN (2, 4, 5, 6) GROUP BY 1").fetchall())  # fmt: skip
             for src in conn.execute("SELECT * FROM sources ORDER BY sync_priority, name"):
                 updated = src["last_updated"]
                 out.append(SourceStatus(
@@ -80,7 +98,7 @@ def sources(data_dir: Path) -> list[SourceStatus]:
                     last_sync_success=bool(src["last_sync_success"]),
                     objects=_objects(conn, src["name"], src["source_id"]),
                     pending=pending.get(src["source_id"], {}), awaiting=awaiting.get(src["source_id"], 0),
-                    server_errors=json.loads(errors.get(f"server_errors:{src['name']}") or "{}"),
+                    server_errors=kept.get(src["source_id"], {}),
                 ))  # fmt: skip
     return out
 
@@ -92,16 +110,19 @@ def _objects(conn: sqlite3.Connection, name: str, source_id: int) -> int:
     return int(row.fetchone()[0])
 
 
-def config(data_dir: Path) -> dict[str, str]:
-    """rhom's persisted settings (user partition)."""
-    path = data_dir / "user.sqlite"
-    if not path.is_file():
-        return {}
-    with _open(path) as conn:
+def damaged(data_dir: Path) -> dict[str, str]:
+    """The partition files of *data_dir* that SQLite cannot read, with its reason
+    (``{"user": "file is not a database"}``). A locked or busy file is not damaged."""
+    found = {}
+    for partition, path in partition_files(data_dir).items():
         try:
-            return dict(conn.execute("SELECT key, value FROM _rhom_config").fetchall())
+            with _open(path) as conn:
+                conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
         except sqlite3.OperationalError:
-            return {}
+            continue  # locked, busy, unreadable for now: not the file's fault
+        except sqlite3.DatabaseError as exc:
+            found[partition] = str(exc)
+    return found
 
 
 def client(data_dir: Path) -> dict[str, Any]:
@@ -117,16 +138,35 @@ def client(data_dir: Path) -> dict[str, Any]:
 
 
 def outbox(data_dir: Path) -> list[dict[str, Any]]:
-    """Every changelog row, oldest first, with its source name and state."""
+    """Every changelog row, oldest first, with its source name and state; a create the
+    server refused is in state ``create-error`` until answered."""
     rows = []
     for path in partition_files(data_dir).values():
         with _open(path) as conn:
+            refused = {(e.source_id, e.object) for e in _unanswered.rows(conn) if e.kind == "create-error"}
             conn.row_factory = sqlite3.Row
             names = dict(conn.execute("SELECT source_id, name FROM sources").fetchall())
             for row in conn.execute("SELECT * FROM changed_values ORDER BY id"):
+                state = SENT_STATES.get(row["sent"], str(row["sent"]))
+                if row["update_type"] == "create" and (row["source_id"], row["object"]) in refused:
+                    state = "create-error"
                 rows.append({
                     "source": names.get(row["source_id"], str(row["source_id"])), "object": row["object"],
                     "update_type": row["update_type"], "attrib": row["attrib"], "value": row["value"],
-                    "state": SENT_STATES.get(row["sent"], str(row["sent"])),
+                    "state": state,
                 })  # fmt: skip
     return rows
+
+
+def unanswered(data_dir: Path) -> list[UnansweredError]:
+    """Every server error kept in the folder until answered, oldest first."""
+    found = []
+    for partition, path in partition_files(data_dir).items():
+        with _open(path) as conn:
+            names = dict(conn.execute("SELECT source_id, name FROM sources").fetchall())
+            for e in _unanswered.rows(conn):
+                found.append(UnansweredError(
+                    source=names.get(e.source_id, str(e.source_id)), partition=partition, kind=e.kind,
+                    object=e.object, message=e.message, attributes=e.attributes, rollback=e.rollback, since=e.since,
+                ))  # fmt: skip
+    return sorted(found, key=lambda e: e.since)

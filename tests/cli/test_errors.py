@@ -6,6 +6,7 @@ refused or session expired, 4 server unreachable.
 
 from __future__ import annotations
 
+import re
 import signal
 import sqlite3
 import subprocess
@@ -117,7 +118,7 @@ def test_data_that_is_a_file_exits_2(tmp_path: Path) -> None:
 def test_unreadable_database_exits_2(tmp_path: Path, command: str) -> None:
     (tmp_path / "user.sqlite").write_text("not a database")
     result = rhom(command, "--data", str(tmp_path))
-    assert_user_error(result, 2, f"cannot read {tmp_path}", "not a database")
+    assert_user_error(result, 2, f"{tmp_path / 'user'}.sqlite is damaged", "not a database")
 
 
 def test_import_of_a_file_that_is_not_an_export_exits_1(tmp_path: Path) -> None:
@@ -178,7 +179,7 @@ def test_a_proxy_error_page_at_login_is_one_line_and_exits_1(tmp_path: Path) -> 
     assert_user_error(result, 1, "login failed (error 2): <html> <head><title>502 Bad Gateway</title>")
 
 
-def test_ctrl_c_during_a_sync_aborts_without_a_traceback(tmp_path: Path) -> None:
+def test_ctrl_c_during_a_sync_exits_130_and_says_nothing_was_lost(tmp_path: Path) -> None:
     """Mock server: the login succeeds, then the next request never gets a reply."""
     in_flight = threading.Event()
 
@@ -209,12 +210,53 @@ def test_ctrl_c_during_a_sync_aborts_without_a_traceback(tmp_path: Path) -> None
             if proc.poll() is None:
                 proc.kill()
                 proc.communicate()
-    assert proc.returncode == 1
-    assert err.strip().splitlines()[-1] == "Aborted!"
-    assert "Traceback" not in err
+    assert proc.returncode == 130  # interrupted, not "finished with errors" (1)
+    assert " ".join(err.split()).endswith(
+        "interrupted: nothing was lost. Changes not pushed yet stay in the outbox, and the next rhom sync goes on "
+        "from the last page applied."
+    )
+    assert "Traceback" not in err and "Aborted" not in err
     status = rhom("status", "--data", str(data))  # the folder is still a readable data folder
     assert status.returncode == 0, status.stderr
     assert "logged in: yes" in status.stdout
+
+
+def test_a_url_that_is_no_rhoconnect_server_is_named(tmp_path: Path, server_url: str) -> None:
+    wrong = f"{server_url}/sync"  # the server is right, the path is not
+    result = rhom("sync", "--server", wrong, "--data", str(tmp_path / "data"), "--models", MODELS,
+                  "--login", "alice", "--password", "x")  # fmt: skip
+    assert_user_error(result, 1, f"login failed: POST {wrong}/rc/v1/app/login answered HTTP 404",
+                      f"the server at {wrong} is not a RhoConnect server")  # fmt: skip
+    assert "<h1>" not in result.stderr
+
+
+def test_status_explains_a_token_left_by_a_failed_run(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with serving("examples.store.server:app", tmp_path / "server") as url:
+        assert rhom("sync", "--server", url, "--data", str(data), "--models", MODELS, "--login", "alice",
+                    "--password", "x").returncode == 0  # fmt: skip
+    assert rhom("sync", "--server", url, "--data", str(data), "--models", MODELS).returncode == 4
+    status = rhom("status", "--data", str(data))
+    assert re.search(r"│ Product +│ user +│ incremental +│ [\d: -]+ \(failed\) +│ 1 ", status.stdout)
+    assert (
+        "token other than 0: the pull of Product, Customer is under way or stopped part way (1: before its "
+        "first page); the next sync goes on from there" in " ".join(status.stdout.split())
+    )
+
+
+def test_status_does_not_count_a_confirmed_create_as_awaiting(synced: Path) -> None:
+    """A run stopped after the page that linked a create, before the pull's end purged
+    its rows: the outbox shows them confirmed, and nothing awaits the server."""
+    with sqlite3.connect(synced / "user.sqlite") as conn:
+        conn.execute(
+            "INSERT INTO changed_values (source_id, attrib, object, value, update_type, sent) "
+            "SELECT source_id, 'name', '6', 'Fairphone', 'create', 3 FROM sources WHERE name = 'Product'"
+        )
+    conn.close()
+    outbox = rhom("outbox", "--data", str(synced))
+    assert re.search(r"│ Product +│ 6 +│ create +│ name +│ Fairphone +│ confirmed +│", outbox.stdout)
+    status = rhom("status", "--data", str(synced))
+    assert re.search(r"│ Product +│ user .*│ - +│ - +│ - +│", status.stdout), status.stdout  # pending, awaiting, errors
 
 
 def test_outbox_of_an_unknown_source_is_a_user_error(synced: Path) -> None:

@@ -7,7 +7,7 @@ import rhom
 from .conftest import rhom as run_rhom
 from .conftest import rhom_each
 
-COMMANDS = ["serve", "sync", "status", "outbox", "reset", "export", "import", "demo"]
+COMMANDS = ["serve", "sync", "status", "outbox", "errors", "reset", "export", "import", "demo"]
 
 
 def test_help_lists_every_command() -> None:

@@ -194,7 +194,7 @@ def test_refused_create_exits_1_and_status_shows_the_create_error(fresh: Path, s
     assert rows["Customer"][8] == "-"
 
     outbox = rhom("outbox", "--data", str(synced))
-    assert re.search(r"│ Product +│ +\d+ +│ create +│ price +│ -1.0 +│ awaiting link │", outbox.stdout)
+    assert re.search(r"│ Product +│ +\d+ +│ create +│ price +│ -1.0 +│ create-error │", outbox.stdout)
 
 
 def test_full_reset_deletes_local_data_and_asks_the_server_for_a_reset(synced: Path) -> None:
@@ -220,3 +220,17 @@ def test_local_reset_keeps_synced_data(synced: Path) -> None:
     assert (result.returncode, result.stdout.strip()) == (0, "local reset done"), result.stderr
     rows = status_rows(synced)
     assert (rows["Note"][5], rows["Product"][5]) == ("0", "5")
+
+
+def test_a_sync_after_a_client_reset_shows_its_bulk_sync(synced: Path, server_url: str) -> None:
+    reset = rhom("reset", "--data", str(synced), "--models", MODELS, "--kind", "client", "--yes")
+    assert reset.returncode == 0, reset.stderr
+    result = sync(server_url, synced)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert re.search(r"bulk user ✓ +━+ 1/1", out)
+    assert re.search(r"sync summary \([\d.]+ s, bulk sync\)", out)
+    assert re.search(r"┃ source +┃ bulk ┃ inserted ┃", out)
+    assert re.search(r"│ Product +│ +5 │ +0 │ +0 │ +0 │ +0 │", out)  # 5 from the bulk file, none after
+    assert re.search(r"│ Customer +│ +3 │ +0 │", out)
+    assert status_rows(synced)["Product"][5] == "5"
