@@ -3,7 +3,8 @@
 The same app ships with rhom as ``rhom.demo.server:app`` (``rhom serve
 rhom.demo.server:app`` works from an installed wheel); the adapters live in
 :mod:`rhom.demo.shop`. ``STORE_BACKEND`` names the backend database file (default
-``store-backend.sqlite``); the server's own state goes where ``RHOM_SERVER_STORE`` says.
+``store-backend.sqlite``, made at the first request: importing this module writes
+nothing); the server's own state goes where ``RHOM_SERVER_STORE`` says.
 """
 
 from __future__ import annotations

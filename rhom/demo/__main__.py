@@ -9,6 +9,7 @@ SQLite files and syncs over real HTTP.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import tempfile
 from pathlib import Path
@@ -28,16 +29,27 @@ def step(title: str) -> None:
 
 
 def on_progress(sender: Any, notification: rhom.SyncNotification) -> None:
+    """The pages as they come. A page's count is its inserts and deletes (an object
+    changed on the server comes as both), so the progress is told in changes, not
+    objects, beside the objects the server holds."""
     n = notification
     if n.status == "in_progress":
-        print(f"   {n.source_name:<9} page of {n.processed_count:>3}   {n.cumulative_count}/{n.total_count}")
-    elif n.status == "error" and n.server_errors:
-        print(f"   {n.source_name:<9} server errors: {sorted(n.server_errors)}")
-    elif n.status in ("ok", "error"):
-        print(
-            f"   {n.source_name:<9} {n.status}"
-            + (f" (error {int(n.error_code)}: {n.error_message})" if n.error_code else "")
-        )
+        count = n.processed_count or 0
+        print(f"   {n.source_name:<9} page: {count} change{'' if count == 1 else 's'} ({n.cumulative_count} so far; "
+              f"the server holds {n.total_count} objects)")  # fmt: skip
+
+
+def sync(client: rhom.SyncClient) -> rhom.SyncResult:
+    """Sync, then tell how each source ended: once per source, from its final notification."""
+    result: rhom.SyncResult = client.do_sync()
+    for name, note in result.sources.items():
+        if note.status == "error" and note.server_errors:
+            print(f"   {name:<9} error: server errors {sorted(note.server_errors)}")
+        elif note.status == "error":
+            print(f"   {name:<9} error {int(note.error_code)}: {note.error_message}")
+        else:
+            print(f"   {name:<9} {note.status}")
+    return result
 
 
 def pending() -> int:
@@ -45,6 +57,9 @@ def pending() -> int:
 
 
 def run(root: Path) -> None:
+    # the server runs in this process: its log (each refused change, with the adapter's
+    # traceback) is for its operators, not for the walk-through
+    logging.getLogger("rhom.server").addHandler(logging.NullHandler())
     step("start rhom.server on 127.0.0.1 (embedded SQLite store, shop backend in SQLite)")
     app = make_app(root / "backend.sqlite", Settings(store=f"sqlite:///{root / 'server-state.sqlite'}"))
     with run_in_thread(app) as url, notify.source_notification.connected_to(on_progress):
@@ -64,7 +79,7 @@ def walk_through(client: rhom.SyncClient) -> None:
     print("   login   ->", int(client.login("alice", "secret").error_code), "logged in:", client.is_logged_in())
 
     step("first sync: pages of 2 objects, each applied in one transaction with its token")
-    print("   result:", client.do_sync().status)
+    print("   result:", sync(client).status)
     print("   products:", [(p.name, p.price) for p in Product.find_all(order="name")])
 
     step("offline: create, edit, delete -- every write lands in the changelog")
@@ -77,16 +92,15 @@ def walk_through(client: rhom.SyncClient) -> None:
     print(f"   new product has temporary id {phone.object}")
 
     step("sync: push, then pull the create-link")
-    client.do_sync()
+    sync(client)
     print(f"   temporary id gone: {Product.find(phone.object) is None}; "
           f"server id: {Product.find_first(conditions={'name': 'Fairphone'}).object}")  # fmt: skip
     print(f"   pending changes: {pending()}   have_local_changes: {rhom.have_local_changes()}")
 
     step("a change the backend refuses: the error comes back, the app decides")
     bad = Product.create(name="Broken", brand="Acme", price=-1.0)
-    result = client.do_sync()
-    errors = [n.server_errors for n in result.notifications if n.server_errors]
-    create_error = errors[0]["create-error"]
+    result = sync(client)
+    create_error = result.sources["Product"].server_errors["create-error"]
     print("   create-error:", {oid: e["message"] for oid, e in create_error.items()})
     print("   can_modify while the create is refused:", bad.can_modify())
     Product.on_sync_create_error(create_error, "delete")
@@ -94,15 +108,15 @@ def walk_through(client: rhom.SyncClient) -> None:
 
     iphone = Product.find_first(conditions={"name": "iPhone"})
     iphone.update_attributes(price=-5.0)
-    result = client.do_sync()
-    update_errors = next(n.server_errors for n in result.notifications if n.server_errors)
+    result = sync(client)
+    update_errors = result.sources["Product"].server_errors
     print("   update-error:", {oid: e["message"] for oid, e in update_errors["update-error"].items()})
     Product.on_sync_update_error(update_errors["update-error"], "rollback", update_errors["update-rollback"])
     print("   rolled back to the server's price:", Product.find(iphone.object).price)
 
     step("search the backend; results land in the local data")
     rhom.database_full_reset(models=[Customer])
-    client.do_sync()  # the server forgets what this client had
+    sync(client)  # the server forgets what this client had
     print("   customers before search:", Customer.count())
     result = Customer.search({"city": "o"})
     print("   search:", result.status, "->", sorted(c.first for c in Customer.find_all()))

@@ -34,23 +34,37 @@ SEED_CUSTOMERS = [("Jane", "Doe", "Lisbon"), ("John", "Smith", "Leeds"), ("Ana",
 
 
 class Backend:
-    """The shop's own database: survives restarts of the sync server."""
+    """The shop's own database: survives restarts of the sync server.
+
+    The file is made (schema and seed data) when it is first used, not when the backend
+    is: importing an app module that builds one (``examples.store.server``) writes nothing.
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         self._lock = threading.Lock()
-        with self._connect() as conn:
+        self._made = threading.Lock()
+        self._ready = False
+
+    def _connect(self) -> sqlite3.Connection:
+        if not self._ready:
+            with self._made:
+                if not self._ready:
+                    self._create()
+                    self._ready = True
+        conn = sqlite3.connect(self.path, timeout=10)
+        conn.row_factory = sqlite3.Row
+        return conn
+
+    def _create(self) -> None:
+        with sqlite3.connect(self.path, timeout=10) as conn:
             conn.executescript(SCHEMA)
             if not conn.execute("SELECT 1 FROM product LIMIT 1").fetchone():
                 conn.executemany(
                     "INSERT INTO product (name, brand, price, quantity) VALUES (?, ?, ?, ?)", SEED_PRODUCTS
                 )
                 conn.executemany("INSERT INTO customer (first, last, city) VALUES (?, ?, ?)", SEED_CUSTOMERS)
-
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=10)
-        conn.row_factory = sqlite3.Row
-        return conn
+        conn.close()
 
     def rows(self, table: str) -> dict[str, dict[str, str]]:
         with self._lock, self._connect() as conn:
@@ -183,6 +197,10 @@ class CustomerAdapter(_TableAdapter):
     name = "Customer"
     table = "customer"
     columns = ("first", "last", "city")
+
+    def validate(self, attrs: Mapping[str, str]) -> None:
+        if "first" in attrs and not attrs["first"].strip():
+            raise ValueError("a customer needs a first name")
 
 
 def make_app(backend_path: str | Path, settings: Any = None) -> Any:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shlex
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
 
-from .conftest import assert_user_error, rhom, run, serving
+from .conftest import REPO, assert_user_error, rhom, run, serving
 
 
 def test_store_client_syncs_and_lists_the_shop(tmp_path: Path, server_url: str) -> None:
@@ -84,3 +89,58 @@ def test_serve_console_flag_serves_the_console(tmp_path: Path) -> None:
         assert "API token or admin password" in httpx.get(url + "/console/login").text
     with serving("examples.store.server:app", tmp_path / "plain") as url:
         assert httpx.get(url + "/console/").status_code == 404, "off without the flag"
+
+
+def test_the_demo_tells_each_source_outcome_once() -> None:
+    result = rhom("demo")
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.strip() for line in lines if "server errors" in line] == [
+        "Product   error: server errors ['create-error']",
+        "Product   error: server errors ['update-error', 'update-rollback']",
+    ]
+    pages = [line for line in lines if " page: " in line]
+    assert pages and all(
+        re.search(r"page: \d+ changes? \(\d+ so far; the server holds \d+ objects\)", p) for p in pages
+    )
+    assert not [line for line in lines if re.search(r"\d+/\d+", line)]  # no count that reads as "5 of 3"
+
+
+def test_importing_the_example_server_writes_nothing(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("STORE_BACKEND", None)
+    code = "import examples.store.server, rhom.demo.server"
+    subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, check=True, timeout=60)
+    assert list(tmp_path.iterdir()) == []  # the backend file is made at the first request
+
+
+def test_demo_sh_installs_the_server_extra_only(tmp_path: Path) -> None:
+    """Stub interpreters: the real run would download rhom's dependencies from PyPI.
+
+    scripts/demo.sh runs in a copy of the checkout whose ``python3`` (``$PYTHON``) makes
+    a ``.venv/bin/python`` that records its arguments; the script must install
+    ``.[server]`` (not the dev extra: pytest, mypy, mkdocs, selenium) and start the demo.
+    """
+    checkout = tmp_path / "checkout"
+    (checkout / "scripts").mkdir(parents=True)
+    shutil.copy(REPO / "scripts" / "demo.sh", checkout / "scripts" / "demo.sh")
+    (checkout / "pyproject.toml").write_text("")
+    calls = tmp_path / "calls.txt"
+    venv_python = f'#!/bin/sh\necho "$@" >> {calls}\n'
+    python3 = tmp_path / "python3"
+    python3.write_text(
+        "#!/bin/sh\n"  # python3 -m venv .venv
+        f'mkdir -p "$3/bin" && printf %s {shlex.quote(venv_python)} > "$3/bin/python" && chmod +x "$3/bin/python"\n'
+    )
+    python3.chmod(0o755)
+    env = {**os.environ, "PYTHON": str(python3)}
+    for _ in range(2):
+        done = subprocess.run(["bash", str(checkout / "scripts" / "demo.sh"), "--data", "x"], env=env,
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    assert calls.read_text().splitlines() == [
+        "-m pip install --quiet -e .[server]",
+        "-m rhom.demo --data x",
+        "-m rhom.demo --data x",  # installed once
+    ]
