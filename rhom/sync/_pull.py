@@ -286,10 +286,11 @@ def _keep_errors(conn: Any, source: SyncSource, page: protocol.Page, search: boo
         _unanswered.forget(conn, sid, page.links, kinds=("create-error",))
     if page.has_server_errors:
         _unanswered.record(conn, sid, page.server_errors(), messages=not search)
-    touched = {oid: list(attrs) for oid, attrs in page.insert.items()}
-    for oid, attrs in page.delete.items():
-        touched.setdefault(oid, []).extend(attrs)
-    _unanswered.forget_blobs(conn, sid, touched)
+    if (page.insert or page.delete) and _unanswered.has_blob_errors(conn, sid):  # rare: keep pulls cheap
+        touched = {oid: list(attrs) for oid, attrs in page.insert.items()}
+        for oid, attrs in page.delete.items():
+            touched.setdefault(oid, []).extend(attrs)
+        _unanswered.forget_blobs(conn, sid, touched)
     for oid, attrib, url, exc in refused:
         _unanswered.record_blob(conn, sid, oid, attrib, url, str(exc))
 

@@ -148,13 +148,17 @@ def forget(conn: Connection, source_id: int, objects: Iterable[str], kinds: Coll
     )
 
 
+def has_blob_errors(conn: Connection, source_id: int) -> bool:
+    return exists(conn) and bool(
+        conn.execute(f"SELECT 1 FROM {TABLE} WHERE source_id = ? AND kind = 'blob-error' LIMIT 1", (source_id,))
+        .fetchone()
+    )  # fmt: skip
+
+
 def forget_blobs(conn: Connection, source_id: int, touched: Mapping[str, Iterable[str]]) -> None:
     """A page brought (or removed) these ``{object: attributes}``: a blob error of one of
     them is settled, whatever the page says about it now."""
-    if not touched or not exists(conn):
-        return
-    if not conn.execute(f"SELECT 1 FROM {TABLE} WHERE source_id = ? AND kind = 'blob-error' LIMIT 1",
-                        (source_id,)).fetchone():  # fmt: skip
+    if not touched or not has_blob_errors(conn, source_id):
         return
     found = conn.execute(
         f"SELECT object, attributes FROM {TABLE} WHERE source_id = ? AND kind = 'blob-error' "
