@@ -209,10 +209,16 @@ class ChangeWatcher:
 
     def _run(self) -> None:
         while not self._closed.wait(self.interval):
-            if self.server.hub.connections:
+            if self._streams_open():
                 self.poll()
             elif self._resumed:
                 self._pause()
+
+    def _streams_open(self) -> bool:
+        try:
+            return self.server.hub.connections > 0
+        except RuntimeError:  # the event loop changed its streams while this thread counted
+            return True
 
     def poll(self) -> dict[str, list[str] | None]:
         """Look once, now, and announce what changed: ``{source: users}`` (``None``: all
