@@ -34,11 +34,10 @@ from rhom.exceptions import ConfigurationError
 from rhom.server.sql._capture import Target, capture_for
 from rhom.server.sql._live import ChangeWatcher, watch_changes
 from rhom.server.sql.adapter import IDLE, SqlAdapter, SqlError, create_engine, database_message
-from rhom.server.sql.publisher import DeliveryError, Publisher
+from rhom.server.sql.publisher import Publisher
 
 __all__ = [
     "ChangeWatcher",
-    "DeliveryError",
     "Publisher",
     "SqlAdapter",
     "SqlError",

@@ -51,7 +51,7 @@ from rhom.server.sql.adapter import SqlAdapter
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["DeliveryError", "Publisher"]
+__all__ = ["Publisher"]
 
 logger = logging.getLogger("rhom.server.sql")
 
