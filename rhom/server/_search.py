@@ -21,6 +21,7 @@ from rhom.server._logging import adapter_failed
 from rhom.server._state import Doc, JsonObject
 from rhom.server.adapters import SourceAdapter, calling_as
 from rhom.server.pages import Caller, new_token, normalize
+from rhom.server.routes import page_size
 
 __all__ = ["search"]
 
@@ -36,7 +37,7 @@ def search(call: Call) -> Response:
         if adapter is None:
             return _http.text(500, "Unknown source")
         adapters.append((adapter, token))
-    p_size = max(1, call.params.number("p_size", call.server.settings.default_page_size))
+    p_size = page_size(call)
     terms = call.params.values.get("search")
     terms = terms if isinstance(terms, dict) else {}
     resend = "resend" in call.params.values

@@ -169,13 +169,20 @@ def query(call: Call) -> Response:
         error = {"source-error": {"query-error": {"message": UNKNOWN_SOURCE}}}
         page = Page("", 0, 0, error)
     else:
-        p_size = max(1, call.params.number("p_size", call.server.settings.default_page_size))
+        p_size = page_size(call)
         token = call.params.text("token")
         try:
             page = query_page(call.caller(), adapter, token, p_size, call.params.values.get("query"))
         except StaleClient:  # offline longer than the log keeps history: start over
             return _http.text(500, _http.UNKNOWN_CLIENT)
     return _http.json_bytes(page.json(), page.headers())
+
+
+def page_size(call: Call) -> int:
+    """The request's ``p_size`` (``default_page_size`` when absent), at least 1 and at most
+    ``max_page_size``: a page is built in memory, so no client decides how large."""
+    settings = call.server.settings
+    return max(1, min(call.params.number("p_size", settings.default_page_size), settings.max_page_size))
 
 
 def _limits(call: Call) -> Limits:

@@ -78,6 +78,10 @@ class Settings:
     :param max_error_entries: errors of one client and source kept for its next page
         with the attributes pushed; further ones keep their message only (``0``: no limit).
     :param default_page_size: objects per page when a query has no ``p_size``.
+    :param max_page_size: the most objects one page (a query's or a search's) holds,
+        whatever ``p_size`` a client asks for: a page is built in the server's memory.
+        A client asking for more gets pages of this size and pages on. At least 2,000,
+        the ``p_size`` of Rhodes' client.
     :param bulk_sync_poll_interval: seconds a bulk data file stays valid.
     :param redis_prefix: prefix of every Redis key, so that one Redis can host several apps.
     :param worker_threads: threads that run adapter hooks and storage work at once.
@@ -121,6 +125,7 @@ class Settings:
     max_attribute_name_length: int = 256
     max_error_entries: int = 1000
     default_page_size: int = 500
+    max_page_size: int = 2000
     bulk_sync_poll_interval: int = 3600
     redis_prefix: str = "rhom:"
     worker_threads: int = 8
@@ -173,6 +178,11 @@ class Settings:
             raise ConfigurationError("rhom.server: session_secret must not be empty")
         if self.max_body_size <= 0 or self.default_page_size <= 0 or self.cookie_expire <= 0:
             raise ConfigurationError("rhom.server: max_body_size, default_page_size and cookie_expire must be > 0")
+        if not 0 < self.default_page_size <= self.max_page_size:
+            raise ConfigurationError(
+                f"rhom.server: {_ENV_PREFIX}MAX_PAGE_SIZE ({self.max_page_size}) must be at least "
+                f"{_ENV_PREFIX}DEFAULT_PAGE_SIZE ({self.default_page_size})"
+            )
         if self.stats_resolution <= 0 or self.stats_record_size <= 0:
             raise ConfigurationError("rhom.server: stats_resolution and stats_record_size must be > 0")
         if self.log_retention < 0 or self.log_compact_interval < 0:
