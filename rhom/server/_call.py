@@ -7,6 +7,13 @@
    (401 ``Not authenticated``, 500 ``Unknown client``), run the handler;
 3. label the reply like the real server: ``Cache-Control``/``pragma``, the session's
    ``Set-Cookie`` again, and the deprecation ``Warning`` on layout-3 routes.
+
+A store that cannot answer now (``StoreUnavailableError``: its Redis down, a cluster
+master being replaced) makes the request fail with ``Retry-After``, and clients retry:
+503 when nothing ran (a read, or before the handler), 504 when a write's handler had
+begun, which may have called the adapter already: to rhom's client, as to any client
+behind a gateway, a 504 means "it may have run" (its creates are then in doubt and
+resolved by their links, never made twice), while a 503 means "refused, nothing ran".
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from rhom.server._throttle import LoginThrottle
 from rhom.server.adapters import SourceAdapter
 from rhom.server.pages import Caller
 from rhom.server.settings import Settings
+from rhom.server.store import StoreUnavailableError
 
 __all__ = ["Call", "Server", "endpoint"]
 
@@ -95,6 +103,8 @@ class Call:
     client_id: str | None = None
     client: JsonObject | None = None
     new_cookie: str | None = None
+    #: the handler has begun (a write's adapter calls may have run)
+    in_handler: bool = False
 
     @property
     def state(self) -> State:
@@ -153,7 +163,10 @@ def endpoint(
         route = path.replace("{source}", source) if source in server.adapters else path
         stats.timing(f"http:{request.method}:{route}", time.perf_counter() - started)
         if stats.due():
-            await run_in_threadpool(stats.flush)
+            try:
+                await run_in_threadpool(stats.flush)
+            except StoreUnavailableError:  # stats wait for the next flush; the reply stands
+                pass
         return response
 
     async def _run(request: Request, server: Server) -> Response:
@@ -194,7 +207,23 @@ def _slotted(
     call: Call, handler: Handler, login: bool, client: bool, client_param: str | None, legacy: bool
 ) -> Response:
     with call.server.slots.held():
-        return _dispatch(call, handler, login, client, client_param, legacy)
+        try:
+            return _dispatch(call, handler, login, client, client_param, legacy)
+        except StoreUnavailableError as exc:
+            may_have_run = call.in_handler and call.request.method not in ("GET", "HEAD")
+            return unavailable(call.request.method, call.request.url.path, exc, may_have_run=may_have_run)
+
+
+def unavailable(method: str, path: str, exc: StoreUnavailableError, *, may_have_run: bool = False) -> Response:
+    """The store cannot answer now; the client retries (``Retry-After``): 503 when nothing
+    ran, 504 when the request may have run in part (module doc)."""
+    logger.warning("rhom.server: %s %s: %s", method, path, exc)
+    if may_have_run:
+        reply = _http.text(504, "The server's store did not answer: the request may have run in part", _http.TEXT)
+    else:
+        reply = _http.text(503, "Service unavailable: retry", _http.TEXT)
+    reply.headers["retry-after"] = "1"
+    return reply
 
 
 def _dispatch(
@@ -214,7 +243,10 @@ def _dispatch(
     if client and (call.client is None or call.client.get("user") != call.user):
         return _http.text(500, _http.UNKNOWN_CLIENT)
     try:
+        call.in_handler = True
         return handler(call)
+    except StoreUnavailableError:
+        raise  # answered 503 or 504 (_slotted): the request may succeed when retried
     except Exception:  # a handler bug must not take the server down or leak details
         logger.exception("rhom.server: %s %s failed (user %r, client %s)", call.request.method,
                          call.request.url.path, call.user, call.client_id or "-",

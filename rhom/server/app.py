@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute, Route
 
 from rhom.exceptions import ConfigurationError
 from rhom.server import _admin, _http, _push_api, _search, bulk, live, routes
-from rhom.server._call import STATE_KEY, Authenticate, Call, Server, endpoint
+from rhom.server._call import STATE_KEY, Authenticate, Call, Server, endpoint, unavailable
 from rhom.server._routing import Route as SegmentRoute
 from rhom.server._slots import Slots
 from rhom.server._state import State
@@ -25,7 +25,7 @@ from rhom.server._throttle import LoginThrottle
 from rhom.server.adapters import SourceAdapter
 from rhom.server.settings import Settings
 from rhom.server.stats import Stats
-from rhom.server.store import Store, open_store
+from rhom.server.store import Store, StoreUnavailableError, open_store
 
 __all__ = ["create_app"]
 
@@ -127,7 +127,7 @@ def create_app(
         routes=[*route_table(), *console, *extra],
         middleware=[*_proxies(settings), *middleware],
         lifespan=lifespan,
-        exception_handlers={HTTPException: _not_found},
+        exception_handlers={HTTPException: _not_found, StoreUnavailableError: _unavailable},
     )
     app.state.rhom = server
     return app
@@ -160,6 +160,12 @@ def _adapters(adapters: Iterable[SourceAdapter | type[SourceAdapter]]) -> dict[s
 async def _not_found(request: Request, exc: Exception) -> Response:
     """Unmatched paths and methods: 404, as Sinatra answers both."""
     return _http.text(404, "<h1>Not Found</h1>")
+
+
+async def _unavailable(request: Request, exc: Exception) -> Response:
+    """Routes outside the request pipeline (bulk files, the console): 503 as well."""
+    assert isinstance(exc, StoreUnavailableError)
+    return unavailable(request.method, request.url.path, exc)
 
 
 def _route(path: str, handler: Handler, methods: list[str], **options: Any) -> Route:
