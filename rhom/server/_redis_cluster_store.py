@@ -131,7 +131,17 @@ class RedisClusterStore(RedisLog, Store):
 
     # -- routing ----------------------------------------------------------------------
     def _cluster(self) -> RedisCluster:
-        with self._guard:
+        client = self._cluster_client
+        if client is not None:
+            return client
+        # Making the client asks the seeds for the slot map: answers that give this
+        # request's CPU slot up meanwhile (_slots) and take it back, while it holds the
+        # guard. So the others wait for the guard without their slots, never holding a
+        # slot the maker needs back.
+        if not self._guard.acquire(blocking=False):
+            with waiting():
+                self._guard.acquire()
+        try:
             if self._cluster_client is None:
                 self._cluster_client = RedisCluster(
                     startup_nodes=[_node(host, port) for host, port in self._seeds],
@@ -140,6 +150,8 @@ class RedisClusterStore(RedisLog, Store):
                 )
                 self._mapped_at = time.monotonic()
             return self._cluster_client
+        finally:
+            self._guard.release()
 
     def _remap(self, *, now: bool = True) -> None:
         """Read the slot map again (at most one thread at a time; the others go on)."""

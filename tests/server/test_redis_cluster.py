@@ -7,6 +7,7 @@ The contract suites (test_store, test_log, test_log_random) run on it through th
 from __future__ import annotations
 
 import secrets
+import threading
 
 import pytest
 from redis.crc import key_slot
@@ -94,3 +95,32 @@ def test_a_master_killed_under_the_store_is_replaced_and_the_store_carries_on() 
             assert store.get("c:abc") == b"still here"
         finally:
             store.close()
+
+
+def test_requests_waiting_for_the_first_slot_map_give_their_cpu_slot_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The request that makes the cluster client asks the seeds (giving its CPU slot up
+    around each answer, then taking it back) while it holds the store's guard: another
+    request waiting for that guard must not keep the slot the first one needs back."""
+    from rhom.server import _redis_cluster_store as module
+    from rhom.server._slots import Slots, waiting
+
+    class SlowSeeds:
+        def __init__(self, **options: object) -> None:
+            with waiting():  # as a connection waiting for a seed's answer
+                threading.Event().wait(0.3)
+
+    monkeypatch.setattr(module, "RedisCluster", SlowSeeds)
+    store, slots = RedisClusterStore("redis+cluster://127.0.0.1:7000"), Slots(1)
+    made: list[object] = []
+
+    def request() -> None:
+        with slots.held():
+            made.append(store._cluster())
+
+    threads = [threading.Thread(target=request, daemon=True) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+        threading.Event().wait(0.1)
+    for thread in threads:
+        thread.join(5)
+    assert len(made) == 2 and made[0] is made[1], "both requests got the one client, no deadlock"
