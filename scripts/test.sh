@@ -3,15 +3,17 @@
 # extras, installs redis-server, Debian's chromium + chromium-driver and Debian's
 # postgresql when missing (as root), then runs pytest. Extra arguments go to pytest.
 # Without redis-server, chromium or PostgreSQL, and no way to install it (a non-root
-# user, say), that tier (tests marked "redis", "browser" or "postgresql") is skipped with
-# a notice and everything else runs; under CI (CI=true) that fails instead: CI must run
-# every tier.
+# user, say), that tier (tests marked "redis", "redis_cluster", "browser" or
+# "postgresql") is skipped with a notice and everything else runs; under CI (CI=true)
+# that fails instead: CI must run every tier. The Redis Cluster tier starts its own
+# cluster (3 masters + 3 replicas of redis-server on loopback ports, AOF on) and kills a
+# master in its failover test.
 # pytest's exit code passes through unchanged: "no tests ran" (5) fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
 skipped=()
-for tier in redis chromium postgresql; do
+for tier in redis redis-cluster chromium postgresql; do
     status=0
     bash "scripts/ensure-$tier.sh" || status=$?
     if [ "$status" = 3 ]; then
@@ -27,6 +29,7 @@ markers=()
 for tier in "${skipped[@]}"; do
     case "$tier" in
         redis) markers+=("not redis") ;;
+        redis-cluster) markers+=("not redis_cluster") ;;
         chromium) markers+=("not browser") ;;
         postgresql) markers+=("not postgresql") ;;
     esac
@@ -38,6 +41,11 @@ notice() {
                 echo "rhom: $1 the Redis tier: the tests marked 'redis' (the Redis store, on a private redis-server)." >&2
                 echo "rhom: to run it too, install redis-server (Debian/Ubuntu: sudo apt-get install redis-server," >&2
                 echo "rhom: or run scripts/test.sh as root; macOS: brew install redis), then run scripts/test.sh again." >&2
+                ;;
+            redis-cluster)
+                echo "rhom: $1 the Redis Cluster tier: the tests marked 'redis_cluster' (the redis+cluster:// store on a" >&2
+                echo "rhom: private 3+3 cluster, its contract suite and a master killed under two server processes)." >&2
+                echo "rhom: to run it too, install redis-server (as for the Redis tier), then run scripts/test.sh again." >&2
                 ;;
             chromium)
                 echo "rhom: $1 the browser tier: the tests marked 'browser' (headless Chromium: a smoke test, the web console)." >&2

@@ -264,7 +264,8 @@ def _form_cluster(ports: list[int], masters: int) -> None:
         share = 16384 // masters
         for i in range(masters):
             last = 16383 if i == masters - 1 else (i + 1) * share - 1
-            _cluster_command(clients[i], "CLUSTER", "ADDSLOTSRANGE", i * share, last)
+            for start in range(i * share, last + 1, 1000):  # ADDSLOTS: any version (ADDSLOTSRANGE: 7.0)
+                _cluster_command(clients[i], "CLUSTER", "ADDSLOTS", *range(start, min(start + 1000, last + 1)))
         for client in clients[1:]:
             _cluster_command(client, "CLUSTER", "MEET", "127.0.0.1", ports[0])
         deadline = time.monotonic() + 30

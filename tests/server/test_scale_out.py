@@ -1,4 +1,5 @@
-"""Two server processes share one Redis; two clients converge (issue: scale out on Redis)."""
+"""Two server processes share one Redis, or one Redis Cluster; two clients converge
+(scale out on Redis; issue 22: across machines on a cluster)."""
 
 from __future__ import annotations
 
@@ -19,11 +20,20 @@ from .conftest import RhoClient
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture(
+    params=[pytest.param("redis", marks=pytest.mark.redis), pytest.param("cluster", marks=pytest.mark.redis_cluster)]
+)
+def shared_store(request: pytest.FixtureRequest) -> str:
+    """The URL of the private Redis, or of the private Redis Cluster, of the session."""
+    url: str = request.getfixturevalue("redis_url" if request.param == "redis" else "redis_cluster_url")
+    return url
+
+
 @pytest.fixture
-def two_servers(redis_url: str, tmp_path: Path) -> Iterator[list[str]]:
+def two_servers(shared_store: str, tmp_path: Path) -> Iterator[list[str]]:
     env = {
         **os.environ,
-        "RHOM_SERVER_STORE": redis_url,
+        "RHOM_SERVER_STORE": shared_store,
         "RHOM_SERVER_REDIS_PREFIX": "scale:",
         "RHOM_SERVER_SESSION_SECRET": "shared-secret",
         "RHOM_SCALE_BACKEND": str(tmp_path / "backend.db"),
@@ -78,7 +88,6 @@ class RoundRobin(RhoClient):
         self.turn += 1
 
 
-@pytest.mark.redis
 def test_two_processes_on_one_redis_converge(two_servers: list[str]) -> None:
     alice, bob = RoundRobin(two_servers), RoundRobin(list(reversed(two_servers)))
     try:
