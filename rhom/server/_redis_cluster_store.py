@@ -72,6 +72,10 @@ _TRANSIENT: tuple[type[Exception], ...] = (
     redis.exceptions.RedisClusterException,  # no node reachable, a slot not covered
 )
 
+#: Refusals of a master that cannot take writes now: too few replicas for its
+#: min-replicas-to-write, or a replica still loading its data.
+_REFUSALS = ("NOREPLICAS", "LOADING", "MASTERDOWN")
+
 # KEYS[1]: the lock; ARGV: token, milliseconds. Taken, or already ours (a retry whose
 # first answer was lost): 1; held by another: 0.
 _ACQUIRE = """
@@ -182,15 +186,16 @@ class RedisClusterStore(RedisLog, Store):
                 return work(cluster.get_redis_connection(nodes[0]), len(nodes) - 1)
             except redis.exceptions.AuthenticationError:
                 raise
-            except _TRANSIENT as exc:
+            except (redis.exceptions.ResponseError, *_TRANSIENT) as exc:
+                if not isinstance(exc, _TRANSIENT) and not _refusal(exc):
+                    raise  # a command refused for what it is (NOSCRIPT, a wrong type): no failover
                 deadline = deadline or time.monotonic() + self.retry_timeout
                 if time.monotonic() >= deadline:
                     raise StoreUnavailableError(
                         f"rhom.server: Redis Cluster {redact(self.url)}: slot {slot} unavailable: {exc}"
                     ) from exc
-                moved = isinstance(exc, redis.exceptions.MovedError)
                 self._remap()
-                if not moved:  # a failover takes seconds: do not hammer the nodes
+                if not isinstance(exc, redis.exceptions.MovedError):  # a failover takes seconds
                     with waiting():
                         time.sleep(0.05)
 
@@ -388,6 +393,13 @@ class RedisClusterStore(RedisLog, Store):
             if self._cluster_client is not None:
                 self._cluster_client.close()
                 self._cluster_client = None
+
+
+def _refusal(exc: Exception) -> bool:
+    """Whether Redis refused a command for now (:data:`_REFUSALS`), not for what it is. A
+    pipeline puts the command before Redis's message: the message is after the last
+    "caused error: "."""
+    return str(exc).rsplit("caused error: ", 1)[-1].startswith(_REFUSALS)
 
 
 def _command(client: Any, *args: Any) -> Any:

@@ -124,3 +124,19 @@ def test_requests_waiting_for_the_first_slot_map_give_their_cpu_slot_up(monkeypa
     for thread in threads:
         thread.join(5)
     assert len(made) == 2 and made[0] is made[1], "both requests got the one client, no deadlock"
+
+
+@pytest.mark.redis_cluster
+def test_a_master_refusing_writes_for_want_of_replicas_makes_the_store_unavailable(redis_cluster_url: str) -> None:
+    """min-replicas-to-write: a master that lost touch with its replicas refuses writes
+    (NOREPLICAS); the store takes that as a master being replaced, not as a bug."""
+    store = RedisClusterStore(redis_cluster_url + "?retry_timeout=0.3", prefix=f"t{secrets.token_hex(4)}:")
+    slot = key_slot(store._key("c:abc").encode())
+    master = store._cluster().get_redis_connection(store._cluster().nodes_manager.slots_cache[slot][0])
+    master.config_set("min-replicas-to-write", 5)  # it has one
+    try:
+        with pytest.raises(StoreUnavailableError, match="NOREPLICAS"):
+            store.set("c:abc", b"1")
+    finally:
+        master.config_set("min-replicas-to-write", 0)
+        store.close()
