@@ -72,6 +72,9 @@ _TRANSIENT: tuple[type[Exception], ...] = (
     redis.exceptions.RedisClusterException,  # no node reachable, a slot not covered
 )
 
+#: What _on catches: the transient errors, and the refusals it reads (_refusal).
+_RETRIED: tuple[type[Exception], ...] = (redis.exceptions.ResponseError, *_TRANSIENT)
+
 #: Refusals of a master that cannot take writes now: too few replicas for its
 #: min-replicas-to-write, or a replica still loading its data.
 _REFUSALS = ("NOREPLICAS", "LOADING", "MASTERDOWN")
@@ -186,7 +189,7 @@ class RedisClusterStore(RedisLog, Store):
                 return work(cluster.get_redis_connection(nodes[0]), len(nodes) - 1)
             except redis.exceptions.AuthenticationError:
                 raise
-            except (redis.exceptions.ResponseError, *_TRANSIENT) as exc:
+            except _RETRIED as exc:
                 if not isinstance(exc, _TRANSIENT) and not _refusal(exc):
                     raise  # a command refused for what it is (NOSCRIPT, a wrong type): no failover
                 deadline = deadline or time.monotonic() + self.retry_timeout
