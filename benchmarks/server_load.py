@@ -1,6 +1,8 @@
-"""Load benchmark of rhom.server: N concurrent simulated clients, SQLite and Redis stores.
+"""Load benchmark of rhom.server: N concurrent simulated clients, SQLite, Redis and Redis
+Cluster stores.
 
-    .venv/bin/python benchmarks/server_load.py [--clients 10 100] [--stores sqlite redis]
+    .venv/bin/python benchmarks/server_load.py [--clients 10 100] [--stores sqlite redis cluster]
+    .venv/bin/python benchmarks/server_load.py --failover [--clients 20]
 
 Each simulated client logs in as its own user, creates a client id, pages the 1 000
 objects of ``Product`` with ``p_size=200`` acknowledging every page, pushes one create,
@@ -14,6 +16,17 @@ The clients poll back to back, without pause. The adapter's ``poll_interval`` is
 by default, so each user's data is queried once, at its first query; with
 ``--poll-interval 0`` every query runs the adapter's query again (a ``--baseline``
 revision from before that option always serves 300).
+
+``redis`` is one private redis-server, ``cluster`` a private Redis Cluster of 3 masters and
+3 replicas on this machine (rhom.server.testing.redis_cluster; each write waits for its
+replica); ``redis2`` and ``cluster2`` run two server processes (``--workers 2``). The
+Redis CPU per request adds up every redis-server of the store (``INFO cpu``), replicas
+included.
+
+``--failover`` measures a Redis Cluster master's death instead: two server processes on a
+cluster (``cluster-node-timeout`` 1 s), clients querying back to back, the master of the
+first client's change log killed with SIGKILL; it reports the time from the kill to that
+client's first successful query, and the requests answered 503 or 504 meanwhile.
 """
 
 from __future__ import annotations
@@ -39,7 +52,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks._server_app import OBJECTS, seed  # noqa: E402
 from benchmarks._server_http import LightClient  # noqa: E402
-from rhom.server.testing import free_port, redis_server  # noqa: E402
+from rhom.server.testing import free_port, redis_cluster, redis_server  # noqa: E402
 
 PAGE_SIZE = 200
 POLL_INTERVAL = 300  # the adapter's (--poll-interval): 300, each user's data is queried once
@@ -134,6 +147,24 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
+def redis_cpu_seconds(store: str) -> float:
+    """CPU time of every redis-server a store URL names (0 for other stores)."""
+    import redis
+
+    if store.startswith("redis+cluster://"):
+        nodes = [hp.rsplit(":", 1) for hp in store.split("://", 1)[1].split("/", 1)[0].split(",")]
+    elif store.startswith("redis://"):
+        nodes = [store.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)]
+    else:
+        return 0.0
+    total = 0.0
+    for host, port in nodes:
+        with contextlib.suppress(redis.RedisError), redis.Redis(host=host, port=int(port)) as node:
+            cpu = node.info("cpu")
+            total += float(cpu["used_cpu_sys"]) + float(cpu["used_cpu_user"])
+    return total
+
+
 def _children(pid: int) -> list[int]:
     found: list[int] = []
     with contextlib.suppress(OSError):
@@ -172,6 +203,7 @@ def run(store_name: str, store: str, clients: int, *, root: Path = ROOT, workers
     with server_process(store, root=root, workers=workers) as (url, pid):
         stats = Stats()
         cpu_before = cpu_seconds(pid)
+        redis_before = redis_cpu_seconds(store)
         own_before = time.process_time()
         started = time.perf_counter()
 
@@ -182,6 +214,7 @@ def run(store_name: str, store: str, clients: int, *, root: Path = ROOT, workers
         asyncio.run(main())
         wall = time.perf_counter() - started
         cpu = cpu_seconds(pid) - cpu_before
+        redis_cpu = redis_cpu_seconds(store) - redis_before
         own = time.process_time() - own_before
     requests = len(stats.latencies)
     ordered = sorted(stats.latencies)
@@ -194,6 +227,7 @@ def run(store_name: str, store: str, clients: int, *, root: Path = ROOT, workers
         "p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000,
         "errors": len(stats.errors),
         "cpu_ms_per_req": cpu / requests * 1000,
+        "redis_cpu_ms_per_req": redis_cpu / requests * 1000,
         "first_error": stats.errors[0] if stats.errors else "",
         "slowest": _slowest_kinds(stats),
         "client_cpu_ms_per_req": own / requests * 1000,
@@ -216,11 +250,12 @@ def report(rows: list[dict[str, Any]]) -> None:
           f"adapter poll_interval {POLL_INTERVAL}")  # fmt: skip
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; rows marked @REV serve that revision")
     head = f"{'store':16} {'clients':>7} {'requests':>8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}"
-    print(head + f" {'errors':>6} {'CPU ms/req':>10}")
+    print(head + f" {'errors':>6} {'CPU ms/req':>10} {'Redis ms/req':>12}")
     for r in rows:
         print(
             f"{r['store']:16} {r['clients']:>7} {r['requests']:>8} {r['req_per_s']:>8.1f}"
             f" {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['errors']:>6} {r['cpu_ms_per_req']:>10.2f}"
+            f" {r.get('redis_cpu_ms_per_req', 0.0):>12.2f}"
         )
         print(
             f"        slowest 1%: {r['slowest']}; load average {r['load']:.1f};"
@@ -258,8 +293,9 @@ def main() -> int:
     parser.add_argument("--clients", type=int, nargs="+", default=[10, 100])
     parser.add_argument(
         "--stores", nargs="+", default=["sqlite", "redis", "redis2"],
-        help="sqlite, redis (one process) and redis2 (two processes on one Redis)",
+        help="sqlite, redis (one process), redis2 (two processes on one Redis), cluster, cluster2 (on a Redis Cluster)",
     )  # fmt: skip
+    parser.add_argument("--failover", action="store_true", help="time a Redis Cluster master's death instead")
     parser.add_argument("--repeat", type=int, default=1, help="runs per row; the row shows the median run")
     parser.add_argument("--baseline", metavar="REV", help="also serve from this git revision, row by row")
     parser.add_argument(
@@ -268,6 +304,8 @@ def main() -> int:
     )  # fmt: skip
     args = parser.parse_args()
     POLL_INTERVAL = args.poll_interval
+    if args.failover:
+        return failover(args.clients[0])
     rows = []
     with contextlib.ExitStack() as stack:
         trees = [("", ROOT)]
@@ -278,11 +316,15 @@ def main() -> int:
             kind = name.rstrip("2")
             for clients in args.clients:
                 for label, root in trees:
+                    if label and kind == "cluster" and not (root / "rhom/server/_redis_cluster_store.py").exists():
+                        continue  # a revision before the cluster store
                     runs = []
                     for _ in range(args.repeat):  # a fresh store and server process per run
                         if kind == "sqlite":
                             folder = stack.enter_context(tempfile.TemporaryDirectory())
                             store = f"sqlite:///{folder}/bench.db"
+                        elif kind == "cluster":
+                            store = stack.enter_context(redis_cluster()).url
                         else:
                             store = stack.enter_context(redis_server())
                         runs.append(run(kind, store, clients, root=root, workers=workers))
@@ -294,6 +336,60 @@ def main() -> int:
                     rows.append(median)
     report(rows)
     return 1 if any(r["errors"] for r in rows) else 0
+
+
+def failover(clients: int) -> int:
+    """Kill the master of the first client's change log while ``clients`` clients query
+    two server processes on a cluster; print how long until that client is served again."""
+    from redis.crc import key_slot
+
+    from rhom.server._redis_cluster_store import RedisClusterStore
+
+    seed()
+    with redis_cluster() as nodes, server_process(nodes.url, workers=2) as (url, _):
+        users = [f"failover-{i}" for i in range(clients)]
+        probe = RedisClusterStore(nodes.url)
+        slot = key_slot(probe._log_keys(f"u/{users[0]}:Product")[0].encode())
+        master = probe._cluster().nodes_manager.slots_cache[slot][0].port
+        probe.close()
+        outcome: dict[str, Any] = {"statuses": {}}
+
+        async def client(user: str, first: bool, killed: asyncio.Event) -> None:
+            address = httpx.URL(url)
+            http = LightClient(address.host, address.port or 80)
+            try:
+                login = {"login": user, "password": "x", "remember_me": 1}
+                await http.request("POST", "/rc/v1/app/login", json_body=login)
+                made = (await http.request("POST", "/rc/v1/clients")).json()
+                headers = {"X-RhoConnect-CLIENT-ID": made["client"]["client_id"]}
+                params = {"p_size": PAGE_SIZE, "version": 3}
+                while "served" not in outcome:
+                    reply = await http.request("GET", "/app/v1/Product", params=dict(params), headers=headers)
+                    if killed.is_set():
+                        code = str(reply.status_code)
+                        outcome["statuses"][code] = outcome["statuses"].get(code, 0) + 1
+                        if first and reply.status_code == 200:
+                            outcome["served"] = time.perf_counter() - outcome["killed"]
+                    token = reply.json()[1]["token"] if reply.status_code == 200 else ""
+                    params = {"p_size": PAGE_SIZE, "version": 3, **({"token": token} if token else {})}
+            finally:
+                await http.close()
+
+        async def main() -> None:
+            killed = asyncio.Event()
+            tasks = [asyncio.create_task(client(u, i == 0, killed)) for i, u in enumerate(users)]
+            await asyncio.sleep(3)  # every client paging
+            outcome["killed"] = time.perf_counter()
+            nodes.kill(int(master))
+            killed.set()
+            await asyncio.wait_for(asyncio.gather(*tasks), 120)
+
+        asyncio.run(main())
+    print(f"\nRedis Cluster failover: {clients} clients on 2 server processes, cluster-node-timeout 1 s, "
+          f"{os.cpu_count()} cores")  # fmt: skip
+    print(f"kill -9 of a master to the first successful query of a client whose log it held: "
+          f"{outcome['served']:.2f} s; answers meanwhile by status: {outcome['statuses']}")  # fmt: skip
+    return 0
 
 
 if __name__ == "__main__":
