@@ -166,7 +166,7 @@ def process_push(
         _pass_through(caller, adapter, push)
         return
     state, log = caller.state, caller.log(adapter)
-    with state.store.lock(caller.client_lock()):
+    with state.client_lock(caller.client_id):
         cs = state.client_state(caller.client_id, adapter.name)
         created: dict[str, str] = {}
         if "create" in push:
@@ -186,7 +186,7 @@ def process_push(
             if held:
                 cs["errors"].setdefault("update-rollback", {}).update(held)
         if outcome.log_changes:
-            with state.store.lock(f"m:{log}"):
+            with state.master_lock(log):
                 seqs = write_objects(state, log, outcome.log_changes, time.time())
             marks = Held(cs)
             for (oid, _), seq in zip(outcome.log_changes, seqs, strict=True):

@@ -101,12 +101,12 @@ def _one(caller: Caller, adapter: SourceAdapter, token: str, resend: bool, p_siz
         found = _run_search(caller, adapter, terms)
         return found if isinstance(found, list) else _page(adapter.name, new_token(), found)
     state, log = caller.state, caller.log(adapter)
-    with state.store.lock(caller.client_lock()):
+    with state.client_lock(caller.client_id):
         cs = state.client_state(caller.client_id, adapter.name)
         element, sent = _step(caller, adapter, log, cs, token, resend, p_size, terms)
         if sent:
             changes = list(sent.items())
-            with state.store.lock(f"m:{log}"):
+            with state.master_lock(log):
                 seqs = write_objects(state, log, changes, time.time())
             marks = Held(cs)
             for (oid, _), seq in zip(changes, seqs, strict=True):

@@ -1,18 +1,9 @@
-"""Typed access to the server's state: key layout, JSON coding, the log cache.
+"""Typed access to the server's state: its records, JSON coding, the lock order, the log
+cache.
 
-Key layout (``{u}`` a quoted user name, ``{c}`` a quoted client id, ``{p}`` a partition
-key ``u/<user>`` or ``app``, ``{s}`` a source name)::
-
-    u:{u}            user record (and its session stamp)   uc:{u}:{c}   the user's client ids
-    c:{c}            client record (user, device fields)
-    cx:{c}:{s}:s     client/source state: cursor, objects held ahead, page token,
-                     pending links and errors
-    cx:{c}:{s}:p     the unacknowledged page   cx:{c}:{s}:k   temporary ids already created
-    m:{p}:{s}:s      master state: refresh time, source error, metadata
-    b:{p}            bulk data record           bf:{path}       bulk file bytes
-    blob:{p}:{name}  uploaded blob              bq:{p}          bytes of blobs it holds
-    st:{metric}:{bucket}:{process}   stats bucket     stn:{metric}   stats metric name
-    ls:{c}           when the client last called (stats)
+The names of keys and locks are built in rhom.server._keys, which draws the layout.
+Beside them the store keeps bulk files (``bf:{path}``), blobs (``blob:{p}:{name}``, and
+``bq:{p}`` the bytes a partition's blobs hold) and stats (``st:``, ``stn:``).
 
 The objects themselves live in the store's change log ``{p}:{s}`` (``Store.log_*``).
 Small logs are also kept parsed per process, under their newest sequence number, so a
@@ -21,17 +12,18 @@ refresh of a 1 000-object source compares in memory.
 
 from __future__ import annotations
 
-import functools
 import json
 import secrets
 import threading
 import urllib.parse
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import orjson
 
+from rhom.server import _keys as keys
 from rhom.server._http import Session
 from rhom.server.stats import Stats
 from rhom.server.store import Store
@@ -41,14 +33,17 @@ PAGE = "_page"  # a state key that client_source_items writes under its own key
 JsonObject = dict[str, Any]
 
 
-@functools.lru_cache(maxsize=65536)
-def q(part: str) -> str:
-    """Quote one key part so that ``:`` and ``/`` never appear inside it."""
-    return urllib.parse.quote(part, safe="")
+q = keys.q
+partition_key = keys.partition
 
 
-def partition_key(partition: str, user: str) -> str:
-    return "app" if partition == "app" else "u/" + q(user)
+class LockOrderError(RuntimeError):
+    """A lock taken against the server's order: a client's lock (``c:``) before a
+    source's (``m:``), and never two of one kind at once (stores may share one lock
+    between names of one kind, so that would deadlock)."""
+
+
+_held = threading.local()  # the kinds of the locks this thread holds through State
 
 
 def dumps(value: Any) -> bytes:
@@ -161,18 +156,47 @@ class State:
             self._compacted.clear()
         self.store.log_compact(log, now - self.retention)
 
+    # -- locks, in their order ------------------------------------------------------
+    def client_lock(self, cid: str) -> AbstractContextManager[None]:
+        """The lock of client ``cid``'s requests; never taken while a source's is held.
+
+        :raises LockOrderError: this thread holds a client's or a source's lock.
+        """
+        return self._ordered("c", keys.client_lock(cid), after=("m",))
+
+    def master_lock(self, log: str) -> AbstractContextManager[None]:
+        """The lock of ``log``'s refreshes and writes.
+
+        :raises LockOrderError: this thread holds another source's lock.
+        """
+        return self._ordered("m", keys.master_lock(log), after=())
+
+    @contextmanager
+    def _ordered(self, kind: str, name: str, *, after: tuple[str, ...]) -> Iterator[None]:
+        held: tuple[str, ...] = getattr(_held, "kinds", ())
+        if kind in held:
+            raise LockOrderError(f"rhom.server: lock {name!r} taken while one of its kind is held")
+        if any(k in held for k in after):
+            raise LockOrderError(f"rhom.server: lock {name!r} taken after a lock that comes after it ({held})")
+        _held.kinds = (*held, kind)
+        try:
+            with self.store.lock(name):
+                yield
+        finally:
+            _held.kinds = held
+
     # -- users and clients ---------------------------------------------------------
     def user_exists(self, user: str) -> bool:
-        return self.store.get("u:" + q(user)) is not None
+        return self.store.get(keys.user(user)) is not None
 
     def add_user(self, user: str) -> str:
         """Create ``user`` unless it exists; return its session stamp (a login's cookie
         carries it: see :meth:`session_stamp`)."""
-        key = "u:" + q(user)
+        key = keys.user(user)
         record: JsonObject | None = loads(self.store.get(key))
         if record is not None and record.get("sessions"):
             return str(record["sessions"])
-        with self.store.lock(key):  # two first logins at once must agree on one stamp
+        with self.store.lock(keys.user_lock(user)):  # two first logins at once must agree on one stamp
             record = loads(self.store.get(key)) or {"login": user}
             stamp = record.get("sessions")
             if not stamp:  # a new user, or one stored before stamps existed
@@ -185,8 +209,8 @@ class State:
 
         :returns: whether the user exists.
         """
-        key = "u:" + q(user)
-        with self.store.lock(key):
+        key = keys.user(user)
+        with self.store.lock(keys.user_lock(user)):
             record: JsonObject | None = loads(self.store.get(key))
             if record is None:
                 return False
@@ -195,23 +219,24 @@ class State:
         return True
 
     def users(self) -> list[str]:
-        return [urllib.parse.unquote(k[2:]) for k in self.store.keys("u:")]
+        return [urllib.parse.unquote(k[2:]) for k in self.store.keys(keys.users())]
 
     def delete_user(self, user: str) -> None:
+        pkey = keys.partition("user", user)
         for cid in self.client_ids(user):
             self.delete_client(cid)
-        self.store.delete_prefix("m:u/" + q(user) + ":")
-        self.store.log_drop("u/" + q(user) + ":")
-        self.store.delete_prefix("blob:u/" + q(user) + ":")
-        self.store.set("bq:u/" + q(user), None)  # what its blobs counted against the quota
+        self.store.delete_prefix(keys.masters(pkey))
+        self.store.log_drop(keys.logs(pkey))
+        self.store.delete_prefix(keys.blobs(pkey))
+        self.store.set(keys.blob_quota(pkey), None)  # what its blobs counted against the quota
         self.cache.clear()
-        self.store.delete_prefix(f"bf:/data/application/{q(user)}/")
-        self.store.set_many({"u:" + q(user): None, "b:u/" + q(user): None})
+        self.store.delete_prefix(keys.bulk_files(user))
+        self.store.set_many({keys.user(user): None, keys.bulk(pkey): None})
 
     def user_and_client(self, user: str, cid: str | None) -> tuple[JsonObject | None, JsonObject | None]:
         """The record of ``user`` (``None``: no such user) and of client ``cid``, in one read."""
-        keys = ["u:" + q(user)] + ([] if not cid else ["c:" + q(cid)])
-        raws = self.store.get_many(keys)
+        wanted = [keys.user(user)] + ([] if not cid else [keys.client(cid)])
+        raws = self.store.get_many(wanted)
         record: JsonObject | None = loads(raws[1]) if len(raws) > 1 else None
         return loads(raws[0]), record
 
@@ -223,62 +248,62 @@ class State:
         return session.login if is_current(user, session) else None
 
     def client(self, cid: str) -> JsonObject | None:
-        value: JsonObject | None = loads(self.store.get("c:" + q(cid)))
+        value: JsonObject | None = loads(self.store.get(keys.client(cid)))
         return value
 
     def save_client(self, cid: str, record: JsonObject) -> None:
         user = str(record["user"])
-        self.store.set_many({"c:" + q(cid): dumps(record), f"uc:{q(user)}:{q(cid)}": b"1"})
+        self.store.set_many({keys.client(cid): dumps(record), keys.user_client(user, cid): b"1"})
 
     def client_ids(self, user: str) -> list[str]:
-        prefix = f"uc:{q(user)}:"
+        prefix = keys.user_clients(user)
         return [urllib.parse.unquote(k[len(prefix) :]) for k in self.store.keys(prefix)]
 
     def delete_client(self, cid: str) -> None:
         record = self.client(cid)
         self.reset_client(cid)
-        items: dict[str, bytes | None] = {"c:" + q(cid): None, "ls:" + q(cid): None}
+        items: dict[str, bytes | None] = {keys.client(cid): None, keys.last_seen(cid): None}
         if record is not None:
-            items[f"uc:{q(str(record['user']))}:{q(cid)}"] = None
+            items[keys.user_client(str(record["user"]), cid)] = None
         self.store.set_many(items)
 
     def reset_client(self, cid: str, sources: list[str] | None = None) -> None:
         """Forget what the server believes ``cid`` holds (all sources or the named ones)."""
         if sources is None:
-            self.store.delete_prefix(f"cx:{q(cid)}:")
+            self.store.delete_prefix(keys.client_sources(cid))
             return
         for source in sources:
-            self.store.delete_prefix(f"cx:{q(cid)}:{q(source)}:")
+            self.store.delete_prefix(keys.client_source(cid, source))
 
     # -- client sources and masters -------------------------------------------------------
     def client_state(self, cid: str, source: str) -> JsonObject:
         """The client/source state: cursor, objects ahead, page token, pending results."""
-        state: JsonObject = loads(self.store.get(f"cx:{q(cid)}:{q(source)}:s"), {})
+        state: JsonObject = loads(self.store.get(keys.client_state(cid, source)), {})
         return state
 
     def client_state_items(self, cid: str, source: str, state: JsonObject) -> dict[str, bytes | None]:
         """Store items writing the client/source state (and its stored page, if set)."""
-        base = f"cx:{q(cid)}:{q(source)}:"
         items: dict[str, bytes | None] = {}
         if PAGE in state:  # the stored page has its own key: only a resend reads it
             page = state.pop(PAGE)  # a command object, or one already encoded
-            items[base + "p"] = None if page is None else page.encode() if isinstance(page, str) else dumps(page)
-        items[base + "s"] = dumps(state)
+            raw = None if page is None else page.encode() if isinstance(page, str) else dumps(page)
+            items[keys.stored_page(cid, source)] = raw
+        items[keys.client_state(cid, source)] = dumps(state)
         return items
 
     def created_ids(self, cid: str, source: str) -> dict[str, str]:
         """Temporary id → server id of the creates ``cid`` pushed to ``source``."""
-        created: dict[str, str] = loads(self.store.get(f"cx:{q(cid)}:{q(source)}:k"), {})
+        created: dict[str, str] = loads(self.store.get(keys.created_ids(cid, source)), {})
         return created
 
     def created_ids_item(self, cid: str, source: str, created: dict[str, str]) -> dict[str, bytes | None]:
         """The store item that writes :meth:`created_ids` (kept apart: only pushes read it)."""
-        return {f"cx:{q(cid)}:{q(source)}:k": dumps(created)}
+        return {keys.created_ids(cid, source): dumps(created)}
 
     def link_in_flight_key(self, cid: str, source: str, temporary_id: str) -> str:
         """Where one create's link is kept from the moment the adapter made it until the
         push ends (a server that dies in between still knows the link)."""
-        return f"cx:{q(cid)}:{q(source)}:k:{q(temporary_id)}"
+        return keys.link_in_flight(cid, source, temporary_id)
 
     def links_in_flight(self, cid: str, source: str, temporary_ids: Iterable[str]) -> dict[str, str]:
         """Temporary id → server id of creates a push recorded but did not finish."""
@@ -288,19 +313,19 @@ class State:
 
     def stored_page(self, cid: str, source: str) -> JsonObject:
         """The unacknowledged page of ``cid`` for ``source`` (its command object)."""
-        page: JsonObject = loads(self.store.get(f"cx:{q(cid)}:{q(source)}:p"), {})
+        page: JsonObject = loads(self.store.get(keys.stored_page(cid, source)), {})
         return page
 
     def client_and_master(self, cid: str, source: str, log: str) -> tuple[JsonObject, JsonObject]:
         """The client/source state and the master state, in one read."""
-        raw_state, raw_meta = self.store.get_many([f"cx:{q(cid)}:{q(source)}:s", f"m:{log}:s"])
+        raw_state, raw_meta = self.store.get_many([keys.client_state(cid, source), keys.master(log)])
         return loads(raw_state, {}), loads(raw_meta, {})
 
     def master(self, log: str) -> JsonObject:
         """The master state of ``log``: refresh time, source error, metadata."""
-        meta: JsonObject = loads(self.store.get(f"m:{log}:s"), {})
+        meta: JsonObject = loads(self.store.get(keys.master(log)), {})
         return meta
 
     def master_item(self, log: str, meta: JsonObject) -> dict[str, bytes | None]:
         """The store item writing the master state of ``log``."""
-        return {f"m:{log}:s": dumps(meta)}
+        return {keys.master(log): dumps(meta)}

@@ -194,7 +194,7 @@ def refresh_master(
     meta = known if known is not None else state.master(log)
     if not force and not _due(meta, adapter.poll_interval, time.time()):
         return meta  # the common case needs no lock
-    with state.store.lock(f"m:{log}"):
+    with state.master_lock(log):
         meta = state.master(log)
         now = time.time()
         if not force and not _due(meta, adapter.poll_interval, now):
@@ -260,7 +260,7 @@ def query_page(caller: Caller, adapter: SourceAdapter, token: str, p_size: int, 
     if adapter.pass_through:
         return _pass_through_page(caller, adapter, params)
     state, log = caller.state, caller.log(adapter)
-    with state.store.lock(caller.client_lock()):
+    with state.client_lock(caller.client_id):
         cs, meta = state.client_and_master(caller.client_id, adapter.name, log)
         before = dict(cs)
         stored = cs.get("token")

@@ -16,7 +16,7 @@ from rhom.server import _http, live
 from rhom.server._call import Call
 from rhom.server._cud import InvalidPush, Limits, PushOverLimit, parse_push, process_push
 from rhom.server._log import read_held
-from rhom.server._state import partition_key, q
+from rhom.server._state import partition_key
 from rhom.server.adapters import LoginError, blob_key
 from rhom.server.pages import Page, StaleClient, query_page
 
@@ -147,7 +147,7 @@ def client_reset(call: Call) -> Response:
     names: list[str] | None = None
     if isinstance(sources, list):
         names = [str(s["name"]) if isinstance(s, dict) and "name" in s else str(s) for s in sources]
-    with call.state.store.lock("c:" + q(call.client_id)):
+    with call.state.client_lock(call.client_id):
         call.state.reset_client(call.client_id, names)
     return _http.empty()
 
