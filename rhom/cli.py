@@ -147,14 +147,26 @@ def check_app(app: str, *, factory: bool) -> None:
         if not callable(target) or isinstance(target, type):
             fail(f"{app} is {_what(target)}: --factory needs a function that returns a rhom.server app")
         return
-    from .server._call import server_of
-
-    try:
-        server_of(target)
-    except TypeError:
+    if not _is_rhom_app(target):
         hint = " (or --factory, if this function returns one)" if inspect.isfunction(target) else ""
         fail(f"{app} is {_what(target)}, not a rhom.server app: pass the app rhom.server.create_app "
              f"returned{hint}")  # fmt: skip
+
+
+def _is_rhom_app(target: Any) -> bool:
+    """An app create_app made, or an ASGI middleware around one (which keeps the app it
+    wraps as ``.app``, as Starlette's and most others do)."""
+    from .server._call import server_of
+
+    for _ in range(10):
+        try:
+            server_of(target)
+            return True
+        except TypeError:
+            target = getattr(target, "app", None)
+        if target is None:
+            return False
+    return False
 
 
 def _what(target: Any) -> str:

@@ -62,3 +62,16 @@ def make_app() -> Any:
 
 
 app = make_app()
+
+
+class Wrapped:
+    """An ASGI middleware around the app (an error tracker, say): ``rhom serve`` takes it."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)
+
+
+wrapped = Wrapped(app)

@@ -144,9 +144,13 @@ def test_serve_refuses_what_is_not_an_app(tmp_path: Path, app: str, args: list[s
     assert "factory detected" not in result.stderr
 
 
-def test_serve_takes_a_factory_with_factory(tmp_path: Path) -> None:
-    with serving("tests.cli._photo_app:make_app", tmp_path / "server", args=["--factory"]) as url:
-        assert httpx.get(f"{url}/nothing").status_code == 404
+@pytest.mark.parametrize(
+    ("app", "args"), [("tests.cli._photo_app:make_app", ["--factory"]), ("tests.cli._photo_app:wrapped", [])],
+    ids=["factory", "middleware"],
+)  # fmt: skip
+def test_serve_takes_a_factory_or_an_app_in_middleware(tmp_path: Path, app: str, args: list[str]) -> None:
+    with serving(app, tmp_path / "server", args=args) as url:
+        assert httpx.post(f"{url}/rc/v1/app/login", json={"login": "alice", "password": "x"}).status_code == 200
 
 
 def test_ctrl_c_stops_serve_at_once_with_a_live_client(tmp_path: Path) -> None:
