@@ -220,6 +220,17 @@ class SourceAdapter:
     def logoff(self) -> None:
         """Log off after a batch; raise to report ``logoff-error``."""
 
+    def open(self, app: Any) -> None:
+        """Called once when ``app`` (the Starlette app :func:`rhom.server.create_app`
+        made) starts serving, in each server process, before its first request: start
+        what the source needs while it serves (a pool, a watching thread). Raising stops
+        the start. The default does nothing."""
+
+    def close(self) -> None:
+        """Called once when the app stops serving (after the last request): let go of
+        what :meth:`open` or the hooks took. An exception is logged, and the others still
+        close. The default does nothing."""
+
     def metadata(self) -> str | None:
         """Return the source's metadata as a JSON string, or ``None`` (protocol.md §9.1)."""
         return None

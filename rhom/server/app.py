@@ -110,9 +110,18 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Server]]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
+        opened: list[SourceAdapter] = []
         try:
+            for adapter in by_name.values():  # SourceAdapter.open: a pool, a watching thread
+                adapter.open(app)
+                opened.append(adapter)
             yield {STATE_KEY: server}  # request.state.rhom, in mounted sub-apps too
         finally:
+            for adapter in opened:
+                try:
+                    adapter.close()
+                except Exception:
+                    logger.exception("rhom.server: closing source %s failed", adapter.name)
             bulk.wait_for_builds()
             if state.stats is not None:
                 state.stats.flush()

@@ -79,3 +79,35 @@ def test_routes_must_be_starlette_routes() -> None:
 def test_backend_calls_name_what_they_need() -> None:
     with pytest.raises(TypeError, match="pass the request, not request.app"):
         backend.push_objects(Starlette(), "Product", {"1": {"name": "x"}})
+
+
+class Pooled(MemoryAdapter):
+    """A source that takes something while the app serves (SourceAdapter.open / close)."""
+
+    def __init__(self, name: str, *, fail_close: bool = False) -> None:
+        super().__init__(name)
+        self.events: list[str] = []
+        self.fail_close = fail_close
+
+    def open(self, app: object) -> None:
+        self.events.append(f"open {type(app).__name__}")
+
+    def close(self) -> None:
+        self.events.append("close")
+        if self.fail_close:
+            raise RuntimeError("the pool would not close")
+
+
+def test_sources_open_when_the_app_starts_and_close_when_it_stops(
+    serve: Serve, rho: Callable[[str], RhoClient], caplog: pytest.LogCaptureFixture
+) -> None:
+    first, second = Pooled("Product", fail_close=True), Pooled("Customer")
+    with serve([first, second]) as url:
+        assert first.events == second.events == ["open Starlette"], "opened once, before any request"
+        client = rho(url)
+        assert client.login().status_code == 200
+        client.create_client()
+        assert client.page("Product")["total_count"] == 0
+        assert first.events == ["open Starlette"], "not closed while serving"
+    assert first.events == second.events == ["open Starlette", "close"]
+    assert "closing source Product failed" in caplog.text, "a failing close is logged; the others still close"

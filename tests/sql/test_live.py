@@ -62,6 +62,30 @@ def test_a_plain_sql_change_reaches_a_live_device(products: Database, adapter: M
         rhom.shutdown()
 
 
+def test_a_served_app_watches_without_being_asked(products: Database, adapter: Make, tmp_path: Path) -> None:
+    """SqlAdapter.open starts the app's watcher when the app starts serving, and close
+    stops it: no watch_changes call, in any server process."""
+    products.sql("INSERT INTO products (id, owner, name) VALUES (1, 'alice', 'Phone')")
+    source = adapter(products)
+    source.install_triggers()
+    app = create_app([source], settings=Settings.for_tests(store=f"sqlite:///{tmp_path}/server.db"))
+    model = define_product()
+    rhom.setup(tmp_path / "device", models=[model])
+    try:
+        with run_in_thread(app) as url, SyncClient(url, threaded_mode=False, poll_interval=0, live=True) as client:
+            watcher = watch_changes(app)
+            assert watch_changes(app) is watcher, "one watcher per app"
+            assert not watcher.closed, "started with the app"
+            assert client.login("alice", "x").error_code == 0
+            assert client.do_sync().status == "complete"
+            eventually(lambda: client.live_connected, "the live channel opened")
+            products.sql("UPDATE products SET name = 'Phone X' WHERE id = 1")
+            eventually(lambda: names(model) == {"1": "Phone X"}, "the change reached the device")
+        assert watcher.closed, "stopped with the app"
+    finally:
+        rhom.shutdown()
+
+
 def test_several_server_processes_announce_a_change_once(products: Database, adapter: Make, tmp_path: Path) -> None:
     """Two apps over one store stand for two processes of one server."""
     products.sql("INSERT INTO products (id, owner, name) VALUES (1, 'alice', 'Phone')")

@@ -275,6 +275,10 @@ class ChangeWatcher:
             except Exception:
                 pass
 
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
     def close(self) -> None:
         """Stop the thread and let go of the database connections it holds."""
         self._closed.set()
@@ -292,8 +296,14 @@ def watch_changes(app: Any, *, interval: float = 0.5) -> ChangeWatcher:
 
     Watches the databases of the app's :class:`SqlAdapter` sources whose triggers are
     installed (a table without them has nothing to watch), while live streams are open
-    on this process. Call it once per server process, where the app is made.
+    on this process. A served app starts it by itself (``SqlAdapter.open``, when the app
+    starts in each server process); calling it again returns the app's running watcher.
 
     :returns: the watcher; :meth:`ChangeWatcher.close` stops it.
     """
-    return ChangeWatcher(app, interval=interval)
+    running: ChangeWatcher | None = getattr(app.state, "rhom_sql_watcher", None)
+    if running is not None and not running.closed:
+        return running
+    watcher = ChangeWatcher(app, interval=interval)
+    app.state.rhom_sql_watcher = watcher
+    return watcher

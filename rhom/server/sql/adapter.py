@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.util import find_spec
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import sqlalchemy as sa
 
@@ -25,6 +25,9 @@ from rhom.server._log import log_name
 from rhom.server.adapters import SourceAdapter, _context
 from rhom.server.sql._capture import Capture, Target, capture_for
 from rhom.server.sql._values import from_wire, is_binary, rhoconnect_type, to_wire
+
+if TYPE_CHECKING:
+    from rhom.server.sql._live import ChangeWatcher
 
 __all__ = ["SqlAdapter", "SqlError", "create_engine"]
 
@@ -147,9 +150,22 @@ class SqlAdapter(SourceAdapter):
         self._noted: dict[str, float] = {}  # when this process last noted each partition's reader
         self._pruning = threading.Lock()  # held by the pruning thread
         self._prune_asked = -prune_interval  # monotonic time this process last asked to prune
+        self._watcher: ChangeWatcher | None = None  # started by open()
+
+    def open(self, app: Any) -> None:
+        """When the app starts serving: watch the captured tables for its live clients
+        (:func:`rhom.server.sql.watch_changes`, one watcher per app and process)."""
+        if self._capture is not None:
+            from rhom.server.sql._live import watch_changes
+
+            self._watcher = watch_changes(app)
 
     def close(self) -> None:
-        """Close the pooled database connections (an engine passed in is closed too)."""
+        """Stop watching, and close the pooled database connections (an engine passed in
+        is closed too); the adapter opens new ones if it is used again."""
+        if self._watcher is not None:
+            self._watcher.close()
+            self._watcher = None
         self.engine.dispose()
 
     # -- what the table looks like ---------------------------------------------------------
