@@ -706,13 +706,13 @@ def sql_group() -> None:
     """Change capture for tables synced by rhom.server.sql.SqlAdapter."""
 
 
-def _sql_call(action: str, *args: Any, **kwargs: Any) -> bool:
+def _sql_call(action: str, *args: Any, **kwargs: Any) -> Any:
     try:
         import rhom.server.sql as sql
     except ImportError as exc:
         fail(f"rhom sql needs the sql extra (pip install 'rhom[sql]'): {exc}")
     try:
-        return bool(getattr(sql, action)(*args, **kwargs))
+        return getattr(sql, action)(*args, **kwargs)
     except (RhomError, sql.SqlError) as exc:
         fail(str(exc), EXIT_ERRORS)
 
@@ -738,6 +738,18 @@ def sql_uninstall_triggers(url: str, table: str, db_schema: str | None) -> None:
     """Remove a table's triggers; the last one takes the change tables with it (idempotent)."""
     removed = _sql_call("uninstall_triggers", url, table, db_schema=db_schema)
     console.print(f"change capture {'removed from' if removed else 'was not installed on'} {table}")
+
+
+@sql_group.command("prune-changes")
+@_SQL_URL
+@click.option("--table", default=None, help="Only this table (default: every table under capture).")
+@click.option("--idle-days", type=click.FloatRange(min=0), default=7.0, show_default=True,
+              help="Days after which a reader that has not read holds no changes back.")  # fmt: skip
+@click.option("--db-schema", default=None, help="Its database schema (default: the connection's).")
+def sql_prune_changes(url: str, table: str | None, idle_days: float, db_schema: str | None) -> None:
+    """Delete the captured changes every reader has passed (safe at any time)."""
+    count = _sql_call("prune_changes", url, table, idle=idle_days * 86400, db_schema=db_schema)
+    console.print(f"{count} captured change{'' if count == 1 else 's'} pruned")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,9 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from click.testing import CliRunner
 
+from rhom.cli import main as cli_main
 from rhom.server.sql import SqlAdapter, prune_changes
 from rhom.server.sql import adapter as adapter_module
 
@@ -100,3 +102,23 @@ def test_the_adapter_prunes_by_itself_once_per_interval(products: Database, serv
     products.sql("UPDATE products SET name = 'Phone X' WHERE id = 1")
     assert other.prune_changes(interval=3600) == 0  # pruned within the hour by the first
     assert count(products) == 1
+
+
+def test_rhom_sql_prune_changes_prunes_and_says_how_many(products: Database, serve: Serve, adapter: Make) -> None:
+    products.sql("INSERT INTO products (id, owner, name) VALUES (1, 'alice', 'Phone')")
+    source = adapter(products, prune_interval=0)
+    source.install_triggers()
+    with serve(source) as server:
+        alice = server.device("alice")
+        alice.sync()
+        products.sql("UPDATE products SET name = 'Phone X' WHERE id = 1")
+        alice.sync()
+        alice.sync()  # notes a cursor past the change
+        runner = CliRunner()
+        env = {"RHOM_SQL_URL": products.url}
+        result = runner.invoke(cli_main, ["sql", "prune-changes", "--table", "products"], env=env)
+        assert result.exit_code == 0, result.output
+        assert "1 captured change pruned" in result.output
+        assert count(products) == 0
+        result = runner.invoke(cli_main, ["sql", "prune-changes"], env=env)
+        assert result.exit_code == 0 and "0 captured changes pruned" in result.output
