@@ -189,7 +189,8 @@ def main() -> None:
 @click.argument("app")
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default 9292).")
-@click.option("--store", default=None, help="Server store: sqlite:///file.db (default) or redis://host:port/db.")
+@click.option("--store", default=None, help="Server store: sqlite:///file.db (default), redis://host:port/db, "
+              "or redis+cluster://host:port[,host:port...].")  # fmt: skip
 @click.option("--factory", is_flag=True, help="APP names a function that returns the app.")
 @click.option("--workers", type=int, default=1, show_default=True)
 @click.option("--console", is_flag=True, help="Serve the web console at /console (docs/console.md).")

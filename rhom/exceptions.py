@@ -11,11 +11,13 @@ Every error rhom raises on purpose derives from :class:`RhomError`::
     ├── RecordNotFound          find() called without an id (Rhom's RecordNotFound)
     ├── BlobError               a blob file missing or unreadable
     ├── DatabaseImportError     database_import() rejected the archive (original restored)
-    └── SyncError               raised by a sync run; ``.source`` names the model
-        ├── NetworkError        server unreachable or timed out; ``__cause__`` is the httpx error
-        ├── AuthError           login refused or session expired
-        ├── ProtocolError       a reply that does not match the protocol; ``.response`` kept
-        └── ServerError         the server reported an error; ``.status_code``, ``.details``
+    ├── SyncError               raised by a sync run; ``.source`` names the model
+    │   ├── NetworkError        server unreachable or timed out; ``__cause__`` is the httpx error
+    │   ├── AuthError           login refused or session expired
+    │   ├── ProtocolError       a reply that does not match the protocol; ``.response`` kept
+    │   └── ServerError         the server reported an error; ``.status_code``, ``.details``
+    └── rhom.server.StoreUnavailableError  (server side) the store cannot answer now (a Redis
+                                Cluster failing over); requests get 503, or 504 if a write began
 
 Messages name the bad input and where it came from (``Product.price: expected a number,
 got 'abc'``) and never carry a password, session cookie or token. peewee's own errors
