@@ -188,7 +188,13 @@ class SourceAdapter:
         """Return the complete data set ``{id: {attr: value}}`` (values become strings)."""
         return {}
 
-    def changes(self, cursor: str | None) -> tuple[Mapping[str, Mapping[str, Any] | None], str] | None:
+    def changes(
+        self, cursor: str | None
+    ) -> (
+        tuple[Mapping[str, Mapping[str, Any] | None], str]
+        | tuple[Mapping[str, Mapping[str, Any] | None], str, bool]
+        | None
+    ):
         """Optional, instead of ``query``: the objects changed since ``cursor``.
 
         Return ``(changed, new_cursor)``: ``{id: attrs}`` with the full current attributes
@@ -198,6 +204,14 @@ class SourceAdapter:
         store): return everything then. The server writes just those objects into the
         change log, so a refresh costs what changed, not the whole data set. Return
         ``None`` (the default) to have ``query`` run instead.
+
+        Return ``(objects, new_cursor, True)`` when ``objects`` is the complete data set
+        (a first read, or one after the backend lost track of what changed, say): the
+        server then replaces what it holds with ``objects``, deleting every object it
+        holds that is not among them, as after ``query``, and keeps ``new_cursor`` for
+        the next call. The adapter need not know what the server holds.
+
+        .. versionchanged:: 0.2 the third item, ``complete``.
         """
         return None
 

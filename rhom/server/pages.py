@@ -210,6 +210,7 @@ def refresh_master(
             sync_log(state, log, result.doc, now)
         elif result.changes is not None:
             write_changes(state, log, result.changes, now)
+        if result.cursor is not None:  # from changes(), complete or not
             meta["changes_cursor"] = result.cursor
         state.compact(log, now)
         state.store.set_many(state.master_item(log, meta))
@@ -239,9 +240,12 @@ def _run_query(caller: Caller, adapter: SourceAdapter, params: Any, cursor: str 
             if incremental is None:
                 out.doc = normalize(adapter.query(params if isinstance(params, dict) else None))
             else:
-                changed, new_cursor = incremental
+                changed, new_cursor, *complete = incremental
                 live = normalize((oid, attrs) for oid, attrs in changed.items() if attrs is not None)
-                out.changes = {str(oid): live.get(str(oid)) for oid in changed}
+                if complete and complete[0]:  # the whole data set: replace the log's, as after query
+                    out.doc = live
+                else:
+                    out.changes = {str(oid): live.get(str(oid)) for oid in changed}
                 out.cursor = str(new_cursor)
             step = "logoff"
             adapter.logoff()

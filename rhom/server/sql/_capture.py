@@ -75,8 +75,13 @@ class Capture:
         """The capture token of ``target``, or ``None`` when its triggers are not installed."""
         raise NotImplementedError
 
-    def position(self, conn: sa.Connection, db_schema: str | None) -> str:
-        """Where a cursor taken now stands (in the same transaction as the reads after it)."""
+    def position(self, conn: sa.Connection, target: Target | None, since: int = 0) -> str:
+        """Where a cursor taken now stands (in the same transaction as the reads after it):
+        every change of ``target`` (``None``: of every table) up to it can be read now.
+
+        :param since: a position known to be safe (the reader's cursor, or the watermark
+            of pruned changes), below which nothing is looked at.
+        """
         raise NotImplementedError
 
     def changed_ids(self, conn: sa.Connection, target: Target, part: str | None, since: str, upto: str) -> list[str]:
@@ -126,7 +131,7 @@ class Capture:
         floor = conn.execute(
             sa.text(f"SELECT MIN(position) FROM {readers} WHERE tbl = :t AND seen >= :since"), params
         ).scalar()
-        limit = int(self.position(conn, target.db_schema))
+        limit = int(self.position(conn, target, self.pruned(conn, target)))
         if floor is not None:
             limit = min(limit, int(floor))
         deleted = self._delete_before(conn, target, limit)
@@ -214,7 +219,7 @@ class SqliteCapture(Capture):
         row = self._registry(conn, target)
         return None if row is None else str(row.token)
 
-    def position(self, conn: sa.Connection, db_schema: str | None) -> str:
+    def position(self, conn: sa.Connection, target: Target | None, since: int = 0) -> str:
         # the newest seq ever handed out (AUTOINCREMENT keeps it in sqlite_sequence): not
         # MAX(seq), which falls back when pruning deletes the newest rows
         sql = f"SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = '{CHANGES}'), 0)"
@@ -310,7 +315,7 @@ class PostgresCapture(Capture):
         row = self._registry(conn, target)
         return None if row is None else str(row.token)
 
-    def position(self, conn: sa.Connection, db_schema: str | None) -> str:
+    def position(self, conn: sa.Connection, target: Target | None, since: int = 0) -> str:
         sql = "SELECT CAST(pg_snapshot_xmin(pg_current_snapshot()) AS text)"
         return str(conn.execute(sa.text(sql)).scalar_one())
 

@@ -21,8 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import sqlalchemy as sa
 
 from rhom.exceptions import ConfigurationError
-from rhom.server._log import log_name
-from rhom.server.adapters import SourceAdapter, _context
+from rhom.server.adapters import SourceAdapter
 from rhom.server.sql._capture import Capture, Target, capture_for
 from rhom.server.sql._values import from_wire, is_binary, rhoconnect_type, to_wire
 
@@ -233,10 +232,15 @@ class SqlAdapter(SourceAdapter):
             shape = self.shape(conn, check=True)
             return dict(self._objects(conn.execute(self._mine(shape, shape.base)), shape))
 
-    def changes(self, cursor: str | None) -> tuple[Changes, str] | None:
+    def changes(self, cursor: str | None) -> tuple[Changes, str] | tuple[Changes, str, bool] | None:
         """The rows changed since ``cursor``, from the change table the triggers fill
         (``None`` for rows deleted or moved to another user); ``None`` when the table has
-        no triggers, so that the server runs :meth:`query` instead."""
+        no triggers, so that the server runs :meth:`query` instead.
+
+        A first read, one after the triggers were installed again or the columns changed,
+        and one whose changes were pruned read the user's rows in full and say so (the
+        third item, ``True``): the server deletes the objects it holds whose rows are gone.
+        """
         if self._capture is None or self.table_name is None:
             return None
         with self._errors(), self._reading() as conn:
@@ -246,30 +250,24 @@ class SqlAdapter(SourceAdapter):
                 return None
             shape = self.shape(conn, check=True)
             prefix = f"{token}.{shape.signature}:"
-            position = self._capture.position(conn, self.db_schema)
             part = self._part(shape)
+            pruned = self._capture.pruned(conn, target)
             since = cursor[len(prefix) :] if cursor is not None and cursor.startswith(prefix) else None
-            if since is not None and int(since) < self._capture.pruned(conn, target):
+            if since is not None and int(since) < pruned:
                 since = None  # changes after the cursor were pruned: read the rows again
+            position = self._capture.position(conn, target, int(since) if since is not None else pruned)
             if since is None:
-                # first read, new triggers, changed columns or a pruned past: everything,
-                # once, and a deletion of each object the server holds that is gone
-                changed: dict[str, Mapping[str, str] | None] = dict.fromkeys(self._held())
-                changed.update(self._objects(conn.execute(self._mine(shape, shape.base)), shape))
+                # first read, new triggers, changed columns or a pruned past: everything, once
+                rows = dict(self._objects(conn.execute(self._mine(shape, shape.base)), shape))
             else:
                 ids = self._capture.changed_ids(conn, target, part, since, position)
-                changed = dict.fromkeys(ids)
+                changed: dict[str, Mapping[str, str] | None] = dict.fromkeys(ids)
                 changed.update(self._read_ids(conn, shape, ids))
         self._note_reader(target, part, int(position if since is None else since))
         self._prune_when_due(target)
+        if since is None:
+            return rows, prefix + position, True
         return changed, prefix + position
-
-    def _held(self) -> list[str]:
-        """The ids the server holds in the partition being refreshed (its change log)."""
-        context = _context.get()
-        if context.store is None or not context.partition:
-            return []  # called outside a refresh
-        return list(context.store.log_ids(log_name(context.partition, self.name)))
 
     def _note_reader(self, target: Target, part: str | None, position: int) -> None:
         """Note where this partition's reader stands (the cursor its read started from,
