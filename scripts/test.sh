@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Runs rhom's test suite on a fresh machine: creates .venv, installs rhom with its
-# extras, installs redis-server, Debian's chromium + chromium-driver and Debian's
-# postgresql when missing (as root), then runs pytest. Extra arguments go to pytest.
-# Without redis-server, chromium or PostgreSQL, and no way to install it (a non-root
-# user, say), that tier (tests marked "redis", "redis_cluster", "browser" or
-# "postgresql") is skipped with a notice and everything else runs; under CI (CI=true)
+# extras, installs redis-server, Debian's chromium + chromium-driver, Debian's
+# postgresql and Debian's mariadb-server when missing (as root), then runs pytest.
+# Extra arguments go to pytest. Without redis-server, chromium, PostgreSQL or MariaDB,
+# and no way to install it (a non-root user, say), that tier (tests marked "redis",
+# "redis_cluster", "browser", "postgresql" or "mariadb") is skipped with a notice and
+# everything else runs; under CI (CI=true)
 # that fails instead: CI must run every tier. The Redis Cluster tier starts its own
 # cluster (3 masters + 3 replicas of redis-server on loopback ports, AOF on) and kills a
 # master in its failover test.
@@ -13,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
 skipped=()
-for tier in redis redis-cluster chromium postgresql; do
+for tier in redis redis-cluster chromium postgresql mariadb; do
     status=0
     bash "scripts/ensure-$tier.sh" || status=$?
     if [ "$status" = 3 ]; then
@@ -32,6 +33,7 @@ for tier in "${skipped[@]}"; do
         redis-cluster) markers+=("not redis_cluster") ;;
         chromium) markers+=("not browser") ;;
         postgresql) markers+=("not postgresql") ;;
+        mariadb) markers+=("not mariadb") ;;
     esac
 done
 notice() {
@@ -56,6 +58,11 @@ notice() {
                 echo "rhom: $1 the PostgreSQL tier: the tests marked 'postgresql' (SqlAdapter on a private PostgreSQL cluster)." >&2
                 echo "rhom: to run it too, install Debian's postgresql (sudo apt-get install postgresql, or run" >&2
                 echo "rhom: scripts/test.sh as root; elsewhere set RHOM_PG_BINDIR to the folder of initdb), then run scripts/test.sh again." >&2
+                ;;
+            mariadb)
+                echo "rhom: $1 the MariaDB tier: the tests marked 'mariadb' (SqlAdapter, change capture and the plugin on a private MariaDB server)." >&2
+                echo "rhom: to run it too, install Debian's mariadb-server (sudo apt-get install mariadb-server, or run" >&2
+                echo "rhom: scripts/test.sh as root; elsewhere set RHOM_MARIADB_BINDIR to the folder of mariadbd), then run scripts/test.sh again." >&2
                 ;;
         esac
     done

@@ -1,10 +1,12 @@
 """Fixtures of the SqlAdapter tests: a real database, a real rhom.server, a real device.
 
-Every test that takes ``database`` runs twice: on a SQLite file under ``tmp_path`` and on
-a fresh database of a private PostgreSQL cluster that this session starts
+Every test that takes ``database`` runs three times: on a SQLite file under ``tmp_path``,
+on a fresh database of a private PostgreSQL cluster that this session starts
 (``rhom.server.sql.testing.postgres_server``: initdb in a temporary directory, a Unix
-socket, no TCP port). Without PostgreSQL's binaries the PostgreSQL runs are skipped with
-a notice (scripts/ensure-postgresql.sh installs them); under CI they fail instead.
+socket, no TCP port), and on a fresh database of a private MariaDB server started the
+same way (``mariadb_server``: mariadb-install-db, a socket). Without a server's binaries
+its runs are skipped with a notice (scripts/ensure-postgresql.sh and
+scripts/ensure-mariadb.sh install them); under CI they fail instead.
 
 ``database.sql(...)`` is "another program": plain SQL on a connection of its own, never
 the adapter's, as a web app or a psql session would change the table.
@@ -26,7 +28,7 @@ import sqlalchemy as sa
 import rhom
 from rhom.server import Settings, SourceAdapter, create_app
 from rhom.server.sql import SqlAdapter
-from rhom.server.sql.testing import find_postgres, postgres_server
+from rhom.server.sql.testing import find_mariadb, find_postgres, mariadb_server, postgres_server
 from rhom.server.testing import run_in_thread
 from rhom.sync.client import SyncClient
 
@@ -42,6 +44,11 @@ PRODUCTS_DDL = {
             id serial PRIMARY KEY, owner text NOT NULL, name text NOT NULL,
             price numeric(10, 2) CHECK (price >= 0), quantity integer, in_stock boolean,
             released date, updated_at timestamp, photo text)""",
+    "mariadb": """
+        CREATE TABLE products (
+            id INT AUTO_INCREMENT PRIMARY KEY, owner VARCHAR(100) NOT NULL, name VARCHAR(200) NOT NULL,
+            price DECIMAL(10, 2) CHECK (price >= 0), quantity INT, in_stock BOOLEAN,
+            released DATE, updated_at DATETIME, photo TEXT)""",
 }
 
 
@@ -56,11 +63,22 @@ def postgres_url() -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="session")
+def mariadb_url() -> Iterator[str]:
+    if find_mariadb() is None:
+        message = "MariaDB's mariadb-install-db and mariadbd missing: run scripts/ensure-mariadb.sh (as root)"
+        if os.environ.get("CI", "").lower() in ("1", "true"):
+            pytest.fail(message)
+        pytest.skip(message)
+    with mariadb_server() as url:
+        yield url
+
+
 @dataclass
 class Database:
     """A test database: its URL and plain SQL on a connection the adapter does not use."""
 
-    kind: str  # "sqlite" or "postgresql"
+    kind: str  # "sqlite", "postgresql" or "mariadb"
     url: str
     engine: sa.Engine = field(init=False)
 
@@ -81,26 +99,34 @@ class Database:
         self.sql(PRODUCTS_DDL[self.kind])
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("postgresql", marks=pytest.mark.postgresql),
+        pytest.param("mariadb", marks=pytest.mark.mariadb),
+    ]
+)
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    """A fresh, empty database: a SQLite file, or a new database of the private cluster."""
+    """A fresh, empty database: a SQLite file, or a new database of a private server."""
     if request.param == "sqlite":
         db = Database("sqlite", f"sqlite:///{tmp_path}/app.db")
         yield db
         db.engine.dispose()
         return
-    base = sa.make_url(request.getfixturevalue("postgres_url"))
+    server = {"postgresql": "postgres_url", "mariadb": "mariadb_url"}[request.param]
+    base = sa.make_url(request.getfixturevalue(server))
     name = f"t_{secrets.token_hex(6)}"
     admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(sa.text(f"CREATE DATABASE {name}"))
-    db = Database("postgresql", base.set(database=name).render_as_string(hide_password=False))
+    db = Database(request.param, base.set(database=name).render_as_string(hide_password=False))
+    drop = f"DROP DATABASE {name} WITH (FORCE)" if request.param == "postgresql" else f"DROP DATABASE {name}"
     try:
         yield db
     finally:
         db.engine.dispose()
         with admin.connect() as conn:
-            conn.execute(sa.text(f"DROP DATABASE {name} WITH (FORCE)"))
+            conn.execute(sa.text(drop))
         admin.dispose()
 
 

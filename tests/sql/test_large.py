@@ -25,7 +25,14 @@ FILL = {
         INSERT INTO products (id, owner, name, price, quantity)
         SELECT i, CASE WHEN i <= :rows THEN 'alice' ELSE 'bob' END, 'Product ' || i, i % 1000, i % 7
         FROM generate_series(1, :rows + 10) AS i""",
+    "mariadb": f"""
+        INSERT INTO products (id, owner, name, price, quantity)
+        SELECT seq, IF(seq <= :rows, 'alice', 'bob'), CONCAT('Product ', seq), seq % 1000, seq % 7
+        FROM seq_1_to_{ROWS + 10}""",  # MariaDB's Sequence engine: a table of numbers
 }
+#: every 1000th row changed by plain SQL (MariaDB's || is OR)
+CHANGE = "UPDATE products SET price = price + 1, name = {concat} WHERE id % 1000 = 0"
+CONCAT = {"mariadb": "CONCAT('changed ', id)"}
 
 
 @pytest.mark.slow
@@ -49,7 +56,7 @@ def test_a_100000_row_table_pulls_then_syncs_only_what_changed(
         assert device.sync().status == "complete"
         assert device.Product.count() == ROWS
         read.clear()
-        products.sql("UPDATE products SET price = price + 1, name = 'changed ' || id WHERE id % 1000 = 0")
+        products.sql(CHANGE.format(concat=CONCAT.get(products.kind, "'changed ' || id")))
         assert device.sync().status == "complete"
         assert device.Product.count() == ROWS
         assert device.Product.find("50000").name == "changed 50000"

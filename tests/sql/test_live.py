@@ -13,6 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+import sqlalchemy as sa
+
 import rhom
 from rhom.server import Settings, create_app
 from rhom.server.sql import ChangeWatcher, SqlAdapter, watch_changes
@@ -116,3 +119,34 @@ def test_several_server_processes_announce_a_change_once(products: Database, ada
             watcher.close()
         for made in watchers:
             made.server.state.store.close()
+
+
+def test_a_change_committed_after_a_later_one_is_announced(products: Database, adapter: Make, tmp_path: Path) -> None:
+    """The earlier-numbered change commits last: the watcher must announce it all the same."""
+    if products.kind == "sqlite":
+        pytest.skip("SQLite's writers take turns: changes commit in the order they are numbered")
+    products.sql("INSERT INTO products (id, owner, name) VALUES (1, 'alice', 'Phone'), (2, 'bob', 'Tablet')")
+    source = adapter(products)
+    source.install_triggers()
+    watcher = ChangeWatcher(create_app([source], settings=Settings.for_tests()), start=False)
+    try:
+        assert watcher.poll() == {"Product": None}  # the first look: every source, to everyone
+        with products.engine.connect() as early:
+            early.begin()
+            early.execute(sa.text("UPDATE products SET name = 'Phone early' WHERE id = 1"))  # numbered first
+            products.sql("UPDATE products SET name = 'Tablet late' WHERE id = 2")  # numbered and committed after
+            told: Counter[str] = Counter()
+            for users in watcher.poll().values():
+                told.update(users or ["everyone"])
+            assert "alice" not in told  # her change is not committed yet
+            early.commit()
+
+        def alice_told() -> bool:
+            for users in watcher.poll().values():
+                told.update(users or ["everyone"])
+            return told["alice"] > 0
+
+        eventually(alice_told, "the change committed last was announced")
+    finally:
+        watcher.close()
+        watcher.server.state.store.close()

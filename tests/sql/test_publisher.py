@@ -213,8 +213,8 @@ class Item(Base):
     __tablename__ = "items"
     id: Mapped[int] = mapped_column(primary_key=True)
     box_id: Mapped[int | None] = mapped_column(sa.ForeignKey("boxes.id"))
-    owner: Mapped[str]
-    name: Mapped[str]
+    owner: Mapped[str] = mapped_column(sa.String(100))  # MariaDB's VARCHAR needs a length
+    name: Mapped[str] = mapped_column(sa.String(100))
 
 
 def test_cascaded_and_orphan_deletes_are_pushed(database: Database, tmp_path: Path) -> None:

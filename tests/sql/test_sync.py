@@ -244,3 +244,29 @@ def test_search_finds_the_users_rows_by_column_text(products: Database, adapter:
         assert set(source.search({"name": "a"})) == {"2"}  # bob's Tablet is not alice's
         with pytest.raises(SqlError, match="no column 'colour'"):
             source.search({"colour": "red"})
+
+
+@pytest.mark.parametrize("capture", [True, False], ids=["triggers", "requery"])
+def test_a_change_committed_after_a_later_one_still_reaches_the_device(
+    products: Database, serve: Serve, capture: bool, adapter: Make
+) -> None:
+    """PostgreSQL and MariaDB number changes when made, not when committed: a cursor
+    that passed the later change's number must not pass the earlier one's."""
+    if products.kind == "sqlite":
+        pytest.skip("SQLite's writers take turns: changes commit in the order they are numbered")
+    seed(products)
+    source = adapter(products)
+    if capture:
+        source.install_triggers()
+    with serve(source) as server:
+        device = server.device("alice")
+        device.sync()
+        with products.engine.connect() as early:
+            early.begin()
+            early.execute(sa.text("UPDATE products SET name = 'Phone early' WHERE id = 1"))  # numbered first
+            products.sql("UPDATE products SET name = 'Case late' WHERE id = 2")  # numbered and committed after
+            assert device.sync().status == "complete"
+            assert names(device)["1"] == "Phone"  # not committed yet: not seen
+            early.commit()
+        assert device.sync().status == "complete"
+        assert names(device) == {"1": "Phone early", "2": "Case late"}

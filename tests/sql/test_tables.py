@@ -25,6 +25,13 @@ def rhom_objects(db: Database) -> list[str]:
     """The names of every rhom_* table, trigger and function in the database."""
     if db.kind == "sqlite":
         found = db.rows("SELECT name FROM sqlite_master WHERE name LIKE 'rhom%'")
+    elif db.kind == "mariadb":
+        found = db.rows(
+            "SELECT TABLE_NAME FROM information_schema.TABLES "
+            "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME LIKE 'rhom%' "
+            "UNION ALL SELECT TRIGGER_NAME FROM information_schema.TRIGGERS "
+            "WHERE TRIGGER_SCHEMA = DATABASE() AND TRIGGER_NAME LIKE 'rhom%'"
+        )
     else:
         found = db.rows(
             "SELECT tablename FROM pg_tables WHERE tablename LIKE 'rhom%' "

@@ -10,7 +10,7 @@
     app = create_app([products])
 
 Built on SQLAlchemy Core (PostgreSQL, SQLite, MySQL/MariaDB alike). Change capture by
-triggers covers PostgreSQL and SQLite; other tables are read again at each refresh.
+triggers covers PostgreSQL, SQLite and MariaDB; other tables are read again at each refresh.
 :class:`Publisher`, the backend plugin, pushes what an application commits through the
 SQLAlchemy ORM into rhom.server instead. See docs/sql.md.
 """
@@ -102,13 +102,15 @@ def install_triggers(
 
     Idempotent: installing again replaces the triggers and keeps what devices have read
     (a changed ``partition_by`` starts over: each user's next refresh reads their rows
-    once). PostgreSQL and SQLite; one transaction.
+    once). PostgreSQL and SQLite, in one transaction; MariaDB 10.6 and later, whose
+    DDL commits step by step (each trigger is replaced in one step, never missing).
 
     :param partition_by: the table's user column, as given to the adapter.
     :param id_column: the object id column (default: the primary key).
     :returns: ``True`` when capture was not installed as asked before.
-    :raises ConfigurationError: a database without change capture (MySQL: its tables
-        are read by re-query), or a table without a single-column key.
+    :raises ConfigurationError: a database without change capture (MySQL, MariaDB
+        before 10.6: their tables are read by re-query), or a table without a
+        single-column key.
     :raises SqlError: the database refused (its message: no such table, no permission).
     """
     with _engine(url) as engine:

@@ -20,10 +20,19 @@ the table. Where a cursor may stand depends on the database:
   change of a transaction at or above it. A change is then read at the first refresh
   whose snapshot sees it, sometimes twice, never not at all (re-reading an unchanged row
   writes nothing into the server's log).
+* MariaDB commits in any order too, and has no transaction ids to read. Every writing
+  transaction holds a lock on its table's row of ``rhom_writers`` (shared, so writers
+  never wait for each other) from its first captured change until it commits. A reader
+  tries that row's lock without waiting (``FOR UPDATE SKIP LOCKED``): when it gets it,
+  no transaction that wrote the table is still open, and every change numbered up to
+  the newest is final; when a writer holds it, the reader goes only as far as the
+  numbers run without a gap (a gap may be a change not yet committed). The reader lets
+  go of the lock at once, in a transaction of its own, so writers wait a moment at most.
 """
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +44,8 @@ from rhom.exceptions import ConfigurationError
 CHANGES = "rhom_changes"
 CAPTURE = "rhom_capture"
 READERS = "rhom_readers"
+#: MariaDB: one row per captured table, held (shared) by each transaction writing it.
+WRITERS = "rhom_writers"
 #: PostgreSQL's notification channel of captured changes.
 CHANNEL = "rhom_changes"
 
@@ -431,10 +442,177 @@ $rhom$
 """
 
 
+class MariaDBCapture(Capture):
+    """MariaDB 10.6 and later: three triggers per table, sequence numbers as cursors, a
+    cursor moved only as far as every change up to it is final (the module docstring)."""
+
+    OPS = ("insert", "update", "delete")
+
+    def _names(self, target: Target) -> list[str]:
+        base = f"rhom_{target.table}"
+        if len(base) > 56:  # trigger names hold 64 characters
+            base = "rhom_" + hashlib.sha1(target.key.encode()).hexdigest()[:16]
+        return [f"{base}_{op}" for op in self.OPS]
+
+    def _has_table(self, conn: sa.Connection, name: str, db_schema: str | None) -> bool:
+        sql = (
+            "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = COALESCE(:s, DATABASE()) AND TABLE_NAME = :n"
+        )
+        return conn.execute(sa.text(sql), {"s": db_schema, "n": name}).first() is not None
+
+    def _triggers_present(self, conn: sa.Connection, target: Target) -> bool:
+        sql = sa.text(
+            "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = COALESCE(:s, DATABASE()) "
+            "AND EVENT_OBJECT_TABLE = :t AND TRIGGER_NAME IN :names"
+        ).bindparams(sa.bindparam("names", expanding=True))
+        params = {"s": target.db_schema, "t": target.table, "names": self._names(target)}
+        return int(conn.execute(sql, params).scalar_one()) == len(self.OPS)
+
+    def token(self, conn: sa.Connection, target: Target) -> str | None:
+        if not self._has_table(conn, CAPTURE, target.db_schema) or not self._triggers_present(conn, target):
+            return None
+        row = self._registry(conn, target)
+        return None if row is None else str(row.token)
+
+    def position(self, conn: sa.Connection, target: Target | None, since: int = 0) -> str:
+        # in a transaction of its own, which lets go of the writers' lock at once, and
+        # sees every change committed before it (the caller's reads after it do too:
+        # they run at READ COMMITTED)
+        with conn.engine.connect() as own:
+            own = own.execution_options(isolation_level="READ COMMITTED")
+            with own.begin():
+                return str(self._settled(own, target, since))
+
+    def _settled(self, conn: sa.Connection, target: Target | None, since: int) -> int:
+        """The newest position at or above ``since`` up to which every change of
+        ``target`` (``None``: of every table) has committed or rolled back."""
+        db_schema = None if target is None else target.db_schema
+        writers, changes = self.qualified(WRITERS, db_schema), self.qualified(CHANGES, db_schema)
+        where, params = ("WHERE tbl = :t", {"t": target.key}) if target is not None else ("", {})
+        rows = int(conn.execute(sa.text(f"SELECT COUNT(*) FROM {writers} {where}"), params).scalar_one())
+        taken = conn.execute(sa.text(f"SELECT tbl FROM {writers} {where} FOR UPDATE SKIP LOCKED"), params).all()
+        if len(taken) == rows:  # no transaction that wrote the table(s) is open: all is final
+            newest = conn.execute(sa.text(f"SELECT MAX(seq) FROM {changes}")).scalar()
+            return max(since, int(newest or 0))
+        # a writer is open: its changes may be any gap in the numbers, so go as far as
+        # they run without one
+        first = conn.execute(sa.text(f"SELECT MIN(seq) FROM {changes} WHERE seq > :s"), {"s": since}).scalar()
+        if first is None or int(first) != since + 1:
+            return since
+        end = conn.execute(
+            sa.text(
+                f"SELECT MIN(c.seq) FROM {changes} c WHERE c.seq > :s "
+                f"AND NOT EXISTS (SELECT 1 FROM {changes} d WHERE d.seq = c.seq + 1)"
+            ),
+            {"s": since},
+        ).scalar()
+        return since if end is None else int(end)
+
+    def changed_ids(self, conn: sa.Connection, target: Target, part: str | None, since: str, upto: str) -> list[str]:
+        sql = (
+            f"SELECT DISTINCT pk FROM {self.qualified(CHANGES, target.db_schema)} "
+            "WHERE tbl = :t AND seq > :since AND seq <= :upto"
+        )
+        params: dict[str, Any] = {"t": target.key, "since": int(since), "upto": int(upto)}
+        if part is not None:
+            sql += " AND part = :part"
+            params["part"] = part
+        return [str(pk) for (pk,) in conn.execute(sa.text(sql), params)]
+
+    def note_reader(self, conn: sa.Connection, target: Target, part: str | None, position: int, now: float) -> None:
+        sql = (
+            f"INSERT INTO {self.qualified(READERS, target.db_schema)} (tbl, part, position, seen) "
+            "VALUES (:t, :p, :position, :now) "
+            "ON DUPLICATE KEY UPDATE position = VALUES(position), seen = VALUES(seen)"
+        )
+        conn.execute(sa.text(sql), {"t": target.key, "p": part or "", "position": position, "now": now})
+
+    def _delete_before(self, conn: sa.Connection, target: Target, limit: int) -> int:
+        # by primary key: a range DELETE would lock the gap new changes are written into
+        changes = self.qualified(CHANGES, target.db_schema)
+        sql = f"SELECT seq FROM {changes} WHERE tbl = :t AND seq <= :limit"
+        seqs = [int(s) for (s,) in conn.execute(sa.text(sql), {"t": target.key, "limit": limit})]
+        delete = sa.text(f"DELETE FROM {changes} WHERE seq IN :seqs").bindparams(sa.bindparam("seqs", expanding=True))
+        for start in range(0, len(seqs), 1000):
+            conn.execute(delete, {"seqs": seqs[start : start + 1000]})
+        return len(seqs)
+
+    def registered(self, conn: sa.Connection, db_schema: str | None) -> list[str]:
+        if not self._has_table(conn, CAPTURE, db_schema):
+            return []
+        return [str(t) for (t,) in conn.execute(sa.text(f"SELECT tbl FROM {self.qualified(CAPTURE, db_schema)}"))]
+
+    def install(self, conn: sa.Connection, target: Target) -> bool:
+        # MariaDB commits each CREATE by itself: each step leaves a state a later install repairs
+        version = conn.dialect.server_version_info or ()
+        if not getattr(conn.dialect, "is_mariadb", False) or tuple(version[:2]) < (10, 6):
+            raise ConfigurationError(
+                "change capture needs MariaDB 10.6 or later (SKIP LOCKED, CREATE OR REPLACE TRIGGER); "
+                "tables of other MySQL servers are read by re-query"
+            )
+        db = target.db_schema
+        changes, registry = self.qualified(CHANGES, db), self.qualified(CAPTURE, db)
+        readers, writers = self.qualified(READERS, db), self.qualified(WRITERS, db)
+        conn.execute(sa.text(
+            f"CREATE TABLE IF NOT EXISTS {changes} (seq BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY, "
+            "tbl VARCHAR(130) NOT NULL, pk TEXT NOT NULL, part VARCHAR(512) NULL, "
+            f"KEY {CHANGES}_part (tbl, part, seq), KEY {CHANGES}_tbl (tbl, seq)) ENGINE=InnoDB"))  # fmt: skip
+        conn.execute(sa.text(
+            f"CREATE TABLE IF NOT EXISTS {registry} (tbl VARCHAR(130) NOT NULL PRIMARY KEY, "
+            "token VARCHAR(32) NOT NULL, id_column VARCHAR(64) NOT NULL, partition_by VARCHAR(64) NULL, "
+            "pruned BIGINT NOT NULL DEFAULT 0, pruned_at DOUBLE NOT NULL DEFAULT 0) ENGINE=InnoDB"))  # fmt: skip
+        conn.execute(sa.text(
+            f"CREATE TABLE IF NOT EXISTS {readers} (tbl VARCHAR(130) NOT NULL, part VARCHAR(512) NOT NULL, "
+            "position BIGINT NOT NULL, seen DOUBLE NOT NULL, PRIMARY KEY (tbl, part)) ENGINE=InnoDB"))  # fmt: skip
+        conn.execute(sa.text(
+            f"CREATE TABLE IF NOT EXISTS {writers} (tbl VARCHAR(130) NOT NULL PRIMARY KEY) ENGINE=InnoDB"))  # fmt: skip
+        conn.execute(sa.text(f"INSERT IGNORE INTO {writers} (tbl) VALUES (:t)"), {"t": target.key})
+        present = self._triggers_present(conn, target)
+        new = self._register(conn, target, keep=present)
+        table, key, pk = self.qualified(target.table, db), _literal(target.key), self.q(target.id_column)
+        part = self.q(target.partition_by) if target.partition_by else None
+        new_part, old_part = (f"NEW.{part}", f"OLD.{part}") if part else ("NULL", "NULL")
+        moved = f"NOT (OLD.{pk} <=> NEW.{pk})" + (f" OR NOT (OLD.{part} <=> NEW.{part})" if part else "")
+        record = f"INSERT INTO {changes} (tbl, pk, part)"
+        # the shared lock first, so that a change is numbered only while its writer holds it
+        hold = f"DECLARE rhom_held INT; SELECT 1 INTO rhom_held FROM {writers} WHERE tbl = {key} LOCK IN SHARE MODE;"
+        bodies = {
+            "insert": f"{record} VALUES ({key}, NEW.{pk}, {new_part});",
+            "update": f"IF {moved} THEN {record} VALUES ({key}, OLD.{pk}, {old_part}); END IF; "
+            f"{record} VALUES ({key}, NEW.{pk}, {new_part});",
+            "delete": f"{record} VALUES ({key}, OLD.{pk}, {old_part});",
+        }
+        for name, (op, body) in zip(self._names(target), bodies.items(), strict=True):
+            # replaced in one step: no moment without a trigger, when a write would go unrecorded
+            trigger = self.qualified(name, db)
+            conn.execute(sa.text(
+                f"CREATE OR REPLACE TRIGGER {trigger} AFTER {op.upper()} ON {table} FOR EACH ROW "
+                f"BEGIN {hold} {body} END"))  # fmt: skip
+        return new or not present
+
+    def uninstall(self, conn: sa.Connection, target: Target) -> bool:
+        db = target.db_schema
+        for name in self._names(target):
+            conn.execute(sa.text(f"DROP TRIGGER IF EXISTS {self.qualified(name, db)}"))
+        if not self._has_table(conn, CAPTURE, db):
+            return False
+        present = self._registry(conn, target) is not None
+        if self._has_table(conn, WRITERS, db):
+            conn.execute(sa.text(f"DELETE FROM {self.qualified(WRITERS, db)} WHERE tbl = :t"), {"t": target.key})
+        if self._unregister(conn, target) == 0:
+            for name in (CAPTURE, CHANGES, READERS, WRITERS):
+                conn.execute(sa.text(f"DROP TABLE IF EXISTS {self.qualified(name, db)}"))
+        return present
+
+
 def capture_for(dialect: sa.Dialect) -> Capture | None:
-    """The change capture of a database kind; ``None`` where rhom has none (MySQL: re-query)."""
+    """The change capture of a database kind; ``None`` where rhom has none. MySQL and
+    MariaDB share a dialect family: :meth:`MariaDBCapture.install` refuses a MySQL
+    server, whose tables are then read by re-query."""
     if dialect.name == "sqlite":
         return SqliteCapture(dialect)
     if dialect.name == "postgresql":
         return PostgresCapture(dialect)
+    if dialect.name in ("mysql", "mariadb"):
+        return MariaDBCapture(dialect)
     return None

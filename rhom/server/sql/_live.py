@@ -9,6 +9,9 @@ pushed changes. The live clients then sync that source, whose refresh reads what
 * **SQLite**: the newest ``seq`` of ``rhom_changes`` (in ``sqlite_sequence``); when it moved,
   the users of the new rows. Where the last announced ``seq`` stands is kept in the
   server's store, so that several server processes announce each change once.
+* **MariaDB**: as SQLite, but the newest ``seq`` up to which every change has committed
+  (``MariaDBCapture``: what an open transaction numbered is not passed), so that a
+  change that commits after a later one is announced all the same.
 * **PostgreSQL**: ``LISTEN rhom_changes``. A statement trigger notifies at commit, one
   notification per table and transaction; a look is a read of the connection's socket,
   and for each notification one indexed query of the users that transaction changed.
@@ -33,7 +36,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from rhom.server import live
-from rhom.server.sql._capture import CHANGES, CHANNEL, PostgresCapture, SqliteCapture
+from rhom.server.sql._capture import CHANGES, CHANNEL, MariaDBCapture, PostgresCapture, SqliteCapture
 from rhom.server.sql.adapter import SqlAdapter
 
 __all__ = ["ChangeWatcher", "watch_changes"]
@@ -75,16 +78,19 @@ class _SqliteFeed(_Feed):
         except sa.exc.OperationalError:
             return None  # no triggers installed (yet)
 
+    def _connect(self) -> sa.Connection:
+        return self.engine.connect()
+
     def resume(self, store: Any) -> None:
         # what changed before is covered by the first announcement, to every live client
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             top = self._top(conn) or 0
         with store.lock(self.name):
             store.set(self.name, str(top).encode())
         self.seen = top
 
     def poll(self, store: Any) -> list[Changed]:
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             top = self._top(conn)
             if top is None or top == self.seen:
                 return []
@@ -98,6 +104,24 @@ class _SqliteFeed(_Feed):
                 return []  # another process announced them (or the table was made again)
             sql = f"SELECT DISTINCT tbl, part FROM {CHANGES} WHERE seq > :start AND seq <= :top"
             return [(str(t), p) for t, p in conn.execute(sa.text(sql), {"start": start, "top": top})]
+
+
+class _MariaDBFeed(_SqliteFeed):
+    """MariaDB: as SQLite, up to the newest ``seq`` every change before has committed."""
+
+    def _connect(self) -> sa.Connection:
+        # each read sees what committed before it: the changes up to a settled position
+        return self.engine.connect().execution_options(isolation_level="READ COMMITTED")
+
+    def _top(self, conn: sa.Connection) -> int | None:
+        try:
+            newest = int(conn.execute(sa.text(f"SELECT COALESCE(MAX(seq), 0) FROM {CHANGES}")).scalar_one())
+        except sa.exc.ProgrammingError:
+            return None  # no triggers installed (yet)
+        since = self.seen if self.seen <= newest else 0  # (or the change table was made again)
+        if newest == since:
+            return since  # nothing committed since: no lock to try
+        return int(MariaDBCapture(conn.dialect).position(conn, None, since))
 
 
 class _PostgresFeed(_Feed):
@@ -171,6 +195,8 @@ def _feed(engine: sa.Engine) -> _Feed | None:
         return _SqliteFeed(engine)
     if engine.dialect.name == "postgresql":
         return _PostgresFeed(engine)
+    if engine.dialect.name in ("mysql", "mariadb"):
+        return _MariaDBFeed(engine)
     return None  # no change capture: nothing to watch
 
 

@@ -36,12 +36,26 @@ class ValueConversionError(ValueError):
 
 
 def python_type(column: sa.ColumnElement[Any]) -> type | None:
-    """The Python type of the column's values, or ``None`` when SQLAlchemy does not know it."""
+    """The Python type of the column's values, or ``None`` when SQLAlchemy does not know it.
+    A MySQL ``TINYINT(1)`` is a boolean: MySQL and MariaDB make ``BOOLEAN`` columns so."""
+    if _is_mysql_flag(column.type):
+        return bool
     try:
         kind = column.type.python_type
     except NotImplementedError:
         return None
     return None if kind is object else kind
+
+
+def _is_mysql_flag(kind: Any) -> bool:
+    return type(kind).__name__ == "TINYINT" and getattr(kind, "display_width", None) == 1
+
+
+def as_read(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    """``column`` as a select reads it: a MySQL ``TINYINT(1)`` as a boolean (``True``, not ``1``)."""
+    if _is_mysql_flag(column.type):
+        return sa.type_coerce(column, sa.Boolean()).label(column.key)
+    return column
 
 
 def is_binary(column: sa.ColumnElement[Any]) -> bool:

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from rhom.exceptions import ConfigurationError
 from rhom.server.adapters import SourceAdapter
 from rhom.server.sql._capture import Capture, Target, capture_for
-from rhom.server.sql._values import from_wire, is_binary, rhoconnect_type, to_wire
+from rhom.server.sql._values import as_read, from_wire, is_binary, rhoconnect_type, to_wire
 
 if TYPE_CHECKING:
     from rhom.server.sql._live import ChangeWatcher
@@ -48,12 +48,15 @@ class SqlError(Exception):
 
 def create_engine(url: str | sa.URL, **options: Any) -> sa.Engine:
     """An engine for ``url`` as SqlAdapter makes it: a bare ``postgresql://`` uses psycopg 3
-    (what ``rhom[sql]`` installs) when psycopg2 is absent; parameters are kept out of
+    and a bare ``mariadb://`` or ``mysql://`` PyMySQL (what ``rhom[sql]`` installs) when
+    psycopg2 or mysqlclient is absent; parameters are kept out of
     error messages and logs (``hide_parameters``); pooled connections are checked before use.
     """
     parsed = sa.make_url(url)
     if parsed.drivername == "postgresql" and find_spec("psycopg2") is None and find_spec("psycopg") is not None:
         parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.drivername in ("mysql", "mariadb") and find_spec("MySQLdb") is None and find_spec("pymysql"):
+        parsed = parsed.set(drivername=f"{parsed.drivername}+pymysql")
     options.setdefault("hide_parameters", True)
     options.setdefault("pool_pre_ping", True)
     return sa.create_engine(parsed, **options)
@@ -205,7 +208,10 @@ class SqlAdapter(SourceAdapter):
                 raise ConfigurationError(f"SqlAdapter {self.name!r}: no column {needed!r}")
         names = [c for c in (self.columns or [col.key for col in source]) if c not in skipped]
         attributes = tuple(c for c in names if not is_binary(source[c]))
-        base = self.select if self.select is not None else sa.select(*[source[c] for c in (*attributes, id_name)])
+        if self.select is not None:
+            base = self.select
+        else:  # MySQL's BOOLEAN is a TINYINT(1): read it as the flag it is
+            base = sa.select(*[as_read(source[c]) for c in (*attributes, id_name)])
         writable: dict[str, sa.Column[Any]] = {}
         if table is not None:
             writable = {c: table.c[c] for c in attributes if c in table.c}
@@ -332,10 +338,14 @@ class SqlAdapter(SourceAdapter):
 
     @contextmanager
     def _reading(self) -> Iterator[sa.Connection]:
-        """A connection whose reads share one snapshot (PostgreSQL: repeatable read)."""
+        """A connection whose reads share one snapshot (PostgreSQL: repeatable read); on
+        MariaDB each read sees what committed before it (read committed), so that rows
+        read after the change table are at least as new as the changes read."""
         with self.engine.connect() as conn:
             if self.engine.dialect.name == "postgresql":
                 conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            elif self.engine.dialect.name in ("mysql", "mariadb"):
+                conn = conn.execution_options(isolation_level="READ COMMITTED")
             with conn.begin():
                 yield conn
 
