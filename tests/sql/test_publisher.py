@@ -19,8 +19,12 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 import rhom
+from rhom.exceptions import ConfigurationError
 from rhom.server import Settings, create_app
 from rhom.server.adapters import calling_as
 from rhom.server.sql import Publisher, SqlAdapter
@@ -356,3 +360,84 @@ def _eventually(check: Callable[[], bool], what: str, timeout: float = 30.0) -> 
             return
         time.sleep(0.05)
     raise AssertionError(f"not within {timeout} s: {what}")
+
+
+@pytest.fixture
+def blob_server(products: Database, tmp_path: Path) -> Iterator[Server]:
+    """rhom.server over ``products`` whose ``photo`` column holds blob files, with a
+    ``/media/{name}`` route for files the application keeps itself."""
+    media = {"tag.png": b"\x89PNG the shop's own picture"}
+
+    def serve_media(request: Request) -> Response:
+        return Response(media[request.path_params["name"]], media_type="image/png")
+
+    source = SqlAdapter(
+        "Product", products.url, table="products", partition_by="owner", poll_interval=-1, blob_columns=["photo"]
+    )
+    app = create_app(
+        [source],
+        settings=Settings.for_tests(store=f"sqlite:///{tmp_path}/server.db"),
+        routes=[Route("/media/{name}", serve_media)],
+    )
+    try:
+        with run_in_thread(app) as url:
+            serving = Serving(url, tmp_path)
+            try:
+                yield Server(app, serving)
+            finally:
+                for device in serving.devices:
+                    device.client.close()
+                rhom.shutdown()
+    finally:
+        source.close()
+
+
+@targets
+def test_a_blob_a_device_pushed_stays_downloadable_after_an_orm_commit(
+    blob_server: Server, orm: sessionmaker[Session], target: str
+) -> None:
+    publisher = blob_server.publisher(target, blob_base_url=blob_server.url if target == "app" else None)
+    publisher.source(ProductRow, "Product", partition_by="owner", blob_columns=["photo"]).watch(orm)
+    try:
+        device = blob_server.serving.device("alice")
+        device.Product.create(name="Pictured", photo=b"\x89PNG picture bytes")
+        assert device.sync().status == "complete"
+        with orm() as session:
+            row = session.scalars(sa.select(ProductRow)).one()
+            assert row.photo  # the name store_blob gave the file, in the application's row
+            row.name = "Pictured again"
+            session.commit()
+        assert publisher.flush() == 0, publisher.last_error
+        other = blob_server.serving.device("alice", name="other-device")
+        assert other.sync().status == "complete"
+        (product,) = other.Product.find("all")
+        assert product.name == "Pictured again"
+        assert product.blob_path("photo").read_bytes() == b"\x89PNG picture bytes"
+    finally:
+        publisher.close()
+
+
+@targets
+def test_a_blob_the_application_keeps_is_downloaded_from_its_url(
+    blob_server: Server, orm: sessionmaker[Session], target: str
+) -> None:
+    url = blob_server.url
+    publisher = blob_server.publisher(target).source(
+        ProductRow, "Product", partition_by="owner", blob_columns={"photo": lambda name: f"{url}/media/{name}"}
+    )
+    publisher.watch(orm)
+    try:
+        with orm() as session:
+            session.add(ProductRow(id=1, owner="alice", name="Tagged", photo="tag.png"))
+            session.commit()
+        assert publisher.flush() == 0, publisher.last_error
+        device = blob_server.serving.device("alice")
+        assert device.sync().status == "complete"
+        assert device.Product.find("1").blob_path("photo").read_bytes() == b"\x89PNG the shop's own picture"
+    finally:
+        publisher.close()
+
+
+def test_blob_columns_of_the_server_store_need_its_url_in_process(server: Server) -> None:
+    with pytest.raises(ConfigurationError, match="blob_base_url"):
+        server.publisher("app").source(ProductRow, "Product", partition_by="owner", blob_columns=["photo"])

@@ -35,9 +35,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import sqlalchemy as sa
 import sqlalchemy.orm as orm
@@ -82,7 +83,20 @@ class _Source:
     partition_user: Callable[[str], str] | None
     columns: Sequence[str] | None
     exclude: Sequence[str]
+    blob_urls: Mapping[str, Callable[[str], str]] = field(default_factory=dict)  # column: its URL
     adapters: dict[sa.Engine, SqlAdapter] = field(default_factory=dict)
+
+    def wire(self, attrs: dict[str, str]) -> dict[str, str]:
+        """A row's attributes as pushed: each blob column as ``<column>-rhoblob``, its
+        download URL, as a SqlAdapter with ``blob_columns`` sends it."""
+        for column, url in self.blob_urls.items():
+            if column in attrs:
+                name = attrs.pop(column)
+                attrs[column + "-rhoblob"] = url(name) if name else ""
+        return attrs
+
+    def wire_name(self, column: str) -> str:
+        return column + "-rhoblob" if column in self.blob_urls else column
 
     def user(self, part: str | None) -> str | None:
         """The user a partition value (as text) belongs to; ``None`` for an ``app`` source."""
@@ -121,6 +135,9 @@ class Publisher:
     :param max_backoff: the longest pause, in seconds, between attempts to reach a server
         that failed.
     :param batch_size: outbox entries read and pushed at a time.
+    :param blob_base_url: the server's URL as devices reach it (``https://sync.example.com``),
+        for the download URLs of blob columns (:meth:`source`); by default the ``server``
+        URL when pushing over HTTP.
     """
 
     def __init__(
@@ -135,6 +152,7 @@ class Publisher:
         poll_interval: float = 30.0,
         max_backoff: float = 60.0,
         batch_size: int = 500,
+        blob_base_url: str | None = None,
     ) -> None:
         if isinstance(server, str):
             if not api_token:
@@ -145,6 +163,7 @@ class Publisher:
         self.name = name
         self.background, self.poll_interval, self.max_backoff = background, poll_interval, max_backoff
         self.batch_size = batch_size
+        self.blob_base_url = blob_base_url or (server if isinstance(server, str) else None)
         #: the last delivery failure, or ``None`` after a round that delivered everything
         self.last_error: str | None = None
         self._outbox = Outbox()
@@ -171,6 +190,7 @@ class Publisher:
         id_column: str | None = None,
         columns: Sequence[str] | None = None,
         exclude: Sequence[str] = (),
+        blob_columns: Sequence[str] | Mapping[str, Callable[[str], str]] = (),
     ) -> Publisher:
         """Publish the rows of mapped class ``cls`` as source ``name`` (default: the class name).
 
@@ -183,6 +203,13 @@ class Publisher:
         :param id_column: the object id column (default: the primary key).
         :param columns: the columns to push (default: all but the id and partition columns).
         :param exclude: columns never to push.
+        :param blob_columns: text columns holding blob file names, pushed as downloadable
+            blobs (``<column>-rhoblob``, a download URL), as a :class:`SqlAdapter` with
+            ``blob_columns`` sends them. A list names columns of files in the server
+            store (saved by ``store_blob`` when a device pushed them): their URL is the
+            server's blob route under ``blob_base_url``. A mapping gives each column a
+            function from the file name to the URL devices download it from, for files
+            the application keeps itself (``lambda name: f"https://shop.example.com/media/{name}"``).
         :returns: the publisher, so that calls chain.
         :raises ConfigurationError: not a mapped class of one table, or a column it lacks.
         """
@@ -201,7 +228,7 @@ class Publisher:
         spec = _Source(
             name or cls.__name__, mapper, table, id_column, self._key(mapper, table, id_column),
             partition_by, None if partition_by is None else self._key(mapper, table, partition_by),
-            partition_user, columns, exclude,
+            partition_user, columns, exclude, self._blob_urls(table, blob_columns),
         )  # fmt: skip
         self._sources[cls], self._by_name[spec.name] = spec, spec
         for event, handler in (
@@ -215,6 +242,25 @@ class Publisher:
             # devices: load it before a new value replaces it, even when it was expired
             self._listen(getattr(cls, key), "set", _keep_old, active_history=True)
         return self
+
+    def _blob_urls(
+        self, table: sa.Table, blob_columns: Sequence[str] | Mapping[str, Callable[[str], str]]
+    ) -> dict[str, Callable[[str], str]]:
+        for column in blob_columns:
+            if column not in table.c:
+                raise ConfigurationError(f"Publisher: table {table.name!r} has no column {column!r}")
+        if isinstance(blob_columns, Mapping):
+            return dict(blob_columns)
+        if not blob_columns:
+            return {}
+        base = self.blob_base_url
+        if base is None:
+            raise ConfigurationError(
+                "Publisher: blob_columns of files in the server store need blob_base_url, "
+                "the server's URL as devices reach it (a server in this process has no URL of its own)"
+            )
+        prefix = base.rstrip("/") + "/rc/v1/blobs/"  # the route SourceAdapter.blob_url names
+        return dict.fromkeys(blob_columns, lambda name: prefix + quote(name, safe=""))
 
     @staticmethod
     def _key(mapper: orm.Mapper[Any], table: sa.Table, column: str) -> str:
@@ -561,8 +607,8 @@ def _batches(spec: _Source, adapter: SqlAdapter, entries: list[Entry]) -> dict[s
         if row is not None and (spec.partition_by is None or row[0] is not None):
             part, attrs = row
             batch = batches[spec.user(part)]
-            batch.objects[entry.pk] = attrs
-            nulls = [name for name in attributes if name not in attrs]
+            batch.objects[entry.pk] = spec.wire(dict(attrs))
+            nulls = [spec.wire_name(name) for name in attributes if name not in attrs]
             if nulls:
                 batch.nulls[entry.pk] = nulls
         if spec.partition_by is None:
