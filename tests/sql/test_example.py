@@ -38,3 +38,19 @@ def test_the_orders_walkthrough_pushes_orm_commits_to_a_live_device(tmp_path: Pa
     assert "Bolts     100" in before and "Gears" not in before  # alice's orders only
     assert "Bolts      80" in after and "Nuts      500" in after  # the ORM commit, without a sync by hand
     assert "alice  Washers    50" in table  # the device's create, in the shop's table
+
+
+def test_the_web_app_walkthrough_brings_its_writes_to_a_live_device(tmp_path: Path) -> None:
+    """examples/sql_webapp: a FastAPI app and rhom.server as one app on 127.0.0.1."""
+    result = subprocess.run(
+        [sys.executable, "-m", "examples.sql_webapp", "--data", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONWARNINGS": "error"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    first = out.split("alice's device holds her tasks:")[1].split("after the web app wrote")[0]
+    live = out.split("after the web app wrote")[1].split("the web app lists")[0]
+    listed = out.split("the web app lists alice's tasks:")[1]
+    assert "Buy bolts      open" in first and "Oil gears" not in first  # alice's rows only
+    assert "Buy bolts      done" in live and "Count nuts     open" in live  # the web app's writes, live
+    assert "Sort washers   open" in listed  # the device's create, in the web app's table
