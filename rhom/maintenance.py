@@ -60,8 +60,12 @@ def set_config(key: str, value: str | None) -> None:
 
 
 def have_local_changes() -> bool:
-    """True while any change waits to be pushed (a changelog row with ``sent <= 1``)."""
-    return any(db.execute_sql("SELECT 1 FROM changed_values WHERE sent <= 1 LIMIT 1") for db in _databases().values())
+    """True while any change waits to be pushed (a changelog row with ``sent <= 1``, or a
+    create sent again until the server answers it, ``sent = 6``)."""
+    return any(
+        db.execute_sql("SELECT 1 FROM changed_values WHERE sent <= 1 OR sent = 6 LIMIT 1")
+        for db in _databases().values()
+    )
 
 
 def any_model_changed() -> bool:

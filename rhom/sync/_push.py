@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +95,9 @@ def prepare(
             "WHERE source_id = ? AND (sent <= 1 OR sent = ?) ORDER BY object, id",
             (sid, RESEND),
         ).fetchall()
+        # an object with create rows here and other rows is one sent again (RESEND): edited
+        # or deleted while its create's fate was unknown, its other rows wait for the link
+        # (a queued create folds edits into itself, and a delete of it queues nothing)
         creating = {r[1] for r in rows if r[5] == "create"}
         for row_id, oid, attrib, value, attrib_type, update_type in rows:
             if update_type == "push_changes":
@@ -102,18 +105,20 @@ def prepare(
                 continue
             if oid in held or update_type not in ("create", "update", "delete"):
                 continue
-            if update_type == "delete" and oid in creating:
-                continue  # deleted while its create was in doubt: the delete waits for the link
+            if update_type != "create" and oid in creating:
+                continue
             if oid in skip or (only is not None and oid not in only):
                 continue
             section: dict[str, dict[str, str]] = getattr(batch, update_type)
             attrs = section.setdefault(oid, {})
-            if attrib != "object":
-                attrs[attrib] = "" if value is None else value
             batch.row_ids.append(row_id)
+            if attrib == "object":
+                continue
             if attrib_type == BLOB_ATTRIB_TYPE and value and update_type != "delete":
+                if not _add_upload(batch, attrib, oid, value):
+                    continue  # a file gone (its object deleted): never send its name instead
                 batch.blob_fields.add(attrib)
-                _add_upload(batch, attrib, oid, value)
+            attrs[attrib] = "" if value is None else value
         if batch.row_ids:
             conn.execute(
                 "UPDATE changed_values SET sent = 1 WHERE sent = 0 AND id IN (SELECT value FROM json_each(?))",
@@ -122,13 +127,17 @@ def prepare(
     return batch
 
 
-def _add_upload(batch: PushBatch, attrib: str, oid: str, value: str) -> None:
+def _add_upload(batch: PushBatch, attrib: str, oid: str, value: str) -> bool:
+    """Add the file a blob value names to the push; whether the value is to be sent (a
+    file that is gone is not: the server would record a name nothing holds)."""
     try:
         path: Path = blobs.path(value)
     except Exception:
-        return  # not a local file (a URL the server gave): nothing to upload
-    if path.is_file():
-        batch.uploads.append(protocol.BlobUpload(attrib, oid, path))
+        return True  # not a local file (a URL the server gave): sent as it is, nothing to upload
+    if not path.is_file():
+        return False
+    batch.uploads.append(protocol.BlobUpload(attrib, oid, path))
+    return True
 
 
 def _expand_markers(source: SyncSource) -> None:
@@ -334,6 +343,11 @@ def requeue_lost_creates(source: SyncSource) -> int:
             "SELECT DISTINCT object FROM changed_values WHERE source_id = ? AND sent = ?", (sid, IN_DOUBT)
         )
         lost = [r[0] for r in rows]
+        if source.pass_through:
+            # no server copy, no links, no memory of creates: sent again, one would be made
+            # twice; dropped, as a pass-through create is once sent (Rhodes deletes it then)
+            conn.execute("DELETE FROM changed_values WHERE source_id = ? AND sent = ?", (sid, IN_DOUBT))
+            return len(lost)
         alive = source.existing(lost)
         for oid in lost:
             if oid not in alive:
@@ -341,13 +355,32 @@ def requeue_lost_creates(source: SyncSource) -> int:
                     "UPDATE changed_values SET sent = ? WHERE source_id = ? AND object = ? AND sent = ?",
                     (RESEND, sid, oid, IN_DOUBT),
                 )
-                continue
-            # one placeholder: the push expands the object's current data, edits made
-            # while in doubt included (their update rows would name a temporary id)
-            conn.execute("DELETE FROM changed_values WHERE source_id = ? AND object = ?", (sid, oid))
-            conn.execute(
-                "INSERT INTO changed_values (source_id, attrib, object, update_type, sent) "
-                "VALUES (?, 'object', ?, 'create', 0)",
-                (sid, oid),
-            )
+        # sent again with the object's current data, edits made while in doubt included
+        # (their update rows would name a temporary id)
+        resend_current(source, [oid for oid in lost if oid in alive])
     return len(lost)
+
+
+def resend_current(source: SyncSource, object_ids: Sequence[str]) -> None:
+    """Queue the creates of *object_ids*, which the server may have made already, as the
+    objects are now, in state ``RESEND`` (sent until the server answers): a later failure
+    cannot take them for a first attempt, a later edit or delete waits for the link, and
+    the object's other queued rows go (the create carries them). Runs in the caller's
+    transaction."""
+    if not object_ids:
+        return
+    conn, sid = source.db.connection(), source.id
+    conn.execute(
+        "DELETE FROM changed_values WHERE source_id = ? AND object IN (SELECT value FROM json_each(?))",
+        (sid, json.dumps(list(object_ids))),
+    )
+    rows = []
+    for oid, attrs in source.read_objects(object_ids).items():
+        for attrib, value in attrs.items():
+            typ = BLOB_ATTRIB_TYPE if attrib in source.blob_attribs else None
+            rows.append((sid, attrib, oid, value, typ, RESEND))
+    conn.executemany(
+        "INSERT INTO changed_values (source_id, attrib, object, value, attrib_type, update_type, sent) "
+        "VALUES (?, ?, ?, ?, ?, 'create', ?)",
+        rows,
+    )

@@ -23,7 +23,7 @@ from typing import Any
 
 from .. import _runtime, maintenance
 from ..changelog import no_changelog
-from ._push import IN_DOUBT, RESEND
+from ._push import IN_DOUBT, RESEND, resend_current
 from .source import SyncSource, write_transaction
 
 Kept = tuple[SyncSource, dict[str, dict[str, str]], list[tuple[Any, ...]], list[str]]
@@ -99,6 +99,5 @@ def reset_keeping_local_changes() -> None:
             source.db.connection().executemany(
                 "INSERT INTO changed_values (source_id, attrib, object, value, attrib_type, update_type, sent) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)", rows)  # fmt: skip
-            source.db.connection().executemany(
-                "INSERT INTO changed_values (source_id, attrib, object, update_type, sent) "
-                "VALUES (?, 'object', ?, 'create', 0)", [(source.id, oid) for oid in again])  # fmt: skip
+            # the server may have made them: sent until answered, edits waiting for the link
+            resend_current(source, again)

@@ -448,7 +448,8 @@ def _fail(client: SyncHost, sync_run: SyncRun, exc: BaseException) -> SyncNotifi
 
 def _has_changes(source: SyncSource) -> bool:
     return bool(source.db.execute_sql(
-        "SELECT 1 FROM changed_values WHERE source_id = ? AND sent <= 1 LIMIT 1", (source.id,)))  # fmt: skip
+        "SELECT 1 FROM changed_values WHERE source_id = ? AND (sent <= 1 OR sent = 6) LIMIT 1",
+        (source.id,)))  # fmt: skip
 
 
 ObjectCallback = Callable[[list[ObjRef], list[ObjRef], list[ObjRef]], None]

@@ -122,3 +122,31 @@ def test_a_failed_resend_of_an_in_doubt_create_keeps_its_delete(device: Path) ->
     finally:
         server.kill()
         server.wait(30)
+
+
+def test_an_object_deleted_after_its_in_doubt_create_was_queued_again_ends_deleted(device: Path) -> None:
+    """The create is in doubt, the object still here: a complete pull without its link
+    queues it again, sent until the server answers. The app deletes the object before
+    that push: the delete must not fold into the create as into a first attempt (that
+    would drop both, and the record the first push made would stay)."""
+    port = free_port()
+    server = start_server(port, device, False)
+    try:
+        client: Any = rhom.SyncClient(f"http://127.0.0.1:{port}", threaded_mode=False, poll_interval=0, timeout=3)
+        assert client.login("alice", "x").error_code == 0
+        doomed = Product.create(name="doomed", brand="kill", price=1.0, quantity=1)
+        (device / "kill-next-write").write_text("0")
+        assert client.do_sync().failed_sources == ["Product"]  # killed after the backend made it
+        assert server.wait(10) == -9
+        server = start_server(port, device, False)
+        assert client.do_sync().ok  # a complete pull, no link: the create goes again next
+        Product.find(doomed.object).destroy()
+        for _ in range(3):
+            assert client.do_sync().ok
+        client.close()
+        assert backend_names(device) == []
+        assert Product.find("all", conditions={"brand": "kill"}) == []
+        assert not rhom.any_model_changed()
+    finally:
+        server.kill()
+        server.wait(30)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 import rhom
+from rhom.testing import FaultyTransport
 
 from .conftest import World, define_models, rows, sync, values
 
@@ -51,3 +52,21 @@ def test_local_changes_are_pushed_and_replaced_by_the_server_copy(passing: World
     assert not rhom.have_local_changes()
     assert sync(client).status == "complete"
     assert len(passing.products.data) == 3  # nothing pushed twice
+
+
+def test_a_create_whose_reply_was_lost_is_not_made_twice(passing: World) -> None:
+    """A gateway answered 502 after the server ran the push. A pass-through source has
+    no links and no server copy to tell whether the create was made: it is not sent
+    again (the page already shows the server's record if it was)."""
+    faults = FaultyTransport()
+    client = passing.logged_in(transport=faults)
+    assert sync(client).ok
+    passing.Product.create(name="draft", price="9")
+    faults.replace_reply("POST", "/app/v1/Product", b"<h1>Bad Gateway</h1>", status=502)
+    assert sync(client).failed_sources == ["Product"]
+    for _ in range(2):
+        assert sync(client).ok
+    assert sorted(o["name"] for o in passing.products.data.values()) == ["draft", "p1", "p2", "p3"]
+    assert passing.products.calls.count("create") == 1
+    assert values(passing.Product) == passing.products.data
+    assert not rhom.have_local_changes()
