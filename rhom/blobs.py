@@ -10,6 +10,7 @@ between commit and sweep is mended at the next :func:`rhom.setup`.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -138,8 +139,12 @@ def sweep(database: Database, keep: Collection[str] = ()) -> int:
         return 0
     removed = 0
     queries = _runtime.current().blob_queries.get(database.partition, [])
+    kept: list[int] = []
     for row in rows:
-        if row["path"] in keep or any(database.execute_sql(sql, (*lead, row["path"])) for sql, lead in queries):
+        if row["path"] in keep:
+            kept.append(row["rowid"])  # still a candidate: a later sweep looks again
+            continue
+        if any(database.execute_sql(sql, (*lead, row["path"])) for sql, lead in queries):
             continue  # another record still points at this file
         try:
             target = path(row["path"])
@@ -153,5 +158,8 @@ def sweep(database: Database, keep: Collection[str] = ()) -> int:
         except OSError as exc:  # keep going; the row is dropped, the file stays
             log.warning("could not delete blob file %s: %s", target, exc)
     last = max(r["rowid"] for r in rows)
-    database.execute_sql("DELETE FROM _rhom_blob_trash WHERE rowid <= ?", (last,))
+    database.execute_sql(
+        "DELETE FROM _rhom_blob_trash WHERE rowid <= ? AND rowid NOT IN (SELECT value FROM json_each(?))",
+        (last, json.dumps(kept)),
+    )
     return removed

@@ -97,6 +97,8 @@ CREATE TABLE IF NOT EXISTS changed_values (
     id INTEGER PRIMARY KEY, source_id BIGINT, attrib VARCHAR(255), object VARCHAR(255),
     value VARCHAR, attrib_type VARCHAR(255), update_type VARCHAR(255), sent BIGINT DEFAULT 0);
 CREATE INDEX IF NOT EXISTS changed_values_by_object ON changed_values (object, source_id);
+CREATE INDEX IF NOT EXISTS changed_values_queued_deletes ON changed_values (source_id)
+    WHERE update_type = 'delete' AND sent = 0;
 CREATE TABLE IF NOT EXISTS sources (
     source_id BIGINT PRIMARY KEY, name VARCHAR(255), token BIGINT DEFAULT 0,
     sync_priority BIGINT, partition VARCHAR(255), sync_type VARCHAR(255), metadata VARCHAR,

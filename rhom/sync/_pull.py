@@ -41,8 +41,9 @@ class Applied:
     blob_errors: list[ServerError] = dataclasses.field(default_factory=list)
 
 
-def _split_blobs(source: SyncSource, insert: Mapping[str, Mapping[str, str]]) -> dict[str, dict[str, str]]:
-    """Incoming objects with the ``-rhoblob`` suffix stripped and frozen models filtered.
+def _split_blobs(source: SyncSource, insert: Mapping[str, Mapping[str, str]]) -> tuple[dict[str, dict[str, str]], bool]:
+    """Incoming objects with the ``-rhoblob`` suffix stripped and frozen models filtered,
+    and whether any name had the suffix.
 
     The hot path of a pull: names are looked up once per page, and objects whose names
     all pass unchanged are used as they came (copied only if a blob attribute is dropped).
@@ -63,7 +64,7 @@ def _split_blobs(source: SyncSource, insert: Mapping[str, Mapping[str, str]]) ->
             objects[oid] = attrs  # type: ignore[assignment]
         else:
             objects[oid] = {local_of[n]: v for n, v in attrs.items() if local_of[n] is not None}  # type: ignore[misc]
-    return objects
+    return objects, any(name.endswith(BLOB_SUFFIX) for name in local_of)
 
 
 BlobWork = tuple[list[tuple[str, str, str]], set[tuple[str, str]]]  # downloads, local values kept
@@ -88,9 +89,10 @@ def _blob_work(source: SyncSource, objects: dict[str, dict[str, str]], page: pro
     nothing (RhoConnect sends only the insert). A delete under the suffixed name, or a
     delete and an insert under the plain name, is a replaced file.
 
-    A value that is not a URL cannot be downloaded: the local value stays (Rhodes would
-    try, fail, and lose it). A created object is looked up under its temporary id: the
-    page's links rename it only when the page commits.
+    A value that is not a URL cannot be downloaded: the local value stays (Rhodes tries,
+    fails the download, skips the attribute and marks the source's sync failed). A created
+    object is looked up under its temporary id: the page's links rename it only when the
+    page commits.
     """
     candidates = []
     for oid, attrs in page.insert.items():
@@ -149,8 +151,9 @@ def apply_page(
 
     :param search: a search page: its token belongs to the search, not to the source.
     """
-    objects = _split_blobs(source, page.insert)
-    downloads, kept = _blob_work(source, objects, page) if download else ([], set())
+    objects, suffixed = _split_blobs(source, page.insert)
+    blobs_here = download is not None and (suffixed or bool(source.blob_attribs))
+    downloads, kept = _blob_work(source, objects, page) if blobs_here else ([], set())
     delete = _without_blob_suffix(page.delete, kept)
     fetched: list[str] = []
     refused: list[tuple[str, str, str, ServerError]] = []
@@ -179,9 +182,22 @@ def apply_page(
             except Exception:
                 pass
         raise
-    if source.blob_attribs:
-        blobs.sweep(source.db)  # the files of blob values the page replaced or deleted
+    if source.blob_attribs:  # the files of blob values the page replaced or deleted
+        blobs.sweep(source.db, _pending_blob_files(source))
     return applied
+
+
+def _pending_blob_files(source: SyncSource) -> set[str]:
+    """Blob files a change not yet pushed names: kept when a page replaces their value
+    (``overwrite``), so that the push never sends a name without its file."""
+    if not source.db.execute_sql("SELECT 1 FROM _rhom_blob_trash LIMIT 1"):
+        return set()  # nothing to sweep
+    rows = source.db.connection().execute(
+        "SELECT value FROM changed_values WHERE source_id = ? AND attrib_type = 'blob.file' "
+        "AND (sent <= 1 OR sent = 6) AND value IS NOT NULL",
+        (source.id,),
+    )
+    return {r[0] for r in rows}
 
 
 def _blob_refused(source: SyncSource, oid: str, attrib: str, url: str, exc: ServerError) -> ServerError:
@@ -199,11 +215,9 @@ def _gone(exc: ServerError) -> bool:
 
 
 def _commit(source: SyncSource, page: protocol.Page, objects: dict[str, dict[str, str]],
-            dependents: list[tuple[SyncSource, str]], search: bool = False,
-            delete: Mapping[str, Mapping[str, str]] | None = None,
+            dependents: list[tuple[SyncSource, str]], search: bool, delete: Mapping[str, Mapping[str, str]],
             refused: Sequence[tuple[str, str, str, ServerError]] = ()) -> Applied:  # fmt: skip
     applied = Applied()
-    delete = page.delete if delete is None else delete
     db, sid = source.db, source.id
     other_dbs = {dep.db for dep, _ in dependents if dep.db is not db}
     with write_transaction(db), no_changelog(db):
@@ -215,9 +229,12 @@ def _commit(source: SyncSource, page: protocol.Page, objects: dict[str, dict[str
             source.delete_all()
         if page.metadata is not None:
             source.set_metadata(page.metadata)
+        # held deletes are rare: this probe reads the partial index changelog.py keeps of
+        # queued deletes, whatever the size of the changelog
         deletes_queued = conn.execute(
             "SELECT 1 FROM changed_values WHERE source_id = ? AND update_type = 'delete' AND sent = 0 LIMIT 1", (sid,)
         ).fetchone()
+        doomed: list[str] = []
         if page.links:
             for dep_db in other_dbs:  # committed first: re-applying a link is harmless
                 with write_transaction(dep_db), no_changelog(dep_db):
@@ -231,7 +248,9 @@ def _commit(source: SyncSource, page: protocol.Page, objects: dict[str, dict[str
                 # Deleted here while their creates were in doubt; a page may have brought
                 # the server's record meanwhile, under its own id. The delete (now under
                 # that id) wins and goes out with the next push.
-                source.delete_objects(page.links[temp] for temp in deleted_here)
+                doomed = [page.links[temp] for temp in deleted_here]
+                doomed = sorted(source.existing(doomed))  # brought back by a page: it goes now
+                source.delete_objects(doomed)
         _keep_errors(conn, source, page, search, refused)
         if page.create_errors:
             # in-doubt creates the server refused: settled like any refused create
@@ -253,6 +272,7 @@ def _commit(source: SyncSource, page: protocol.Page, objects: dict[str, dict[str
             applied.deleted = [oid for oid in gone if oid not in remaining and oid not in objects]
             changed = [oid for oid in gone if oid not in objects and oid in remaining]
             kept = {oid for oid in gone if oid in objects}
+        applied.deleted += [oid for oid in doomed if oid not in applied.deleted]
         if objects and deletes_queued:
             # an object deleted here whose delete is held (its create awaits its link)
             # is not brought back by a page before that delete is pushed

@@ -7,7 +7,8 @@ from typing import Any
 import rhom
 from rhom.sync.client import SyncClient
 
-from .conftest import World, rows, sync, values
+from .conftest import Models, World, rows, sync, values
+from .helpers import during_push
 
 PHOTO = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40
 
@@ -87,6 +88,57 @@ def test_replacing_a_blob_deletes_the_old_file_and_uploads_the_new(world: World)
     other = world.logged_in()
     assert sync(other).status == "complete"
     assert world.Product.find(server_id).blob_path("photo").read_bytes() == b"new picture"
+
+
+def overwritten_models(layout: str) -> Models:
+    """``Product`` whose photo every page replaces (``BlobField(overwrite=True)``)."""
+    if layout == "fixed":
+
+        class Product(rhom.Model, sync=True, sync_priority=2):
+            name = rhom.TextField()
+            price = rhom.CharField()
+            photo = rhom.BlobField(overwrite=True)
+
+        class Customer(rhom.Model, sync=True, sync_priority=1):
+            name = rhom.CharField()
+
+    else:
+
+        class Product(rhom.PropertyBagModel, sync=True, sync_priority=2):  # type: ignore[no-redef]
+            photo = rhom.BlobField(overwrite=True)
+
+        class Customer(rhom.PropertyBagModel, sync=True, sync_priority=1):  # type: ignore[no-redef]
+            pass
+
+    return Models(layout, Product, Customer)
+
+
+def test_a_photo_changed_during_the_push_survives_a_page_that_overwrites_it(world: World) -> None:
+    """The server changed the photo; the app changes it too while its push is in flight.
+    The page of that run downloads the server's photo over the app's, but the app's file
+    stays while its change waits: the next push uploads it and the app's photo wins."""
+    world.setup_models(overwritten_models(world.models.layout))
+    product = world.Product
+    client = world.logged_in()
+    product.create(name="A", photo=b"A" * 100)
+    product.create(name="B", photo=b"B" * 100)
+    assert sync(client).ok and sync(client).ok
+    ids = {o["name"]: oid for oid, o in world.products.data.items()}
+    world.products.data[ids["A"]]["photo"] = world.products.data[ids["B"]]["photo"]  # server side
+    product.find(ids["A"]).update_attributes(price="2")
+    with during_push(product, lambda: product.find(ids["A"]).update_attributes(photo=b"C" * 100)):
+        assert sync(client).ok
+    assert product.find(ids["A"]).blob_path("photo").read_bytes() == b"B" * 100, "the page overwrote it"
+    assert [(r[1], r[2], r[3]) for r in rows(product)] == [("photo", "update", 0)], "the app's change waits"
+    assert sync(client).ok and sync(client).ok
+    assert product.find(ids["A"]).blob_path("photo").read_bytes() == b"C" * 100
+    folder = product.find(ids["A"]).blob_path("photo").parent
+    named = sorted(product.find(oid).blob_path("photo").name for oid in ids.values())
+    assert sorted(p.name for p in folder.iterdir()) == named, "the file kept for the push went after it"
+    world.switch_device("other")
+    assert sync(world.logged_in()).ok
+    assert product.find(ids["A"]).blob_path("photo").read_bytes() == b"C" * 100, "the server holds the app's photo"
+    assert not rhom.have_local_changes()
 
 
 def test_bulk_sync_fills_the_models(world: World) -> None:
