@@ -183,7 +183,8 @@ def _sync_partition(client: SyncHost, sync_run: SyncRun, partition: str) -> None
             bulk_path = _download(sync_run, reply.url, Path(tmp))
             sync_run.check_stop()
             _phase(client, "change_db", partition)
-            off = [s for s in sync_run.sources if s.sync_type == "none" and s.partition == partition]
+            off = [s for s in sync_run.sources if s.sync_type == "none" and s.partition == partition
+                   and not _awaiting_links(s)]  # fmt: skip
             installed = _install(partition, sync_run.active, bulk_path, emptied=off)
             _forget_on_server([s.name for s in installed if s in off])
         _phase(client, "ok", partition)
@@ -241,6 +242,24 @@ class _Pending:
     deletes: dict[str, set[str]]
     #: the current local values of those objects
     values: dict[str, dict[str, str]]
+
+
+def _awaiting_links(source: SyncSource) -> bool:
+    """Whether a create of *source* waits for its link (or its fate): a server reset of
+    the source would take the link with it. Such a switched-off source keeps its data;
+    a later bulk sync empties it."""
+    row = (
+        source.db.connection()
+        .execute(
+            "SELECT 1 FROM changed_values WHERE source_id = ? AND update_type = 'create' "
+            "AND sent IN (2, 4, 5, 6) LIMIT 1",
+            (source.id,),
+        )
+        .fetchone()
+    )
+    if row is not None:
+        log.info("bulk sync: %s is switched off but a create of it waits for its link: its data stays", source.name)
+    return row is not None
 
 
 def _forget_on_server(names: list[str]) -> None:

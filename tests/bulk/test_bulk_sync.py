@@ -14,6 +14,7 @@ from rhom.server import MemoryAdapter
 from rhom.sync import _bulk, _state, notify, protocol
 from rhom.sync.client import SyncClient
 from rhom.sync.errors import ErrorCode
+from rhom.testing import FaultyTransport
 
 from .conftest import (
     CUSTOMER_FIELDS,
@@ -540,3 +541,27 @@ def test_selective_bulk_sync_empties_a_switched_off_source_until_it_is_on_again(
     assert client.do_sync().ok
     names = sorted(c["name"] for c in values(world.Customer).values())
     assert names == ["Alice", "Bob", "Local only"], "switched back on: the server's data and the queued create"
+
+
+def test_a_switched_off_source_whose_create_waits_for_its_link_keeps_it(world: World) -> None:
+    """A create pushed whose link has not come yet (the pull after the push failed) needs
+    the server's memory of this client's creates. A bulk sync while its source is
+    switched off leaves that source as it is rather than asking the server to forget it:
+    switched on again, the link comes and the record is neither lost nor made twice."""
+    faults = FaultyTransport()
+    client = world.client(transport=faults)
+    assert client.do_sync().ok
+    world.Product.create(name="mine")
+    faults.refuse("GET", "/app/v1/Product", times=1)
+    assert "Product" in client.do_sync().failed_sources, "pushed, but the page with its link never came"
+    world.Product.set_sync_type("none")
+    client.bulksync_state = 0
+    assert client.do_sync().ok
+    world.Product.set_sync_type("incremental")
+    for _ in range(2):
+        assert client.do_sync().ok
+    on_server = [key for key, obj in world.products.data.items() if obj.get("name") == "mine"]
+    assert len(on_server) == 1, world.products.data
+    assert world.Product.find(on_server[0]).name == "mine", "linked: the local record took the server's id"
+    assert world.Product.find("count", conditions={"name": "mine"}) == 1
+    assert not rhom.have_local_changes()
