@@ -144,6 +144,7 @@ def database_full_reset(
         return
     _run_before_reset()
     _client_info({"reset": 1})
+    set_config("reset_models", None)  # every source: a pending reset of some is part of it
     set_config("bulksync_state", "0")
     keep = [t for t in changelog.SYSTEM_TABLES if t != "client_info" or not reset_client_info]
     for db in _partitions(reset_local_models):

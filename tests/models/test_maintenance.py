@@ -177,6 +177,17 @@ def test_full_reset_of_some_models_deletes_only_their_data(filled: dict[str, Any
     assert (tokens["FixedSyncProduct"], tokens["BagSyncProduct"]) == (0, 12345)
 
 
+def test_a_full_reset_after_a_reset_of_some_models_resets_them_all(filled: dict[str, Any]) -> None:
+    """A full reset deletes every model's data, so the server must be asked to reset every
+    source, not only the ones a reset of some models named before the next sync."""
+    rhom.database_full_reset(models=[FixedSyncProduct])
+    assert get_config("reset_models") == "FixedSyncProduct"
+    rhom.database_full_reset()
+    assert get_config("reset_models") is None, "the next sync resets all sources on the server"
+    assert client_info()["reset"] == 1
+    assert set(counts().values()) == {0}
+
+
 def test_full_reset_of_models_can_keep_local_ones(filled: dict[str, Any]) -> None:
     rhom.database_full_reset(models=[BagLocalProduct, BagSyncProduct], reset_local_models=False)
     assert (BagLocalProduct.count(), BagSyncProduct.count()) == (1, 0)
