@@ -118,14 +118,31 @@ def database_client_reset(reset_local_models: bool = True) -> None:
     _client_reset(reset_local_models)
 
 
-def _client_reset(reset_local_models: bool = True, keep_files: Collection[str] = ()) -> None:
-    """:func:`database_client_reset`, leaving the blob files *keep_files* in place (the
-    sync client puts the records that use them back)."""
+def _client_reset(
+    reset_local_models: bool = True,
+    keep_files: Collection[str] = (),
+    restore: Callable[[Database], None] | None = None,
+) -> None:
+    """:func:`database_client_reset`, leaving the blob files *keep_files* in place, and
+    calling *restore* with each emptied database inside the transaction that empties it
+    (the sync client puts the records that use those files back, with their changes).
+
+    Each partition is emptied and restored in one transaction, the user partition last:
+    its forgotten client id marks the reset done. A process killed midway leaves every
+    partition either as it was or reset and restored, and the client id still known, so
+    the server's next "unknown client" answer runs the reset again.
+    """
     _run_before_reset()
-    _client_info({"client_id": None, "token": None, "token_sent": 0})
-    set_config("bulksync_state", "0")
-    for db in _partitions(reset_local_models):
-        _destroy_data(db, changelog.SYSTEM_TABLES, keep_files)
+    user = _user_db()
+    for db in sorted(_partitions(reset_local_models), key=lambda db: db is user):
+        with db.peewee.atomic("IMMEDIATE"):
+            if db is user:
+                _client_info({"client_id": None, "token": None, "token_sent": 0})
+                set_config("bulksync_state", "0")
+            _destroy_data(db, changelog.SYSTEM_TABLES, keep_files)
+            if restore is not None:
+                restore(db)
+        blobs.sweep(db, keep_files)
 
 
 def database_full_reset(

@@ -23,8 +23,9 @@ from typing import Any
 
 from .. import _runtime, maintenance
 from ..changelog import no_changelog
+from ..database import Database
 from ._push import IN_DOUBT, RESEND, resend_current
-from .source import SyncSource, write_transaction
+from .source import SyncSource
 
 Kept = tuple[SyncSource, dict[str, dict[str, str]], list[tuple[Any, ...]], list[str]]
 
@@ -92,12 +93,17 @@ def reset_keeping_local_changes() -> None:
         for attrib, value in attrs.items()
         if attrib in source.blob_attribs and value
     }
-    maintenance._client_reset(reset_local_models=False, keep_files=files)
-    for source, objects, rows, again in kept:
-        with write_transaction(source.db), no_changelog(source.db):
-            source.upsert(objects)
-            source.db.connection().executemany(
-                "INSERT INTO changed_values (source_id, attrib, object, value, attrib_type, update_type, sent) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)", rows)  # fmt: skip
-            # the server may have made them: sent until answered, edits waiting for the link
-            resend_current(source, again)
+
+    def restore(db: Database) -> None:  # inside the transaction that emptied db
+        for source, objects, rows, again in kept:
+            if source.db is not db:
+                continue
+            with no_changelog(db):
+                source.upsert(objects)
+                db.connection().executemany(
+                    "INSERT INTO changed_values (source_id, attrib, object, value, attrib_type, update_type, sent) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)", rows)  # fmt: skip
+                # the server may have made them: sent until answered, edits waiting for the link
+                resend_current(source, again)
+
+    maintenance._client_reset(reset_local_models=False, keep_files=files, restore=restore)

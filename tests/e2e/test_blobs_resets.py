@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 import rhom
 from rhom.sync.client import SyncClient
+from rhom.sync.source import SyncSource
 
 from .conftest import Models, World, rows, sync, values
 from .helpers import during_push
@@ -213,6 +216,37 @@ def test_unknown_client_is_recovered_keeping_local_changes(world: World) -> None
         ("Phone", "2"),
     ]
     assert {a["name"] for a in values(world.Product).values()} == {"Phone", "Pad"}
+    assert not rhom.have_local_changes()
+
+
+def test_a_recovery_cut_short_loses_no_local_change(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The recovery empties the data and puts the local changes back in one transaction:
+    cut short between the two (here by an error where a killed process would stop), the
+    data stays as it was, the client id too, and the next sync recovers."""
+    world.products.replace({"1": {"name": "Phone", "price": "1"}})
+    client = world.logged_in(bulksync_timeout=0.05)
+    assert sync(client).status == "complete"
+    old_id = rhom.client_id()
+    assert world.server.admin("DELETE", f"/rc/v1/clients/{old_id}").status_code == 200
+    world.Product.find("1").update_attributes(price="2")
+    world.Product.create(name="Pad")
+    upsert = SyncSource.upsert
+
+    def power_cut(self: SyncSource, objects: Any) -> Any:
+        raise RuntimeError("power cut")
+
+    monkeypatch.setattr(SyncSource, "upsert", power_cut)
+    try:
+        assert not sync(client).ok
+    except RuntimeError:
+        pass  # blocking mode: the error reaches the caller
+    assert rhom.client_id() == old_id, "not reset: the next unknown-client answer recovers again"
+    assert {(a["name"], a.get("price")) for a in values(world.Product).values()} == {("Phone", "2"), ("Pad", None)}
+    assert rhom.have_local_changes()
+    monkeypatch.setattr(SyncSource, "upsert", upsert)
+    assert sync(client).status == "complete"
+    assert rhom.client_id() not in (None, old_id)
+    assert sorted((p["name"], p.get("price")) for p in world.products.data.values()) == [("Pad", None), ("Phone", "2")]
     assert not rhom.have_local_changes()
 
 
