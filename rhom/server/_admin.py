@@ -232,7 +232,7 @@ def read_state(call: Call) -> Response:
         return _http.text(400, "refresh_time must be epoch seconds", _http.TEXT)
     log = log_name(partition_key(adapter.partition, user), adapter.name)
     state = call.state
-    with state.store.lock(f"m:{log}"):
+    with state.master_lock(log):
         meta = state.master(log)
         # the next refresh is due poll_interval seconds after the stored refresh time
         meta["refreshed"] = when - max(adapter.poll_interval, 0) if when > 0 else None

@@ -23,7 +23,8 @@ from typing import Any
 
 import orjson
 
-from rhom.server._state import Doc, JsonObject, State, q
+from rhom.server import _keys as keys
+from rhom.server._state import Doc, JsonObject, State
 from rhom.server.store import LogChange, LogEntry, Store
 
 __all__ = [
@@ -48,7 +49,7 @@ Change = tuple[str, "Mapping[str, str] | None"]
 
 def log_name(pkey: str, source: str) -> str:
     """The log of ``source`` in partition ``pkey`` (``u/<user>`` or ``app``)."""
-    return f"{pkey}:{q(source)}"
+    return keys.log(pkey, source)
 
 
 def encode(attrs: Mapping[str, str]) -> tuple[str, str]:

@@ -171,6 +171,26 @@ class State:
         """
         return self._ordered("m", keys.master_lock(log), after=())
 
+    def user_lock(self, user: str) -> AbstractContextManager[None]:
+        """The lock of ``user``'s record (its session stamp)."""
+        return self._ordered("u", keys.user_lock(user), after=())
+
+    def bulk_lock(self, pkey: str) -> AbstractContextManager[None]:
+        """The lock of partition ``pkey``'s bulk data record (one build at a time)."""
+        return self._ordered("b", keys.bulk_lock(pkey), after=())
+
+    def events_lock(self, stream: str) -> AbstractContextManager[None]:
+        """The lock of the live stream ``stream``'s events."""
+        return self._ordered("e", keys.events_lock(stream), after=())
+
+    def event_counter_lock(self) -> AbstractContextManager[None]:
+        """The lock of the counter of events published on any stream."""
+        return self._ordered("e", keys.event_counter_lock(), after=())
+
+    def sql_feed_lock(self, digest: str) -> AbstractContextManager[None]:
+        """The lock of a SQL database's change feed position (rhom.server.sql)."""
+        return self._ordered("sqlw", keys.sql_feed_lock(digest), after=())
+
     @contextmanager
     def _ordered(self, kind: str, name: str, *, after: tuple[str, ...]) -> Iterator[None]:
         held: tuple[str, ...] = getattr(_held, "kinds", ())
@@ -196,7 +216,7 @@ class State:
         record: JsonObject | None = loads(self.store.get(key))
         if record is not None and record.get("sessions"):
             return str(record["sessions"])
-        with self.store.lock(keys.user_lock(user)):  # two first logins at once must agree on one stamp
+        with self.user_lock(user):  # two first logins at once must agree on one stamp
             record = loads(self.store.get(key)) or {"login": user}
             stamp = record.get("sessions")
             if not stamp:  # a new user, or one stored before stamps existed
@@ -210,7 +230,7 @@ class State:
         :returns: whether the user exists.
         """
         key = keys.user(user)
-        with self.store.lock(keys.user_lock(user)):
+        with self.user_lock(user):
             record: JsonObject | None = loads(self.store.get(key))
             if record is None:
                 return False
@@ -219,7 +239,8 @@ class State:
         return True
 
     def users(self) -> list[str]:
-        return [urllib.parse.unquote(k[2:]) for k in self.store.keys(keys.users())]
+        prefix = keys.users()
+        return [urllib.parse.unquote(k[len(prefix) :]) for k in self.store.keys(prefix)]
 
     def delete_user(self, user: str) -> None:
         pkey = keys.partition("user", user)

@@ -24,7 +24,8 @@ import math
 import time
 from dataclasses import dataclass
 
-from rhom.server._state import q
+from rhom.server import _keys as keys
+from rhom.server._keys import q
 from rhom.server.settings import Settings
 from rhom.server.store import Store
 
@@ -60,11 +61,16 @@ class LoginThrottle:
             _Counter("acct", settings.max_login_failures_per_account),
         ]
 
-    def _keys(self, scope: str, account: str, address: str, now: float) -> list[tuple[str, int]]:
+    def _counted(self, scope: str, account: str, address: str, now: float) -> list[tuple[str, str, int]]:
+        """The kind, key and limit of each counter on (its limit is not 0)."""
         window = int(now // self.window)
         account, address = _short(account), _short(address)
         names = {"pair": f"{account}@{address}", "addr": address, "acct": account}
-        return [(f"lf:{window}:{c.kind}:{scope}:{names[c.kind]}", c.limit) for c in self._counters if c.limit > 0]
+        return [
+            (c.kind, keys.login_failures(window, c.kind, scope, names[c.kind]), c.limit)
+            for c in self._counters
+            if c.limit > 0
+        ]
 
     def retry_after(self, scope: str, account: str, address: str) -> int | None:
         """Seconds until ``account`` may try again from ``address``; ``None``: now.
@@ -72,21 +78,21 @@ class LoginThrottle:
         :param scope: which accounts: ``"app"`` (sync logins) or ``"admin"`` (``rhoadmin``).
         """
         now = time.time()
-        keys = self._keys(scope, account, address, now)
-        if not keys:
+        counted = self._counted(scope, account, address, now)
+        if not counted:
             return None
-        counts = self.store.get_many([key for key, _ in keys])
-        if all(int(count or b"0") < limit for count, (_, limit) in zip(counts, keys, strict=True)):
+        counts = self.store.get_many([key for _, key, _ in counted])
+        if all(int(count or b"0") < limit for count, (_, _, limit) in zip(counts, counted, strict=True)):
             return None
         return max(1, math.ceil((now // self.window + 1) * self.window - now))
 
     def failed(self, scope: str, account: str, address: str) -> None:
         """Count a refused login, and log it (never the password)."""
         logger.warning("rhom.server: failed %s login for %r from %s", scope, account, address)
-        for key, _ in self._keys(scope, account, address, time.time()):
+        for _, key, _ in self._counted(scope, account, address, time.time()):
             self.store.incr(key, ttl=2 * self.window)
 
     def succeeded(self, scope: str, account: str, address: str) -> None:
         """Forget the failures of ``account`` from ``address`` (a mistyped password)."""
-        pair = self._keys(scope, account, address, time.time())
-        self.store.set_many({key: None for key, _ in pair if key.split(":", 3)[2] == "pair"})
+        counted = self._counted(scope, account, address, time.time())
+        self.store.set_many({key: None for kind, key, _ in counted if kind == "pair"})

@@ -31,6 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from rhom.server import _keys as keys
 from rhom.server._slots import waiting
 
 if TYPE_CHECKING:
@@ -129,13 +130,13 @@ def keeping_blobs() -> Iterator[None]:
 def quota_key(partition: str) -> str:
     """Store key of the counter of bytes saved by :meth:`SourceAdapter.save_blob` for
     ``partition`` (what ``blob_quota`` limits)."""
-    return f"bq:{partition}"
+    return keys.blob_quota(partition)
 
 
 def blob_key(partition: str, name: str) -> str:
     """Store key of a blob saved by :meth:`SourceAdapter.save_blob` for ``partition``
     (``u/<user>`` or ``app``): only that user (or, for ``app``, any user) downloads it."""
-    return f"blob:{partition}:{name}"
+    return keys.blob(partition, name)
 
 
 class SourceAdapter:

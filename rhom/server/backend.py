@@ -75,7 +75,7 @@ def push_objects(
     changed = 0
     for chunk in _chunks(pairs):
         doc = normalize(chunk)
-        with state.store.lock(f"m:{log}"):
+        with state.master_lock(log):
             current = _live(state, log, doc)
             merged: list[Change] = [(oid, {**current.get(oid, {}), **attrs}) for oid, attrs in doc.items()]
             changed += _write(state, log, merged, current)
@@ -91,7 +91,7 @@ def push_deletes(app: Starlette | Request, source: str, ids: Iterable[Any], *, u
     state, log = _target(app, source, user)
     deleted = 0
     for chunk in _chunks((str(oid), None) for oid in ids):
-        with state.store.lock(f"m:{log}"):
+        with state.master_lock(log):
             current = _live(state, log, dict(chunk))
             deleted += _write(state, log, [(oid, None) for oid, _ in chunk if oid in current], current)
     _announce(app, source, user, deleted)
@@ -110,7 +110,7 @@ def delete_attributes(
     state, log = _target(app, source, user)
     changed = 0
     for chunk in _chunks((str(oid), [str(a) for a in names]) for oid, names in objects.items()):
-        with state.store.lock(f"m:{log}"):
+        with state.master_lock(log):
             current = _live(state, log, dict(chunk))
             changes: list[Change] = []
             for oid, names in chunk:

@@ -33,10 +33,11 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from rhom.server import _http
+from rhom.server import _keys as keys
 from rhom.server._bulk_file import Version, build_bulk_file
 from rhom.server._call import Call, Server, server_of
 from rhom.server._log import Held, log_name, read_chunks
-from rhom.server._state import PAGE, JsonObject, State, dumps, loads, partition_key, q
+from rhom.server._state import PAGE, JsonObject, State, dumps, loads, partition_key
 from rhom.server.adapters import SourceAdapter
 from rhom.server.pages import Caller, refresh_master, schema_sha1
 from rhom.server.store import Store
@@ -50,7 +51,7 @@ _UNCLAIMED = 300.0  # a built file no client has fetched yet is handed out for t
 _builds: set[threading.Thread] = set()
 _builds_lock = threading.Lock()
 #: A bulk file is stored as pieces of this many bytes, ``bf:<url>#<n>``, under a header
-#: ``bf:<url>`` = ``_PIECES`` + JSON ``{"size": ..., "pieces": ...}``.
+#: ``bf:<url>`` = ``_PIECES`` + JSON ``{"size": ..., "pieces": ...}`` (rhom.server._keys).
 FILE_PIECE = 1 << 20
 _PIECES = b"rhom-pieces:"
 
@@ -84,8 +85,8 @@ def bulk_data(call: Call) -> Response:
         return _http.json_reply({"result": "nop"})
     state, pkey = call.state, partition_key(kind, call.user)
     names = [a.name for a in requested]
-    with state.store.lock("b:" + pkey):
-        record: JsonObject | None = loads(state.store.get("b:" + pkey))
+    with state.bulk_lock(pkey):
+        record: JsonObject | None = loads(state.store.get(keys.bulk(pkey)))
         if _stale(state, record, names):
             _start_build(call, kind, pkey, names, record)
             return _http.json_reply({"result": "wait"})
@@ -93,10 +94,10 @@ def bulk_data(call: Call) -> Response:
         if record.get("state") != "complete":
             return _http.json_reply({"result": "wait"})
         if not record.get("handed"):
-            state.store.set("b:" + pkey, dumps({**record, "handed": True}))
+            state.store.set(keys.bulk(pkey), dumps({**record, "handed": True}))
     if any(record["errors"].get(n) for n in names):
         _drop_file(state, record["url"])
-        state.store.set("b:" + pkey, None)
+        state.store.set(keys.bulk(pkey), None)
         return _http.json_reply({"result": "url", "url": ""})
     _hand_out(call, record, requested)
     return _http.json_reply({"result": "url", "url": record["url"]})
@@ -107,7 +108,7 @@ def _stale(state: State, record: JsonObject | None, names: list[str]) -> bool:
         return True
     now = time.time()
     if record.get("state") == "complete":
-        if state.store.get("bf:" + record["url"]) is None:
+        if state.store.get(keys.bulk_file(record["url"])) is None:
             return True
         fresh_until = float(record["expires"])
         if not record.get("handed"):
@@ -123,7 +124,7 @@ def _start_build(call: Call, kind: str, pkey: str, names: list[str], old: JsonOb
     record = {"state": "building", "sources": names, "started": time.time()}
     if old is not None and old.get("url"):
         _drop_file(call.state, old["url"])
-    call.state.store.set("b:" + pkey, dumps(record))
+    call.state.store.set(keys.bulk(pkey), dumps(record))
     assert call.user is not None
     caller = Caller(call.state, call.user, "", str(call.request.base_url).rstrip("/"))
     thread = threading.Thread(target=_build, args=(call.server, caller, kind, pkey, names), daemon=True)
@@ -134,9 +135,9 @@ def _start_build(call: Call, kind: str, pkey: str, names: list[str], old: JsonOb
 
 def _drop_file(state: State, url: str) -> None:
     """Delete a bulk file: its header and its pieces (``bf:<url>#<n>``)."""
-    header = state.store.get("bf:" + url)
+    header = state.store.get(keys.bulk_file(url))
     count = int(loads(header[len(_PIECES) :])["pieces"]) if header and header.startswith(_PIECES) else 0
-    state.store.set_many({"bf:" + url: None, **{f"bf:{url}#{n}": None for n in range(count)}})
+    state.store.set_many({keys.bulk_file(url): None, **{keys.bulk_piece(url, n): None for n in range(count)}})
 
 
 def _versions(store: Store, log: str, seqs: dict[str, int], name: str) -> Iterator[list[Version]]:
@@ -152,7 +153,7 @@ def _store_file(state: State, url: str, path: str) -> bytes:
     pieces = 0
     with open(path, "rb") as file:
         while piece := file.read(FILE_PIECE):
-            state.store.set(f"bf:{url}#{pieces}", piece)
+            state.store.set(keys.bulk_piece(url, pieces), piece)
             pieces += 1
     return _PIECES + dumps({"size": os.path.getsize(path), "pieces": pieces})
 
@@ -172,11 +173,7 @@ def _build(server: Server, caller: Caller, kind: str, pkey: str, names: list[str
                 versions[adapter.name] = _versions(state.store, log_name(pkey, adapter.name), seqs, adapter.name)
         build_bulk_file(path, sources, versions, metas)  # reads each log to its end
         built = int(time.time())
-        if kind == "app":
-            url = f"/data/application/application_{built}.data"
-        else:
-            user = q(caller.user)
-            url = f"/data/application/{user}/{user}_{built}.data"
+        url = keys.bulk_url(None if kind == "app" else caller.user, built)
         errors = {n: metas[n].get("error") for n in names if metas[n].get("error")}
         record = {
             "state": "complete",
@@ -188,10 +185,10 @@ def _build(server: Server, caller: Caller, kind: str, pkey: str, names: list[str
             "seqs": seqs,
         }
         header = _store_file(state, url, path)
-        state.store.set_many({"bf:" + url: header, "b:" + pkey: dumps(record)})
+        state.store.set_many({keys.bulk_file(url): header, keys.bulk(pkey): dumps(record)})
     except Exception:  # the next request sees "failed" and starts over
         logger.exception("rhom.server: bulk data build failed")
-        state.store.set("b:" + pkey, dumps({"state": "failed", "sources": names}))
+        state.store.set(keys.bulk(pkey), dumps({"state": "failed", "sources": names}))
     finally:
         os.unlink(path)
         with _builds_lock:
@@ -204,7 +201,7 @@ def _hand_out(call: Call, record: JsonObject, requested: list[SourceAdapter]) ->
     state = call.state
     items: dict[str, bytes | None] = {}
     seqs: dict[str, int] = record.get("seqs", {})
-    with state.store.lock("c:" + q(call.client_id)):
+    with state.client_lock(call.client_id):
         for adapter in requested:
             if adapter.sync_type == "bulk_sync_only":
                 continue
@@ -238,7 +235,7 @@ async def download(request: Request) -> Response:
     segments = base.split("/")
     if len(segments) == 5 and urllib.parse.unquote(segments[3]) != user:
         return _http.text(404, "<h1>Not Found</h1>")
-    header = await run_in_threadpool(server.state.store.get, "bf:" + base)
+    header = await run_in_threadpool(server.state.store.get, keys.bulk_file(base))
     if header is None:
         return _http.text(404, "<h1>Not Found</h1>")
     name = segments[-1]
@@ -266,7 +263,7 @@ def _pieces(state: State, url: str, header: bytes) -> tuple[int, Iterator[bytes]
 
     def read() -> Iterator[bytes]:
         for n in range(int(layout["pieces"])):
-            piece = state.store.get(f"bf:{url}#{n}")
+            piece = state.store.get(keys.bulk_piece(url, n))
             if piece is None:  # rebuilt meanwhile: end the response short, never with other data
                 raise RuntimeError(f"rhom.server: bulk file {url} went away while it was sent")
             yield piece

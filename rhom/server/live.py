@@ -42,9 +42,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from rhom.server import _keys as keys
 from rhom.server._http import Session
 from rhom.server._slots import waiting
-from rhom.server._state import State, dumps, is_current, loads, partition_key, q
+from rhom.server._state import State, dumps, is_current, loads, partition_key
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -74,7 +75,7 @@ KEEPALIVE = 15.0
 WATCH_INTERVAL = 0.5
 APP_STREAM = "app"
 _NO_EVENTS: dict[str, Any] = {"n": 0, "e": []}
-_COUNTER = "ev:*"
+_COUNTER = keys.event_counter()
 PING_FIELDS = ("message", "badge", "sound", "vibrate")
 
 
@@ -107,13 +108,13 @@ def publish(state: State, streams: Iterable[str], event: Mapping[str, Any], hub:
     """Append ``event`` to each stream and wake the live connections that read them."""
     written: list[str] = []
     for stream in dict.fromkeys(streams):
-        with state.store.lock(f"e:{stream}"):
-            record = loads(state.store.get(f"ev:{stream}"), {"n": 0, "e": []})
+        with state.events_lock(stream):
+            record = loads(state.store.get(keys.events(stream)), {"n": 0, "e": []})
             number = int(record["n"]) + 1
             events = [*record["e"], [number, dict(event, at=round(time.time(), 3))]][-KEEP_EVENTS:]
-            state.store.set(f"ev:{stream}", dumps({"n": number, "e": events}))
+            state.store.set(keys.events(stream), dumps({"n": number, "e": events}))
         written.append(stream)
-    with state.store.lock("e:*"):
+    with state.event_counter_lock():
         counter = int(state.store.get(_COUNTER) or b"0") + 1
         state.store.set(_COUNTER, str(counter).encode())
     if hub is not None:
@@ -125,7 +126,7 @@ def revoke(server: Server, user: str) -> None:
     deleted or signed out everywhere): at once on this process, and within
     :data:`WATCH_INTERVAL` on the others, which see the event counter move."""
     state = server.state
-    with state.store.lock("e:*"):
+    with state.event_counter_lock():
         counter = int(state.store.get(_COUNTER) or b"0") + 1
         state.store.set(_COUNTER, str(counter).encode())
     server.hub.wake([user_stream(user)], counter)
@@ -300,7 +301,7 @@ class Hub:
             self._watcher = asyncio.create_task(self._watch())
         names = (user_stream(session.login), APP_STREAM)
         # the user's events and record are read together, the app stream's apart (shared)
-        mine, shared = (f"ev:{names[0]}", "u:" + q(session.login)), (f"ev:{APP_STREAM}",)
+        mine, shared = (keys.events(names[0]), keys.user(session.login)), (keys.events(APP_STREAM),)
         waiter = asyncio.Event()
         for name in names:
             self._waiters.setdefault(name, set()).add(waiter)
@@ -362,7 +363,7 @@ class Hub:
             del self._reads[keys]
 
     def _records(self, names: Sequence[str]) -> list[dict[str, Any]]:
-        raws = self.state.store.get_many(f"ev:{n}" for n in names)
+        raws = self.state.store.get_many(keys.events(n) for n in names)
         return [loads(raw, _NO_EVENTS) for raw in raws]
 
     async def _watch(self) -> None:

@@ -30,9 +30,10 @@ from typing import Any
 
 import orjson
 
+from rhom.server import _keys as keys
 from rhom.server._log import Held, log_name, sync_log, write_changes
 from rhom.server._logging import adapter_failed
-from rhom.server._state import PAGE, Doc, JsonObject, State, dumps, partition_key, q
+from rhom.server._state import PAGE, Doc, JsonObject, State, dumps, partition_key
 from rhom.server.adapters import SourceAdapter, calling_as
 from rhom.server.store import LogEntry
 
@@ -64,9 +65,6 @@ class Caller:
     def log(self, adapter: SourceAdapter) -> str:
         """The name of ``adapter``'s change log for this caller's partition."""
         return log_name(self.pkey(adapter), adapter.name)
-
-    def client_lock(self) -> str:
-        return "c:" + q(self.client_id)
 
 
 class RawJson(str):
@@ -324,8 +322,8 @@ def _schema_check(caller: Caller, adapter: SourceAdapter, cs: JsonObject) -> Pag
     commands = {"schema-changed": "true"}
     cs.update({"token": token, PAGE: commands, "page_count": 0, "page_total": 0})
     items = state.client_state_items(caller.client_id, adapter.name, cs)
-    items["b:" + partition_key("user", caller.user)] = None
-    items["b:app"] = None
+    items[keys.bulk(partition_key("user", caller.user))] = None  # bulk files of the old schema
+    items[keys.bulk(partition_key("app", caller.user))] = None
     state.store.set_many(items)
     return Page(token, 0, 0, dict(commands))
 

@@ -30,6 +30,7 @@ import urllib.parse
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from rhom.server import _keys as keys
 from rhom.server.store import Store
 
 __all__ = ["BOUNDS", "LATENCY", "Point", "Stats", "percentile"]
@@ -39,10 +40,6 @@ BOUNDS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 1
 LATENCY = "latency"
 _FLUSH_EVERY = 2.0  # seconds between two writes of one process's buckets
 _PRUNE_EVERY = 600.0
-
-
-def _q(text: str) -> str:
-    return urllib.parse.quote(text, safe="")
 
 
 @dataclass(frozen=True)
@@ -120,7 +117,7 @@ class Stats:
             dirty, self._dirty = self._dirty, set()
             seen, self._seen = self._seen, {}
             items: dict[str, bytes | None] = {
-                f"st:{_q(metric)}:{start:012d}:{self._process}": ",".join(
+                keys.stat_bucket(metric, start, self._process): ",".join(
                     map(repr, self._buckets[(metric, start)])
                 ).encode()
                 for metric, start in dirty
@@ -131,8 +128,8 @@ class Stats:
                     del self._buckets[key]  # written, and no request can add to it any more
             self._flushed = now
         # the name again each time: cheap, and back at once after a system reset
-        items.update({"stn:" + _q(metric): b"1" for metric, _ in dirty})
-        items.update({"ls:" + _q(cid): repr(when).encode() for cid, when in seen.items()})
+        items.update({keys.stat_name(metric): b"1" for metric, _ in dirty})
+        items.update({keys.last_seen(cid): repr(when).encode() for cid, when in seen.items()})
         if items:
             self.store.set_many(items)
         if now - self._pruned >= _PRUNE_EVERY:
@@ -143,7 +140,7 @@ class Stats:
         """Drop the buckets older than ``record_size`` resolutions."""
         oldest = self._bucket(time.time() if now is None else now) - self.record_size * self.resolution
         for metric in self.names():
-            prefix = f"st:{_q(metric)}:"
+            prefix = keys.stat_buckets(metric)
             old = [k for k in self.store.keys(prefix) if int(k[len(prefix) :].split(":")[0]) < oldest]
             if old:
                 self.store.set_many(dict.fromkeys(old))
@@ -151,16 +148,17 @@ class Stats:
     # -- reading ----------------------------------------------------------------------
     def names(self, pattern: str = "*") -> list[str]:
         """The metric names matching the glob ``pattern``, sorted."""
-        found = (urllib.parse.unquote(k[4:]) for k in self.store.keys("stn:"))
+        prefix = keys.stat_names()
+        found = (urllib.parse.unquote(k[len(prefix) :]) for k in self.store.keys(prefix))
         return sorted(name for name in found if fnmatch.fnmatchcase(name, pattern))
 
     def series(self, metric: str, since: float = 0.0) -> list[Point]:
         """The buckets of ``metric`` starting at or after ``since``, oldest first, summed
         over every process (``[]`` for a metric never recorded)."""
-        prefix = f"st:{_q(metric)}:"
-        keys = sorted(k for k in self.store.keys(prefix) if int(k[len(prefix) :].split(":")[0]) >= since)
+        prefix = keys.stat_buckets(metric)
+        found = sorted(k for k in self.store.keys(prefix) if int(k[len(prefix) :].split(":")[0]) >= since)
         sums: dict[int, list[float]] = {}
-        for key, raw in zip(keys, self.store.get_many(keys), strict=True):
+        for key, raw in zip(found, self.store.get_many(found), strict=True):
             if raw is None:
                 continue
             start = int(key[len(prefix) :].split(":")[0])
@@ -173,7 +171,7 @@ class Stats:
     def last_sync(self, client_ids: Iterable[str]) -> dict[str, float]:
         """When each of ``client_ids`` last called (clients never seen are left out)."""
         wanted = list(client_ids)
-        raws = self.store.get_many(["ls:" + _q(cid) for cid in wanted])
+        raws = self.store.get_many([keys.last_seen(cid) for cid in wanted])
         return {cid: float(raw) for cid, raw in zip(wanted, raws, strict=True) if raw is not None}
 
 

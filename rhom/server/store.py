@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from rhom.exceptions import ConfigurationError, RhomError
+from rhom.server import _keys
 
 __all__ = [
     "SCHEMES",
@@ -101,8 +102,9 @@ class KeyValueStore(abc.ABC):
     1. **Keys** are ``str``, built by the server as ``kind:owner[:rest]``: the text before
        the first ``:`` names the kind (``c`` a client, ``cx`` a client's source state,
        ``u`` a user, ``m`` a master state ...), the next part the owner (a client id, a
-       user, a partition), every part quoted (``rhom.server._state.q``) so that it holds
-       neither ``:`` nor ``/`` nor ``{`` nor ``}``. Values are ``bytes``.
+       user, a partition), every part quoted (``rhom.server._keys.q``) so that it holds
+       neither ``:`` nor ``/`` nor ``{`` nor ``}``; rhom.server._keys builds every name
+       and lists the kinds. Values are ``bytes``.
     2. **Reads see every write made before them**, by any process sharing the store: a
        value read back is the last one written (or ``None``, once deleted).
     3. :meth:`set_many` **writes all its items at once**: no reader sees some of them
@@ -119,7 +121,8 @@ class KeyValueStore(abc.ABC):
        died frees it then). Names of one kind (the text before the first ``:``) may share
        a lock, so the server never holds two locks of one kind at once, and takes them
        in one order, ``c:`` (a client) before ``m:`` (a master document): sharing a lock
-       can then delay a request but never deadlock.
+       can then delay a request but never deadlock. The server's ``State`` takes every
+       lock and checks that order (``LockOrderError``); a store need not.
     7. A store that cannot reach its data raises :class:`StoreUnavailableError`, never
        something else, and only once retrying within the call would not help.
     """
@@ -159,7 +162,7 @@ class KeyValueStore(abc.ABC):
 
         .. versionadded:: 0.1
         """
-        with self.lock("n:" + key):
+        with self.lock(_keys.counter_lock(key)):
             value = int(self.get(key) or b"0") + amount
             self.set(key, str(value).encode())
         return value

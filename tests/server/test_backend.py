@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from rhom.server import MemoryAdapter, backend, create_app
+from rhom.server.adapters import Objects
 from rhom.server.testing import run_in_thread
 
 from .conftest import RhoClient, Settings, client_of
@@ -69,6 +70,38 @@ def test_bad_targets_raise_naming_the_problem(pushed: tuple[object, str]) -> Non
         backend.push_objects(app, "Nope", {}, user="alice")
     with pytest.raises(ValueError, match="partitioned by user"):
         backend.push_objects(app, "Product", {"1": {"a": "b"}})
+
+
+class Feeding(MemoryAdapter):
+    """Writes to the ``Notice`` source through the backend from its ``query`` (inside
+    its own source's lock) and from its ``create`` (inside the client's lock only)."""
+
+    app: Any = None
+
+    def query(self, params: Any) -> Objects:
+        backend.push_objects(self.app, "Notice", {"q": {"text": "from a query"}})
+        return super().query(params)
+
+    def create(self, attrs: Any) -> str | None:
+        backend.push_objects(self.app, "Notice", {"c": {"text": "from a create"}})
+        return super().create(attrs)
+
+
+def test_a_backend_write_inside_a_query_is_its_query_error(settings: Settings, rho: Callable[[str], RhoClient]) -> None:
+    """Two source locks at once could deadlock (a store may share one lock between
+    them): the write fails at once, reported as the source's query-error."""
+    source = Feeding("Product", {"1": {"name": "Phone"}})
+    app = create_app([source, NoQuery("Notice", poll_interval=-1, partition="app")], settings=settings)
+    source.app = app
+    with run_in_thread(app) as url:
+        client = client_of(url, rho)
+        page = client.page("Product")
+        error = page["commands"]["source-error"]["query-error"]["message"]
+        assert "taken while one of its kind is held" in error
+        assert client.sync("Notice") == {}, "nothing written"
+        source.poll_interval = -1  # no query now: the push hook's write goes through
+        assert client.push("Product", {"create": {"t1": {"name": "Pad"}}}).status_code == 200
+        assert client.sync("Notice") == {"c": {"text": "from a create"}}
 
 
 class Journaled(MemoryAdapter):

@@ -3,11 +3,15 @@ enforced by State (a client's lock before a source's; one of each kind at a time
 
 from __future__ import annotations
 
+import re
 import threading
+from pathlib import Path
 
 import pytest
 
+from rhom.server import MemoryAdapter, Settings, backend, create_app
 from rhom.server import _keys as keys
+from rhom.server._call import server_of
 from rhom.server._sqlite_store import SqliteStore
 from rhom.server._state import LockOrderError, State
 
@@ -56,3 +60,54 @@ def test_two_locks_of_one_kind_are_refused_and_other_threads_are_free() -> None:
         with pytest.raises(LockOrderError):
             with state.master_lock("app:B"):
                 pass
+
+
+def test_every_other_key_name_is_pinned_too() -> None:
+    """Bulk files, blobs, stats, live events, login counters: names stores already hold."""
+    assert keys.bulk(keys.partition("user", "al ice")) == "b:u/al%20ice" and keys.bulk_lock("app") == "b:app"
+    url = keys.bulk_url("al/ice", 1700000000)
+    assert url == "/data/application/al%2Fice/al%2Fice_1700000000.data"
+    assert keys.bulk_url(None, 17) == "/data/application/application_17.data"
+    assert keys.bulk_file(url) == "bf:" + url and keys.bulk_piece(url, 3) == f"bf:{url}#3"
+    assert keys.bulk_file(url).startswith(keys.bulk_files("al/ice")), "delete_user finds the user's files"
+    assert keys.blob("u/bob", "img-1.png") == "blob:u/bob:img-1.png" and keys.blob_quota("u/bob") == "bq:u/bob"
+    assert keys.blob("app", "x").startswith(keys.blobs("app"))
+    assert keys.stat_bucket("http:GET:/a b", 60, "12-ab") == "st:http%3AGET%3A%2Fa%20b:000000000060:12-ab"
+    assert keys.stat_bucket("m", 60, "p").startswith(keys.stat_buckets("m"))
+    assert (keys.stat_name("latency"), keys.stat_names(), keys.last_seen("c 1")) == ("stn:latency", "stn:", "ls:c%201")
+    assert (keys.events("u/bob"), keys.event_counter()) == ("ev:u/bob", "ev:*")
+    assert keys.login_failures(9, "pair", "app", "bob@1.2.3.4") == "lf:9:pair:app:bob@1.2.3.4"
+    assert (keys.events_lock("app"), keys.event_counter_lock()) == ("e:app", "e:*")
+    assert keys.counter_lock("bq:app") == "n:bq:app"
+    assert (keys.sql_feed("ab12"), keys.sql_feed_lock("ab12"), keys.sql_notice("cd")) == ("sqlw:ab12",) * 2 + (
+        "sqln:cd",
+    )
+    assert keys.masters("app") == "m:app:" and keys.logs("u/bob") == "u/bob:"
+
+
+def test_key_names_are_built_only_in_the_keys_module() -> None:
+    """No module of rhom.server spells a key kind of the layout, or takes a lock but
+    through State (so the order check sees every one; a store's own ``incr`` aside)."""
+    root = Path(keys.__file__).parent
+    spelled = re.compile(r"""["'](u|uc|c|cx|ls|m|b|bf|blob|bq|st|stn|ev|lf|e|n|sqlw|sqln):""")
+    offenders = []
+    for path in sorted(root.rglob("*.py")):
+        if path.name in ("_keys.py", "_contract.py"):  # the layout; the store kit's sample keys
+            continue
+        text = "\n".join(line for line in path.read_text().splitlines() if not line.lstrip().startswith("#"))
+        if spelled.search(text) or (
+            path.name not in ("_state.py", "store.py") and re.search(r"keys\.\w+_lock\(|store\.lock\(", text)
+        ):
+            offenders.append(str(path.relative_to(root)))
+    assert offenders == []
+
+
+def test_backend_writes_take_the_source_lock_through_state() -> None:
+    """A backend write inside a source's lock is refused, not left to deadlock."""
+    app = create_app([MemoryAdapter("Notice", partition="app", poll_interval=-1)], settings=Settings.for_tests())
+    state = server_of(app).state
+    with state.master_lock(keys.log("app", "Notice")):
+        with pytest.raises(LockOrderError, match="one of its kind"):
+            backend.push_objects(app, "Notice", {"1": {"title": "hi"}})
+    assert backend.push_objects(app, "Notice", {"1": {"title": "hi"}}) == 1
+    state.store.close()

@@ -35,7 +35,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from rhom.server import _keys as keys
 from rhom.server import live
+from rhom.server._state import State
 from rhom.server.sql._capture import CHANGES, CHANNEL, MariaDBCapture, PostgresCapture, SqliteCapture
 from rhom.server.sql.adapter import SqlAdapter
 
@@ -54,13 +56,13 @@ class _Feed:
         self.schemas: dict[str, str | None] = {}  # the watched tables' keys, and their schemas
         self.key = hashlib.sha1(engine.url.render_as_string(hide_password=True).encode()).hexdigest()[:16]
 
-    def resume(self, store: Any) -> None:
+    def resume(self, state: State) -> None:
         """Start looking (a stream opened): later looks report what changes after this."""
 
     def pause(self) -> None:
         """Stop looking and let go of what looking holds (no stream is open)."""
 
-    def poll(self, store: Any) -> list[Changed]:
+    def poll(self, state: State) -> list[Changed]:
         raise NotImplementedError
 
 
@@ -70,7 +72,7 @@ class _SqliteFeed(_Feed):
     def __init__(self, engine: sa.Engine) -> None:
         super().__init__(engine)
         self.seen = 0  # the newest seq this process knows was announced
-        self.name = f"sqlw:{self.key}"  # the store key (and lock) of the newest announced seq
+        self.name = keys.sql_feed(self.key)  # the store key of the newest announced seq
 
     def _top(self, conn: sa.Connection) -> int | None:
         try:
@@ -81,24 +83,24 @@ class _SqliteFeed(_Feed):
     def _connect(self) -> sa.Connection:
         return self.engine.connect()
 
-    def resume(self, store: Any) -> None:
+    def resume(self, state: State) -> None:
         # what changed before is covered by the first announcement, to every live client
         with self._connect() as conn:
             top = self._top(conn) or 0
-        with store.lock(self.name):
-            store.set(self.name, str(top).encode())
+        with state.sql_feed_lock(self.key):
+            state.store.set(self.name, str(top).encode())
         self.seen = top
 
-    def poll(self, store: Any) -> list[Changed]:
+    def poll(self, state: State) -> list[Changed]:
         with self._connect() as conn:
             top = self._top(conn)
             if top is None or top == self.seen:
                 return []
-            with store.lock(self.name):
-                raw = store.get(self.name)
+            with state.sql_feed_lock(self.key):
+                raw = state.store.get(self.name)
                 start = 0 if raw is None else int(raw)
                 if start != top:  # forward; or back: the change table was made again
-                    store.set(self.name, str(top).encode())
+                    state.store.set(self.name, str(top).encode())
             self.seen = top
             if start >= top:
                 return []  # another process announced them (or the table was made again)
@@ -133,7 +135,7 @@ class _PostgresFeed(_Feed):
         self.capture = PostgresCapture(engine.dialect)
         self.raw: Any = None  # the driver's connection (psycopg 3 or psycopg2), listening
 
-    def resume(self, store: Any) -> None:
+    def resume(self, state: State) -> None:
         if self.raw is not None:
             return
         pooled = self.engine.raw_connection()
@@ -160,8 +162,8 @@ class _PostgresFeed(_Feed):
             except Exception:  # a connection already broken
                 pass
 
-    def poll(self, store: Any) -> list[Changed]:
-        self.resume(store)
+    def poll(self, state: State) -> list[Changed]:
+        self.resume(state)
         fresh: list[tuple[str, str]] = []
         for payload in self._payloads():
             try:
@@ -169,7 +171,7 @@ class _PostgresFeed(_Feed):
             except (ValueError, TypeError):
                 continue
             digest = hashlib.sha1(payload.encode()).hexdigest()[:24]
-            if table in self.schemas and store.incr(f"sqln:{digest}", ttl=60) == 1:  # first to hear it
+            if table in self.schemas and state.store.incr(keys.sql_notice(digest), ttl=60) == 1:  # first to hear it
                 fresh.append((str(table), str(xid)))
         if not fresh:
             return []
@@ -253,12 +255,12 @@ class ChangeWatcher:
         try:
             if not self._resumed:
                 for feed in self._feeds.values():
-                    feed.resume(self.server.state.store)
+                    feed.resume(self.server.state)
                 self._resumed = True
                 announced = {a.name: None for adapters in self._tables.values() for a in adapters}
             else:
-                store = self.server.state.store
-                changed = [c for feed in self._feeds.values() for c in feed.poll(store)]
+                state = self.server.state
+                changed = [c for feed in self._feeds.values() for c in feed.poll(state)]
                 announced = self._targets(changed)
             self._announce(announced)
         except Exception as exc:  # the database or the store: look again after a pause
