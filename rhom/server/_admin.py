@@ -436,18 +436,18 @@ def _client_doc(call: Call, cid: str, name: str, doc: str, user: str | None = No
         log = log_name(partition_key(adapter.partition, str(record["user"])), adapter.name)
         held = read_client_view(state.store, log, cs)
         return _http.json_reply(len(held) if doc == "cd_size" else held)
-    page = state.stored_page(cid, name) if cs.get("token") else {}
-    errors = cs.get("errors") or {}
+    page = state.stored_page(cid, name) if cs.token else {}
+    errors = cs.errors
     value = {
         "page": page.get("insert", {}),
         "delete_page": page.get("delete", {}),
-        "create_links": cs.get("links") or {},
+        "create_links": cs.links,
         "create_links_page": page.get("links", {}),
         "metadata_page": page.get("metadata", ""),
-        "total_count_page": cs.get("page_total", 0) if cs.get("token") else 0,
-        "page_token": cs.get("token") or "",
-        "schema_sha1": cs.get("schema_sha1") or "",
-        "metadata_sha1": cs.get("metadata_sha1") or "",
+        "total_count_page": cs.page_total if cs.token else 0,
+        "page_token": cs.token,
+        "schema_sha1": cs.schema_sha1 or "",
+        "metadata_sha1": cs.metadata_sha1 or "",
         "create_errors": errors.get("create-error", {}),
         "update_errors": errors.get("update-error", {}),
         "update_rollback": errors.get("update-rollback", {}),

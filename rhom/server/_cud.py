@@ -17,7 +17,7 @@ from typing import Any
 
 from rhom.server._log import Held, read_held, write_objects
 from rhom.server._logging import adapter_failed
-from rhom.server._state import Doc, JsonObject
+from rhom.server._state import ClientSourceState, Doc
 from rhom.server.adapters import SourceAdapter, Upload, calling_as, creating, keeping_blobs
 from rhom.server.pages import RESERVED, Caller
 
@@ -107,7 +107,7 @@ class _Outcome:
 
     def __init__(
         self,
-        cs: JsonObject,
+        cs: ClientSourceState,
         created: dict[str, str],
         record: Callable[[str, str], None],
         max_errors: int = 0,
@@ -135,7 +135,7 @@ class _Outcome:
 
     def error(self, op: str, oid: str, attrs: Mapping[str, str], message: str) -> None:
         self.errors += 1
-        kinds = self.cs.setdefault("errors", {})
+        kinds = self.cs.errors
         errors = kinds.setdefault(op + "-error", {})
         kept = sum(len(entries) for kind, entries in kinds.items() if kind.endswith("-error")) // 2  # id, id-error
         # past max_error_entries, an error keeps its message, not the attributes pushed:
@@ -184,7 +184,7 @@ def process_push(
         if outcome.failed_updates:  # the server's version of what the client holds
             held = read_held(state, log, cs, outcome.failed_updates)
             if held:
-                cs["errors"].setdefault("update-rollback", {}).update(held)
+                cs.errors.setdefault("update-rollback", {}).update(held)
         if outcome.log_changes:
             with state.master_lock(log):
                 seqs = write_objects(state, log, outcome.log_changes, time.time())
@@ -263,7 +263,7 @@ def _create(
         # Its files come again too: stored like a create's, so that the record never
         # names the device's own file name instead of a stored blob.
         server_id = created[oid]
-        outcome.cs.setdefault("links", {})[oid] = {"l": server_id}
+        outcome.cs.links[oid] = {"l": server_id}
         outcome.created_changed = True
         try:
             with keeping_blobs():
@@ -284,7 +284,7 @@ def _create(
         outcome.error("create", oid, attrs, str(exc))
         return
     if new_id is None or str(new_id) == "":
-        outcome.cs.setdefault("deletes", {})[oid] = _stored(attrs)
+        outcome.cs.deletes[oid] = _stored(attrs)
         return
     server_id = str(new_id)
     outcome.record(oid, server_id)  # durable before the next create: a retry finds it
@@ -292,7 +292,7 @@ def _create(
     outcome.created_changed = True
     while len(created) > _CREATED_KEPT:  # oldest first: dicts keep insertion order
         del created[next(iter(created))]
-    outcome.cs.setdefault("links", {})[oid] = {"l": server_id}
+    outcome.cs.links[oid] = {"l": server_id}
     outcome.log_changes.append((server_id, _stored(attrs)))
 
 

@@ -11,8 +11,8 @@ notification (rhom.server.sql)::
     u:{u}                 user record (and its session stamp)
     uc:{u}:{c}            one of the user's client ids
     c:{c}                 client record (user, device fields)
-    cx:{c}:{s}:s          client/source state: cursor, objects held ahead, page token,
-                          pending links and errors
+    cx:{c}:{s}:s          client/source state (rhom.server._state.ClientSourceState):
+                          cursor, objects held ahead, page token, pending links and errors
     cx:{c}:{s}:p          the unacknowledged page
     cx:{c}:{s}:k          temporary ids already created
     cx:{c}:{s}:k:{t}      one create's link, from the adapter's answer to the push's end

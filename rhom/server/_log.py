@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 
 from rhom.server import _keys as keys
-from rhom.server._state import Doc, JsonObject, State
+from rhom.server._state import ClientSourceState, Doc, State
 from rhom.server.store import LogChange, LogEntry, Store
 
 __all__ = [
@@ -200,10 +200,10 @@ def _chunks(items: list[Any]) -> Iterator[list[Any]]:
 class Held:
     """What one client source holds: its cursor and the objects it holds ahead of it."""
 
-    def __init__(self, cs: JsonObject) -> None:
-        self.has_paged = "cursor" in cs
-        self.cursor = int(cs.get("cursor", 0))
-        self.ahead: dict[str, int] = dict(cs.get("ahead") or {})
+    def __init__(self, cs: ClientSourceState) -> None:
+        self.has_paged = cs.cursor is not None
+        self.cursor = cs.cursor or 0
+        self.ahead: dict[str, int] = dict(cs.ahead)
         self.looked_up = False  # whether older versions were read from the store
 
     def is_stale(self, floor: int) -> bool:
@@ -249,22 +249,19 @@ class Held:
             walking = {oid: found[seq] for oid, seq in step.items() if seq in found}
         return _values(store, log, wanted)
 
-    def advance(self, cs: JsonObject, cursor: int) -> None:
+    def advance(self, cs: ClientSourceState, cursor: int) -> None:
         """Record a page that covered the log up to ``cursor``."""
         self.has_paged = True
         self.cursor = cursor
         self.ahead = {oid: seq for oid, seq in self.ahead.items() if seq > cursor}
-        cs["cursor"] = cursor
-        if self.ahead:
-            cs["ahead"] = self.ahead
-        else:
-            cs.pop("ahead", None)
+        cs.cursor = cursor
+        cs.ahead = self.ahead
 
-    def mark(self, cs: JsonObject, oid: str, seq: int) -> None:
+    def mark(self, cs: ClientSourceState, oid: str, seq: int) -> None:
         """Record that the client holds ``oid`` as written at ``seq`` (its own push)."""
         if seq > self.cursor:
             self.ahead[oid] = seq
-            cs["ahead"] = self.ahead
+            cs.ahead = self.ahead
 
 
 def _values(store: Store, log: str, wanted: Mapping[str, int]) -> Doc:
@@ -278,12 +275,12 @@ def _values(store: Store, log: str, wanted: Mapping[str, int]) -> Doc:
     return held
 
 
-def read_held(state: State, log: str, cs: JsonObject, oids: Iterable[str]) -> Doc:
+def read_held(state: State, log: str, cs: ClientSourceState, oids: Iterable[str]) -> Doc:
     """The versions a client holds of the named objects."""
     return Held(cs).of(state.store, log, oids)
 
 
-def read_client_view(store: Store, log: str, cs: JsonObject) -> Doc:
+def read_client_view(store: Store, log: str, cs: ClientSourceState) -> Doc:
     """What a client holds of ``log`` by the server's record: the log up to the client's
     cursor, with the objects it pushed itself at their own versions. The cursor moves when
     a page is sent, so this counts an outstanding page as held.

@@ -18,7 +18,7 @@ from rhom.server import _http
 from rhom.server._call import Call
 from rhom.server._log import Held, read_held, write_objects
 from rhom.server._logging import adapter_failed
-from rhom.server._state import Doc, JsonObject
+from rhom.server._state import ClientSourceState, Doc, JsonObject, SearchState
 from rhom.server.adapters import SourceAdapter, calling_as
 from rhom.server.pages import Caller, new_token, normalize
 from rhom.server.routes import page_size
@@ -119,27 +119,27 @@ def _step(
     caller: Caller,
     adapter: SourceAdapter,
     log: str,
-    cs: JsonObject,
+    cs: ClientSourceState,
     token: str,
     resend: bool,
     p_size: int,
     terms: JsonObject,
 ) -> tuple[Element, Doc]:
     """The element to answer and the objects of a new page (empty for anything else)."""
-    current: JsonObject = cs.pop("search", None) or {}
+    current, cs.search = cs.search, None  # kept again below only where the search goes on
     if token and resend:
-        if current.get("page"):
-            cs["search"] = current
-            return _page(adapter.name, current["token"], current["page"]), {}
+        if current is not None and current.page:
+            cs.search = current
+            return _page(adapter.name, current.token, current.page), {}
         return [], {}
-    if token and token != current.get("token"):
+    if token and (current is None or token != current.token):
         return _error(adapter.name, "search-error", "Search error - invalid token"), {}
-    if not token:
+    if current is None or not token:
         found = _run_search(caller, adapter, terms)
         if isinstance(found, list):
             return found, {}
-        current = {"token": new_token(), "result": found}
-    result: Doc = current["result"]
+        current = SearchState(new_token(), found)
+    result = current.result
     held = read_held(caller.state, log, cs, result)
     page: Doc = {}
     for oid, obj in result.items():
@@ -149,6 +149,6 @@ def _step(
                 break
     if not page:
         return [], {}
-    current["page"] = page
-    cs["search"] = current
-    return _page(adapter.name, current["token"], page), page
+    current.page = page
+    cs.search = current
+    return _page(adapter.name, current.token, page), page

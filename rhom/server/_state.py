@@ -1,9 +1,10 @@
 """Typed access to the server's state: its records, JSON coding, the lock order, the log
 cache.
 
-The names of keys and locks are built in rhom.server._keys, which draws the layout.
-Beside them the store keeps bulk files (``bf:{path}``), blobs (``blob:{p}:{name}``, and
-``bq:{p}`` the bytes a partition's blobs hold) and stats (``st:``, ``stn:``).
+The names of keys and locks are built in rhom.server._keys, which draws the layout. The
+state of one client source is a :class:`ClientSourceState`, read and written only here
+(:meth:`State.client_state`, :meth:`State.client_state_items`); the modules that page,
+push, search and hand out bulk data change its fields.
 
 The objects themselves live in the store's change log ``{p}:{s}`` (``Store.log_*``).
 Small logs are also kept parsed per process, under their newest sequence number, so a
@@ -12,6 +13,7 @@ refresh of a 1 000-object source compares in memory.
 
 from __future__ import annotations
 
+import enum
 import json
 import secrets
 import threading
@@ -19,6 +21,7 @@ import urllib.parse
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -29,7 +32,6 @@ from rhom.server.stats import Stats
 from rhom.server.store import Store
 
 Doc = dict[str, dict[str, str]]
-PAGE = "_page"  # a state key that client_source_items writes under its own key
 JsonObject = dict[str, Any]
 
 
@@ -118,6 +120,155 @@ class DocCache:
         with self._lock:
             self._items.clear()
             self._held = 0
+
+
+class _Unchanged(enum.Enum):
+    UNCHANGED = "unchanged"
+
+
+#: :attr:`ClientSourceState.page_to_store` when the stored page stays as it is.
+UNCHANGED = _Unchanged.UNCHANGED
+
+
+@dataclass(slots=True)
+class SearchState:
+    """A search in progress for one client source (protocol.md §6)."""
+
+    #: The search's token: the client pages on with it (a new search has a new one).
+    token: str
+    #: The adapter's whole ``search`` result, ``{id: {attr: value}}``, in wire form.
+    result: Doc
+    #: The objects of the last page sent, sent again on ``resend``.
+    page: Doc = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class ClientSourceState:
+    """What the server keeps of one client and one source (``cx:{c}:{s}:s``).
+
+    Loaded and saved only by :class:`State`, as a JSON object whose keys are the field
+    names; a field at its default is left out (so a state stored by an earlier version,
+    which left out the same keys, loads as it was). Page building, pushes, searches and
+    bulk data change the fields; the next page carries what waits in ``links``,
+    ``deletes`` and ``errors`` to the client.
+    """
+
+    #: The newest log sequence number the client's pages have covered; ``None``: no page
+    #: built yet, so the client holds nothing of the log (rhom.server._log).
+    cursor: int | None = None
+    #: Objects the client holds at a version newer than ``cursor`` (its own pushes, search
+    #: results): object id -> the sequence number of that version.
+    ahead: dict[str, int] = field(default_factory=dict)
+    #: The unacknowledged page's token ("": none); the page is stored under a key of its
+    #: own (``cx:{c}:{s}:p``) and sent again until the client echoes this token.
+    token: str = ""
+    #: How many objects the unacknowledged page carries (its ``count``).
+    page_count: int = 0
+    #: The source's live object count when that page was built (its ``total_count``).
+    page_total: int = 0
+    #: Create links waiting for the next page: temporary id -> ``{"l": server id}``.
+    links: Doc = field(default_factory=dict)
+    #: Deletes waiting for the next page: creates the adapter answered without an id,
+    #: temporary id -> the attributes pushed.
+    deletes: Doc = field(default_factory=dict)
+    #: Push errors waiting for the next page: ``create-error``, ``update-error``,
+    #: ``delete-error`` -> ``{id: attributes pushed, "<id>-error": {"message": ...}}``, and
+    #: ``update-rollback`` -> ``{id: the server's version}``.
+    errors: dict[str, Doc] = field(default_factory=dict)
+    #: The schema version's digest the client last got (rhom.server.pages.schema_sha1).
+    schema_sha1: str | None = None
+    #: The source metadata's digest the client last got.
+    metadata_sha1: str | None = None
+    #: The search in progress, if any.
+    search: SearchState | None = None
+    #: Keys this version does not know (written by a later one): saved back as read.
+    unknown: JsonObject = field(default_factory=dict)
+    #: Not stored in the state: the page to store under its own key at the next save
+    #: (its command object, or that object already encoded as JSON; ``None`` deletes the
+    #: stored page); :data:`UNCHANGED` leaves the stored page as it is.
+    page_to_store: JsonObject | str | None | _Unchanged = UNCHANGED
+
+    @property
+    def has_paged(self) -> bool:
+        """Whether a page was ever built for this client source."""
+        return self.cursor is not None
+
+    def hold_page(self, token: str, count: int, total: int, commands: JsonObject | str) -> None:
+        """Keep a page just built until the client acknowledges ``token``."""
+        self.token, self.page_count, self.page_total = token, count, total
+        self.page_to_store = commands
+
+    def acknowledge(self) -> None:
+        """Forget the unacknowledged page (the client has it, or no longer needs it)."""
+        self.token, self.page_count, self.page_total = "", 0, 0
+        self.page_to_store = None
+
+    def copy(self) -> ClientSourceState:
+        """A shallow copy: compares unequal once a field is given a new value (the page
+        path gives new containers, never changes them in place)."""
+        return ClientSourceState(
+            self.cursor, self.ahead, self.token, self.page_count, self.page_total, self.links, self.deletes,
+            self.errors, self.schema_sha1, self.metadata_sha1, self.search, self.unknown, self.page_to_store,
+        )  # fmt: skip
+
+
+#: The stored keys of a :class:`ClientSourceState`; any other is kept in ``unknown``.
+_KNOWN = frozenset(
+    ("cursor", "ahead", "token", "page_count", "page_total", "links", "deletes", "errors")
+    + ("schema_sha1", "metadata_sha1", "search")
+)
+
+
+def _decode_client_state(raw: bytes | None) -> ClientSourceState:
+    if raw is None:
+        return ClientSourceState()
+    data: JsonObject = orjson.loads(raw)
+    get = data.get  # a lookup per field, no copies: every page request decodes one
+    cursor, token, search = get("cursor"), get("token"), get("search")
+    return ClientSourceState(
+        None if cursor is None else int(cursor),
+        get("ahead") or {},
+        str(token) if token else "",
+        int(get("page_count") or 0) if token else 0,  # a count without its page means nothing
+        int(get("page_total") or 0) if token else 0,
+        get("links") or {},
+        get("deletes") or {},
+        get("errors") or {},
+        get("schema_sha1"),
+        get("metadata_sha1"),
+        SearchState(str(search.get("token", "")), search.get("result") or {}, search.get("page") or {})
+        if search  # an empty one is no search
+        else None,
+        {} if _KNOWN.issuperset(data) else {k: v for k, v in data.items() if k not in _KNOWN},
+    )
+
+
+def _encode_client_state(cs: ClientSourceState) -> bytes:
+    data: JsonObject = {}
+    if cs.cursor is not None:
+        data["cursor"] = cs.cursor
+    if cs.ahead:
+        data["ahead"] = cs.ahead
+    if cs.token:
+        data["token"], data["page_count"], data["page_total"] = cs.token, cs.page_count, cs.page_total
+    if cs.links:
+        data["links"] = cs.links
+    if cs.deletes:
+        data["deletes"] = cs.deletes
+    if cs.errors:
+        data["errors"] = cs.errors
+    if cs.schema_sha1 is not None:
+        data["schema_sha1"] = cs.schema_sha1
+    if cs.metadata_sha1 is not None:
+        data["metadata_sha1"] = cs.metadata_sha1
+    if cs.search is not None:
+        search: JsonObject = {"token": cs.search.token, "result": cs.search.result}
+        if cs.search.page:
+            search["page"] = cs.search.page
+        data["search"] = search
+    if cs.unknown:
+        data = {**cs.unknown, **data}
+    return dumps(data)
 
 
 class State:
@@ -297,19 +448,22 @@ class State:
             self.store.delete_prefix(keys.client_source(cid, source))
 
     # -- client sources and masters -------------------------------------------------------
-    def client_state(self, cid: str, source: str) -> JsonObject:
+    def client_state(self, cid: str, source: str) -> ClientSourceState:
         """The client/source state: cursor, objects ahead, page token, pending results."""
-        state: JsonObject = loads(self.store.get(keys.client_state(cid, source)), {})
-        return state
+        return _decode_client_state(self.store.get(keys.client_state(cid, source)))
 
-    def client_state_items(self, cid: str, source: str, state: JsonObject) -> dict[str, bytes | None]:
-        """Store items writing the client/source state (and its stored page, if set)."""
+    def client_state_items(self, cid: str, source: str, cs: ClientSourceState) -> dict[str, bytes | None]:
+        """Store items writing the client/source state (and its stored page, if
+        :attr:`~ClientSourceState.page_to_store` is set, which then goes back to
+        :data:`UNCHANGED`)."""
         items: dict[str, bytes | None] = {}
-        if PAGE in state:  # the stored page has its own key: only a resend reads it
-            page = state.pop(PAGE)  # a command object, or one already encoded
-            raw = None if page is None else page.encode() if isinstance(page, str) else dumps(page)
-            items[keys.stored_page(cid, source)] = raw
-        items[keys.client_state(cid, source)] = dumps(state)
+        page = cs.page_to_store
+        if page is not UNCHANGED:  # the stored page has its own key: only a resend reads it
+            items[keys.stored_page(cid, source)] = (
+                None if page is None else page.encode() if isinstance(page, str) else dumps(page)
+            )
+            cs.page_to_store = UNCHANGED
+        items[keys.client_state(cid, source)] = _encode_client_state(cs)
         return items
 
     def created_ids(self, cid: str, source: str) -> dict[str, str]:
@@ -337,10 +491,10 @@ class State:
         page: JsonObject = loads(self.store.get(keys.stored_page(cid, source)), {})
         return page
 
-    def client_and_master(self, cid: str, source: str, log: str) -> tuple[JsonObject, JsonObject]:
+    def client_and_master(self, cid: str, source: str, log: str) -> tuple[ClientSourceState, JsonObject]:
         """The client/source state and the master state, in one read."""
         raw_state, raw_meta = self.store.get_many([keys.client_state(cid, source), keys.master(log)])
-        return loads(raw_state, {}), loads(raw_meta, {})
+        return _decode_client_state(raw_state), loads(raw_meta, {})
 
     def master(self, log: str) -> JsonObject:
         """The master state of ``log``: refresh time, source error, metadata."""

@@ -37,7 +37,7 @@ from rhom.server import _keys as keys
 from rhom.server._bulk_file import Version, build_bulk_file
 from rhom.server._call import Call, Server, server_of
 from rhom.server._log import Held, log_name, read_chunks
-from rhom.server._state import PAGE, JsonObject, State, dumps, loads, partition_key
+from rhom.server._state import JsonObject, State, dumps, loads, partition_key
 from rhom.server.adapters import SourceAdapter
 from rhom.server.pages import Caller, refresh_master, schema_sha1
 from rhom.server.store import Store
@@ -206,14 +206,12 @@ def _hand_out(call: Call, record: JsonObject, requested: list[SourceAdapter]) ->
             if adapter.sync_type == "bulk_sync_only":
                 continue
             cs = state.client_state(call.client_id, adapter.name)
-            for key in ("token", "page_count", "page_total", "ahead"):
-                cs.pop(key, None)
-            cs[PAGE] = None
-            cs["cursor"] = 0  # held as of the snapshot, nothing ahead of it
+            cs.acknowledge()  # the file replaces any page outstanding
+            cs.cursor, cs.ahead = 0, {}  # held as of the snapshot, nothing ahead of it
             Held(cs).advance(cs, int(seqs.get(adapter.name, 0)))
             sha = schema_sha1(adapter)
             if sha is not None:
-                cs["schema_sha1"] = sha
+                cs.schema_sha1 = sha
             items.update(state.client_state_items(call.client_id, adapter.name, cs))
         state.store.set_many(items)
 

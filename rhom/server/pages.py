@@ -33,7 +33,7 @@ import orjson
 from rhom.server import _keys as keys
 from rhom.server._log import Held, log_name, sync_log, write_changes
 from rhom.server._logging import adapter_failed
-from rhom.server._state import PAGE, Doc, JsonObject, State, dumps, partition_key
+from rhom.server._state import ClientSourceState, Doc, JsonObject, State, dumps, partition_key
 from rhom.server.adapters import SourceAdapter, calling_as
 from rhom.server.store import LogEntry
 
@@ -264,14 +264,12 @@ def query_page(caller: Caller, adapter: SourceAdapter, token: str, p_size: int, 
     state, log = caller.state, caller.log(adapter)
     with state.client_lock(caller.client_id):
         cs, meta = state.client_and_master(caller.client_id, adapter.name, log)
-        before = dict(cs)
-        stored = cs.get("token")
+        before = cs.copy()
+        stored = cs.token
         if stored and token != stored:
             return _resend(caller, adapter, cs, meta)
         if stored:
-            for key in ("token", "page_count", "page_total"):
-                cs.pop(key, None)
-            cs[PAGE] = None
+            cs.acknowledge()
         meta = refresh_master(caller, adapter, params, known=meta)
         schema_page = _schema_check(caller, adapter, cs)
         if schema_page is not None:
@@ -282,45 +280,46 @@ def query_page(caller: Caller, adapter: SourceAdapter, token: str, p_size: int, 
         return page
 
 
-def _resend(caller: Caller, adapter: SourceAdapter, cs: JsonObject, meta: JsonObject) -> Page:
+def _resend(caller: Caller, adapter: SourceAdapter, cs: ClientSourceState, meta: JsonObject) -> Page:
     """The stored page again, same token, with pending links and errors folded in."""
     commands = caller.state.stored_page(caller.client_id, adapter.name)
     if _take_pending(cs, commands):
-        cs[PAGE] = commands
+        cs.page_to_store = commands
         state = caller.state
         state.store.set_many(state.client_state_items(caller.client_id, adapter.name, cs))
     out = dict(commands)
     if meta.get("error"):
         out["source-error"] = meta["error"]
-    return Page(str(cs["token"]), int(cs.get("page_count", 0)), int(cs.get("page_total", 0)), out)
+    return Page(cs.token, cs.page_count, cs.page_total, out)
 
 
-def _take_pending(cs: JsonObject, commands: JsonObject) -> bool:
-    """Move pending links, deletes and errors of ``cs`` into ``commands``."""
+def _take_pending(cs: ClientSourceState, commands: JsonObject) -> bool:
+    """Move pending links and errors of ``cs`` into ``commands``."""
     moved = False
-    links = cs.pop("links", None)
+    links, cs.links = cs.links, {}
     if links:
         commands["links"] = {**commands.get("links", {}), **links}
         moved = True
-    for key, pending in (cs.pop("errors", None) or {}).items():
+    errors, cs.errors = cs.errors, {}
+    for key, pending in errors.items():
         if pending:
             commands[key] = {**commands.get(key, {}), **pending}
             moved = True
     return moved
 
 
-def _schema_check(caller: Caller, adapter: SourceAdapter, cs: JsonObject) -> Page | None:
+def _schema_check(caller: Caller, adapter: SourceAdapter, cs: ClientSourceState) -> Page | None:
     """The schema-changed page when the source's schema version moved (§4.5 step 7)."""
     current = schema_sha1(adapter)
-    if current is None or cs.get("schema_sha1") == current:
+    if current is None or cs.schema_sha1 == current:
         return None
-    known = cs.get("schema_sha1")
-    cs["schema_sha1"] = current
+    known = cs.schema_sha1
+    cs.schema_sha1 = current
     if known is None:
         return None
     state, token = caller.state, new_token()
-    commands = {"schema-changed": "true"}
-    cs.update({"token": token, PAGE: commands, "page_count": 0, "page_total": 0})
+    commands: JsonObject = {"schema-changed": "true"}
+    cs.hold_page(token, 0, 0, commands)
     items = state.client_state_items(caller.client_id, adapter.name, cs)
     items[keys.bulk(partition_key("user", caller.user))] = None  # bulk files of the old schema
     items[keys.bulk(partition_key("app", caller.user))] = None
@@ -340,7 +339,7 @@ def diff(held: Mapping[str, str] | None, current: Mapping[str, str] | None) -> t
     return added, removed
 
 
-def _changes(caller: Caller, log: str, cs: JsonObject, p_size: int) -> tuple[dict[str, Any], Doc, int]:
+def _changes(caller: Caller, log: str, cs: ClientSourceState, p_size: int) -> tuple[dict[str, Any], Doc, int]:
     """Inserts and deletes of the next page, and the log's live object count.
 
     Reads the log after the client's cursor until ``p_size`` objects differ from what
@@ -418,9 +417,9 @@ def _differences(held: Held, before: Doc, last: Mapping[str, LogEntry]) -> tuple
     return inserts, deletes
 
 
-def _build(caller: Caller, log: str, cs: JsonObject, meta: JsonObject, p_size: int) -> Page:
+def _build(caller: Caller, log: str, cs: ClientSourceState, meta: JsonObject, p_size: int) -> Page:
     inserts, deletes, total = _changes(caller, log, cs, p_size)
-    pending_deletes = cs.pop("deletes", None) or {}
+    pending_deletes, cs.deletes = cs.deletes, {}
     deletes.update(pending_deletes)
     commands: JsonObject = {}
     if inserts:
@@ -428,18 +427,18 @@ def _build(caller: Caller, log: str, cs: JsonObject, meta: JsonObject, p_size: i
     if deletes:
         commands["delete"] = deletes
     _take_pending(cs, commands)
-    if meta.get("metadata_sha1") and meta.get("metadata_sha1") != cs.get("metadata_sha1"):
+    if meta.get("metadata_sha1") and meta.get("metadata_sha1") != cs.metadata_sha1:
         commands["metadata"] = meta["metadata"]
-        cs["metadata_sha1"] = meta["metadata_sha1"]
+        cs.metadata_sha1 = meta["metadata_sha1"]
     count = len(inserts) + len(deletes)
     token = ""
-    encoded: str | None = encode_commands(commands)
+    encoded = encode_commands(commands)
     if inserts or deletes or "links" in commands:
         token = new_token()
-        cs.update({"token": token, PAGE: encoded, "page_count": count, "page_total": total})
+        cs.hold_page(token, count, total, encoded)
     if meta.get("error"):
         commands["source-error"] = meta["error"]
-        encoded = None
+        return Page(token, count, total, commands)  # encoded again when sent: the error is not stored
     return Page(token, count, total, commands, encoded)
 
 

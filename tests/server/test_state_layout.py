@@ -1,11 +1,15 @@
-"""The server's key names, built in one module (rhom.server._keys), and its lock order,
-enforced by State (a client's lock before a source's; one of each kind at a time)."""
+"""The server's key names, built in one module (rhom.server._keys), its lock order,
+enforced by State (a client's lock before a source's; one of each kind at a time), and
+the client source state, loaded and saved by State alone (ClientSourceState)."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,7 +17,7 @@ from rhom.server import MemoryAdapter, Settings, backend, create_app
 from rhom.server import _keys as keys
 from rhom.server._call import server_of
 from rhom.server._sqlite_store import SqliteStore
-from rhom.server._state import LockOrderError, State
+from rhom.server._state import UNCHANGED, ClientSourceState, LockOrderError, SearchState, State
 
 
 def test_key_names_are_those_stores_already_hold() -> None:
@@ -100,6 +104,83 @@ def test_key_names_are_built_only_in_the_keys_module() -> None:
         ):
             offenders.append(str(path.relative_to(root)))
     assert offenders == []
+
+
+# -- the client source state: one typed owner ----------------------------------------
+
+#: A client source state as earlier versions stored it (a dict written key by key).
+OLD_SHAPE: dict[str, Any] = {
+    "cursor": 41,
+    "ahead": {"7": 44, "9": 45},
+    "token": "561234567890",
+    "page_count": 2,
+    "page_total": 1000,
+    "links": {"t1": {"l": "7"}},
+    "deletes": {"t2": {"name": "x"}},
+    "errors": {
+        "update-error": {"3": {"price": "x"}, "3-error": {"message": "bad price"}},
+        "update-rollback": {"3": {"price": "5"}},
+    },
+    "schema_sha1": "ab12",
+    "metadata_sha1": "cd34",
+    "search": {"token": "77", "result": {"5": {"name": "y"}}, "page": {"5": {"name": "y"}}},
+}
+
+
+def _stored(state: State, cid: str = "c1", source: str = "Product") -> Any:
+    raw = state.store.get(keys.client_state(cid, source))
+    return None if raw is None else json.loads(raw)
+
+
+def test_a_state_stored_by_an_earlier_version_loads_and_saves_unchanged() -> None:
+    state = State(SqliteStore(":memory:"))
+    state.store.set(keys.client_state("c1", "Product"), json.dumps(OLD_SHAPE).encode())
+    cs = state.client_state("c1", "Product")
+    assert (cs.cursor, cs.ahead, cs.token) == (41, {"7": 44, "9": 45}, "561234567890")
+    assert (cs.page_count, cs.page_total) == (2, 1000)
+    assert cs.links == {"t1": {"l": "7"}} and cs.deletes == {"t2": {"name": "x"}}
+    assert cs.errors["update-error"]["3-error"] == {"message": "bad price"}
+    assert (cs.schema_sha1, cs.metadata_sha1) == ("ab12", "cd34")
+    assert cs.search == SearchState("77", {"5": {"name": "y"}}, {"5": {"name": "y"}})
+    assert cs.has_paged and cs.unknown == {}
+    copied = cs.copy()
+    assert all(getattr(copied, f.name) is getattr(cs, f.name) for f in dataclasses.fields(cs)), "every field"
+    items = state.client_state_items("c1", "Product", cs)
+    assert list(items) == [keys.client_state("c1", "Product")], "the stored page is left alone"
+    state.store.set_many(items)
+    assert _stored(state) == OLD_SHAPE
+
+
+def test_a_minimal_or_missing_state_and_unknown_keys() -> None:
+    state = State(SqliteStore(":memory:"))
+    fresh = state.client_state("c1", "Product")
+    assert fresh == ClientSourceState() and not fresh.has_paged and fresh.cursor is None
+    state.store.set_many(state.client_state_items("c1", "Product", fresh))
+    assert _stored(state) == {}, "defaults are left out, as the dict left its keys out"
+    later = {"cursor": 0, "ahead": {}, "errors": {}, "search": {}, "a_later_key": [1, 2]}
+    state.store.set(keys.client_state("c1", "Product"), json.dumps(later).encode())
+    cs = state.client_state("c1", "Product")
+    assert cs.has_paged and cs.cursor == 0 and cs.search is None and cs.unknown == {"a_later_key": [1, 2]}
+    state.store.set_many(state.client_state_items("c1", "Product", cs))
+    assert _stored(state) == {"cursor": 0, "a_later_key": [1, 2]}, "empty containers mean nothing; unknown keys stay"
+
+
+def test_the_page_is_stored_under_its_own_key_and_acknowledged() -> None:
+    state = State(SqliteStore(":memory:"))
+    cs = state.client_state("c1", "Product")
+    cs.cursor = 5
+    cs.hold_page("99", 1, 10, '{"insert":{"1":{"a":"b"}}}')
+    state.store.set_many(state.client_state_items("c1", "Product", cs))
+    assert cs.page_to_store is UNCHANGED, "written once"
+    assert state.stored_page("c1", "Product") == {"insert": {"1": {"a": "b"}}}
+    assert _stored(state) == {"cursor": 5, "token": "99", "page_count": 1, "page_total": 10}
+    cs = state.client_state("c1", "Product")
+    before = cs.copy()
+    assert cs == before
+    cs.acknowledge()
+    assert cs != before
+    state.store.set_many(state.client_state_items("c1", "Product", cs))
+    assert state.stored_page("c1", "Product") == {} and _stored(state) == {"cursor": 5}
 
 
 def test_backend_writes_take_the_source_lock_through_state() -> None:

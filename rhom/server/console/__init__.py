@@ -294,12 +294,8 @@ def _client_sources(server: Server, cid: str) -> list[_ClientSource]:
     out = []
     for name in sorted(server.adapters):
         cs = server.state.client_state(cid, name)
-        errors = sum(len([k for k in v if not k.endswith("-error")]) for v in (cs.get("errors") or {}).values())
-        out.append(
-            _ClientSource(
-                name, int(cs.get("cursor", 0)), str(cs.get("token") or ""), int(cs.get("page_count", 0)), errors
-            )
-        )
+        errors = sum(len([k for k in v if not k.endswith("-error")]) for v in cs.errors.values())
+        out.append(_ClientSource(name, cs.cursor or 0, cs.token, cs.page_count, errors))
     return out
 
 
@@ -352,10 +348,10 @@ def _source_page(request: Request, server: Server) -> tuple[str, dict[str, Any]]
         clients.append(
             {
                 "id": cid,
-                "cursor": int(cs.get("cursor", 0)),
-                "behind": max(info.last - int(cs.get("cursor", 0)), 0),
-                "pending": str(cs.get("token") or ""),
-                "page_count": int(cs.get("page_count", 0)),
+                "cursor": cs.cursor or 0,
+                "behind": max(info.last - (cs.cursor or 0), 0),
+                "pending": cs.token,
+                "page_count": cs.page_count,
             }
         )
     wanted = request.query_params.get("q", "").strip()
