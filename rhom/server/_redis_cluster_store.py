@@ -276,11 +276,45 @@ class RedisClusterStore(RedisLog, Store):
         for index, name in enumerate(names):
             by_slot.setdefault(key_slot(name.encode()), []).append(index)
         found: list[bytes | None] = [None] * len(names)
-        for slot, indexes in by_slot.items():  # one MGET per slot: the keys of one owner at once
-            values = self._read(slot, "MGET", *(names[i] for i in indexes))
-            for index, value in zip(indexes, values, strict=True):
-                found[index] = None if value is None else bytes(value)
+        for slots in self._by_master(list(by_slot)):
+            reads = [[names[i] for i in by_slot[slot]] for slot in slots]
+            for slot, values in zip(slots, self._mget(slots, reads), strict=True):
+                for index, value in zip(by_slot[slot], values, strict=True):
+                    found[index] = None if value is None else bytes(value)
         return found
+
+    def _by_master(self, slots: list[int]) -> list[list[int]]:
+        """``slots`` grouped by the master the slot map names for each (each slot alone
+        when there is no map yet)."""
+        try:
+            cache = self._cluster().nodes_manager.slots_cache
+        except _TRANSIENT:  # no seed answers now: the reads retry slot by slot
+            return [[slot] for slot in slots]
+        groups: dict[str, list[int]] = {}
+        for slot in slots:
+            nodes = cache.get(slot)
+            groups.setdefault(nodes[0].name if nodes else f"?{slot}", []).append(slot)
+        return list(groups.values())
+
+    def _mget(self, slots: list[int], reads: list[list[str]]) -> list[Any]:
+        """``MGET`` of each ``reads[i]`` (keys of slot ``slots[i]``, all on one master by
+        the slot map): pipelined in one round trip, as MGET may not span slots. When
+        that fails (a slot moved, its master died), slot by slot, each retried as any
+        read is."""
+        if len(slots) > 1:
+            try:
+                cluster = self._cluster()
+                nodes = cluster.nodes_manager.slots_cache.get(slots[0]) or []
+                if nodes:
+                    with cluster.get_redis_connection(nodes[0]).pipeline(transaction=False) as pipe:
+                        for names in reads:
+                            _command(pipe, "MGET", *names)
+                        return list(pipe.execute())
+            except redis.exceptions.AuthenticationError:
+                raise
+            except _RETRIED:
+                pass
+        return [self._read(slot, "MGET", *names) for slot, names in zip(slots, reads, strict=True)]
 
     def set_many(self, items: Mapping[str, bytes | None]) -> None:
         groups: dict[int, list[tuple[str, bytes | None]]] = {}

@@ -10,6 +10,7 @@ import secrets
 import threading
 
 import pytest
+import redis
 from redis.crc import key_slot
 
 from rhom.exceptions import ConfigurationError
@@ -41,6 +42,46 @@ def test_the_keys_of_one_client_share_a_slot_and_logs_spread_over_the_masters(re
         assert store.get_many(["u:bob", "c:abc", "cx:abc:Product:s"]) == [b"3", b"1", b"2"]
         assert store.keys("cx:abc:") == ["cx:abc:Product:s"], "a complete owner: one node scanned"
     finally:
+        store.flush()
+        store.close()
+
+
+@pytest.mark.redis_cluster
+def test_get_many_reads_each_master_in_one_round_trip(redis_cluster_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One pipeline per master, an MGET per slot in it; slot by slot (each retried) when
+    that pipeline fails, as when a slot moved meanwhile."""
+    store = RedisClusterStore(redis_cluster_url, prefix=f"t{secrets.token_hex(4)}:")
+    try:
+        keys = [f"c:client{i}" for i in range(30)] + ["u:nobody"]
+        store.set_many({key: key.encode() for key in keys[:-1]})
+        masters = {_master(store, key_slot(store._key(key).encode())) for key in keys}
+        assert len(masters) == 3
+        trips: list[int] = []
+        reads: list[int] = []
+        real_execute, real_read = redis.client.Pipeline.execute, store._read
+
+        def execute(pipe: redis.client.Pipeline, raise_on_error: bool = True) -> list[object]:
+            trips.append(len(pipe.command_stack))
+            return real_execute(pipe, raise_on_error)
+
+        def read(slot: int, *command: object) -> object:
+            reads.append(slot)
+            return real_read(slot, *command)
+
+        monkeypatch.setattr(redis.client.Pipeline, "execute", execute)
+        monkeypatch.setattr(store, "_read", read)
+        expected = [key.encode() for key in keys[:-1]] + [None]
+        assert store.get_many(keys) == expected
+        assert len(trips) == 3 and sum(trips) == len({key_slot(store._key(k).encode()) for k in keys}) and not reads
+
+        def broken(pipe: redis.client.Pipeline, raise_on_error: bool = True) -> list[object]:
+            raise redis.exceptions.ConnectionError("a master went away")
+
+        monkeypatch.setattr(redis.client.Pipeline, "execute", broken)
+        assert store.get_many(keys) == expected, "slot by slot instead"
+        assert len(reads) == len({key_slot(store._key(k).encode()) for k in keys})
+    finally:
+        monkeypatch.undo()
         store.flush()
         store.close()
 
