@@ -269,8 +269,9 @@ def _create(
             with keeping_blobs():
                 attrs = _with_blobs(adapter, oid, attrs, blob_fields, uploads)
                 adapter.update({**attrs, "id": server_id})
-        except Exception as exc:  # the record is made and linked; its version comes with a refresh
+        except Exception as exc:  # the record is made and linked: the edits failed, as an update would
             outcome.failed("update", exc, server_id)
+            outcome.error("update", server_id, attrs, str(exc))
             return
         outcome.log_changes.append((server_id, _stored(attrs)))
         return

@@ -44,6 +44,27 @@ def test_repeated_create_after_its_link_was_delivered_repeats_the_link(
     assert len(products.data) == 6
 
 
+def test_edits_a_repeated_create_carries_that_the_adapter_refuses_are_an_update_error(
+    logged_in: RhoClient, products: MemoryAdapter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same create again carries the device's edits made since; the record takes them
+    as an update. Refused, the device hears of it as of any refused update, under the
+    server id its link gives."""
+    logged_in.sync("Product")
+    logged_in.push("Product", {"create": {"1700000000001": {"name": "Nexus", "price": "349.00"}}})
+
+    def refuse(attrs: Mapping[str, str]) -> None:
+        raise ValueError("price out of range")
+
+    monkeypatch.setattr(products, "update", refuse)
+    logged_in.push("Product", {"create": {"1700000000001": {"name": "Nexus", "price": "-1"}}})
+    commands = logged_in.page("Product")["commands"]
+    assert commands["links"] == {"1700000000001": {"l": "6"}}
+    assert commands["update-error"]["6-error"] == {"message": "price out of range"}
+    assert commands["update-error"]["6"] == {"name": "Nexus", "price": "-1"}
+    assert products.data["6"]["price"] == "349.00"
+
+
 def test_different_temporary_ids_are_different_records(logged_in: RhoClient, products: MemoryAdapter) -> None:
     logged_in.sync("Product")
     attrs = {"name": "Nexus", "brand": "Google", "price": "349.00"}
