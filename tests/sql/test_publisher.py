@@ -28,7 +28,7 @@ from rhom.exceptions import ConfigurationError
 from rhom.server import Settings, create_app
 from rhom.server.adapters import calling_as
 from rhom.server.sql import Publisher, SqlAdapter
-from rhom.server.sql._outbox import Outbox, Turn
+from rhom.server.sql._outbox import LEASE, Outbox, Turn
 from rhom.server.testing import free_port, run_in_thread
 
 from .conftest import Database, Serving
@@ -330,6 +330,22 @@ def test_one_sender_at_a_time_delivers_an_outbox(
     assert publisher.flush() == 1 and publisher.last_error is None  # waits its turn
     other.give_up(orm.kw["bind"])
     assert publisher.flush() == 0
+
+
+def test_a_turn_ends_when_its_lease_says(orm: sessionmaker[Session], publish: Callable[..., Publisher]) -> None:
+    """The lease's end is stored to the second: a single-precision column (MariaDB's FLOAT)
+    rounds today's epoch seconds to 128 s, so a turn could look free while held."""
+    import time
+
+    publish("app")  # the outbox tables
+    engine: sa.Engine = orm.kw["bind"]
+    turn, outbox = Turn(Outbox(), "rhom"), Outbox()
+    before = time.time()
+    assert turn.take(engine)
+    with engine.connect() as conn:
+        until = conn.execute(sa.select(outbox.lease.c.until).where(outbox.lease.c.publisher == "rhom")).scalar_one()
+    assert before + LEASE - 0.01 <= until <= time.time() + LEASE + 0.01
+    assert not Turn(Outbox(), "rhom").take(engine), "held: no other sender gets it"
 
 
 def test_watching_an_engine_pushes_every_session_writing_to_it(

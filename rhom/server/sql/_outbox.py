@@ -61,7 +61,7 @@ class Outbox:
             self.metadata,
             sa.Column("publisher", sa.String(255), primary_key=True),
             sa.Column("holder", sa.String(64), nullable=False),
-            sa.Column("until", sa.Float, nullable=False),
+            sa.Column("until", sa.Double, nullable=False),  # FLOAT would be 4 bytes on MariaDB
             schema=db_schema,
         )
 
