@@ -20,7 +20,7 @@ from rhom.server._log import Held, read_held, write_objects
 from rhom.server._logging import adapter_failed
 from rhom.server._state import ClientSourceState, Doc, JsonObject, SearchState
 from rhom.server.adapters import SourceAdapter, calling_as
-from rhom.server.pages import Caller, new_token, normalize
+from rhom.server.pages import Caller, fitting, new_token, normalize
 from rhom.server.routes import page_size
 
 __all__ = ["search"]
@@ -85,7 +85,7 @@ def _run_search(caller: Caller, adapter: SourceAdapter, terms: JsonObject) -> Do
         try:
             adapter.login()
             step = "search"
-            result = normalize(adapter.search(terms))
+            result = fitting(caller.state, adapter.name, normalize(adapter.search(terms)))
             step = "logoff"
             adapter.logoff()
         except Exception as exc:  # reported in the search-error form

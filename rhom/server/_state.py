@@ -282,6 +282,8 @@ class State:
         self._compacted: dict[str, float] = {}
         self.stats: Stats | None = None  # set by create_app when stats are on
         self.blob_quota = 0  # bytes of blobs per partition (the blob_quota setting)
+        self.max_object_id_length = 0  # longest object id synced (the setting; 0: no limit)
+        self.long_id_sources: set[str] = set()  # sources whose over-long ids were logged
 
     def count(self, metric: str, n: int = 1) -> None:
         """Add ``n`` to the stats counter ``metric`` (nothing when stats are off)."""

@@ -93,6 +93,7 @@ def create_app(
         compact_every=settings.log_compact_interval,
     )
     state.blob_quota = settings.blob_quota
+    state.max_object_id_length = settings.max_object_id_length
     if settings.stats_on:
         state.stats = Stats(store, resolution=settings.stats_resolution, record_size=settings.stats_record_size)
     server = Server(

@@ -34,7 +34,7 @@ from rhom.server._call import server_of
 from rhom.server._log import Change, log_name, write_objects
 from rhom.server._state import Doc, State, partition_key
 from rhom.server.adapters import SourceAdapter
-from rhom.server.pages import normalize
+from rhom.server.pages import fitting, normalize
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -74,7 +74,7 @@ def push_objects(
     pairs = objects.items() if isinstance(objects, Mapping) else objects
     changed = 0
     for chunk in _chunks(pairs):
-        doc = normalize(chunk)
+        doc = fitting(state, source, normalize(chunk))
         with state.master_lock(log):
             current = _live(state, log, doc)
             merged: list[Change] = [(oid, {**current.get(oid, {}), **attrs}) for oid, attrs in doc.items()]

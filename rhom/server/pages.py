@@ -26,13 +26,13 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
 from rhom.server import _keys as keys
 from rhom.server._log import Held, log_name, sync_log, write_changes
-from rhom.server._logging import adapter_failed
+from rhom.server._logging import adapter_failed, logger
 from rhom.server._state import ClientSourceState, Doc, JsonObject, State, dumps, partition_key
 from rhom.server.adapters import SourceAdapter, calling_as
 from rhom.server.store import LogEntry
@@ -134,6 +134,9 @@ def new_token() -> str:
         return str(_last_token)
 
 
+_V = TypeVar("_V")
+
+
 def normalize(objects: Mapping[str, Mapping[str, Any]] | Iterable[tuple[Any, Mapping[str, Any]]]) -> Doc:
     """Wire form of adapter data: string ids and values, ``None`` → ``""``, no reserved names.
 
@@ -153,6 +156,27 @@ def normalize(objects: Mapping[str, Mapping[str, Any]] | Iterable[tuple[Any, Map
             del attrs["attrib_type"]
         doc[oid if type(oid) is str else str(oid)] = attrs
     return doc
+
+
+def fitting(state: State, source: str, objects: dict[str, _V]) -> dict[str, _V]:
+    """``objects`` without those whose id is longer than ``max_object_id_length``.
+
+    A client could not push a change to such an object back (the server refuses its
+    push), and one refused push holds every later change of that source: the server
+    never pages them. Logged once per source and app, with the limit to raise.
+    """
+    limit = state.max_object_id_length
+    if not limit or all(len(oid) <= limit for oid in objects):
+        return objects
+    long = [oid for oid in objects if len(oid) > limit]
+    if source not in state.long_id_sources:
+        state.long_id_sources.add(source)
+        logger.warning(
+            "%s: %d object(s) with an id over %d characters are not synced (first: %r...); "
+            "raise max_object_id_length to sync them",
+            source, len(long), limit, long[0][:40],
+        )  # fmt: skip
+    return {oid: value for oid, value in objects.items() if len(oid) <= limit}
 
 
 def sha1(text: str) -> str:
@@ -205,9 +229,11 @@ def refresh_master(
         if result.metadata is not None:
             meta["metadata"], meta["metadata_sha1"] = result.metadata, sha1(result.metadata)
         if result.doc is not None:
-            sync_log(state, log, result.doc, now)
+            doc = fitting(state, adapter.name, result.doc)
+            sync_log(state, log, doc, now)
         elif result.changes is not None:
-            write_changes(state, log, result.changes, now)
+            changes = fitting(state, adapter.name, result.changes)
+            write_changes(state, log, changes, now)
         if result.cursor is not None:  # from changes(), complete or not
             meta["changes_cursor"] = result.cursor
         state.compact(log, now)

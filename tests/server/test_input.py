@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
+
+import pytest
 
 from rhom.server import MemoryAdapter, Settings
 
@@ -96,3 +99,35 @@ def test_errors_past_max_error_entries_keep_their_message_only(serve: Serve, rho
     kept = {oid: attrs for oid, attrs in errors.items() if not oid.endswith("-error")}
     assert kept == {"missing0": {"name": "n0"}, "missing1": {"name": "n1"}, "missing2": {}}
     assert all("does not exist" in errors[f"missing{i}-error"]["message"] for i in range(3))
+
+
+def test_objects_with_ids_over_the_limit_are_never_paged(
+    serve: Serve, rho: Callable[[str], RhoClient], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A client could never push a change to such an object back (its push would be
+    refused whole, holding every later change of the source): the server keeps it out
+    of pages, searches and backend pushes, and says so once in its log."""
+    long_id = "L" * 11
+    products = MemoryAdapter("Product", {"1": {"name": "short"}, long_id: {"name": "long"}}, poll_interval=0)
+    with serve([products], settings=Settings.for_tests(max_object_id_length=10)) as url:
+        client = rho(url)
+        client.login()
+        client.create_client()
+        with caplog.at_level(logging.WARNING, logger="rhom.server"):
+            client.sync("Product")
+            products.data["2"] = {"name": "later"}
+            client.sync("Product")
+            found = client.http.post(
+                "/rc/v1/app/search",
+                params={"p_size": 100, "version": 3, "search[name]": "long"},
+                json={"sources": [{"name": "Product"}]},
+                headers=client.headers,
+            )
+            assert found.status_code == 200
+            assert long_id not in found.text, found.text
+        warnings = [r.getMessage() for r in caplog.records if "max_object_id_length" in r.getMessage()]
+        assert len(warnings) == 1, "once per source, not at every refresh"
+        assert "Product: 1 object(s) with an id over 10 characters are not synced" in warnings[0]
+        assert client.local["Product"] == {"1": {"name": "short"}, "2": {"name": "later"}}
+        assert client.push("Product", {"update": {"1": {"name": "edited"}}}).status_code == 200
+        assert products.data["1"] == {"name": "edited"}
