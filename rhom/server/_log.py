@@ -154,6 +154,16 @@ def _cached_objects(state: State, log: str) -> Doc | None:
     return objects
 
 
+def unchanged(state: State, log: str, result: Any) -> bool:
+    """Whether an adapter's raw ``query`` result is, as it stands, exactly the log's live
+    objects in wire form (string ids and values): the common poll that changed nothing,
+    found without normalizing a copy first. ``False`` for a large log (not cached)."""
+    if type(result) is not dict:
+        return False
+    current = _cached_objects(state, log)
+    return current is not None and result == current
+
+
 def sync_log(state: State, log: str, result: Mapping[str, Mapping[str, str]], now: float) -> int:
     """Make the log hold exactly ``result``, in one pass; return how many objects changed.
 

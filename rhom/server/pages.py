@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 import orjson
 
 from rhom.server import _keys as keys
-from rhom.server._log import Held, log_name, sync_log, write_changes
+from rhom.server._log import Held, log_name, sync_log, unchanged, write_changes
 from rhom.server._logging import adapter_failed, logger
 from rhom.server._state import ClientSourceState, Doc, JsonObject, State, dumps, partition_key
 from rhom.server.adapters import SourceAdapter, calling_as
@@ -262,7 +262,9 @@ def _run_query(caller: Caller, adapter: SourceAdapter, params: Any, cursor: str 
             out.metadata = adapter.metadata()
             incremental = adapter.changes(cursor)
             if incremental is None:
-                out.doc = normalize(adapter.query(params if isinstance(params, dict) else None))
+                found = adapter.query(params if isinstance(params, dict) else None)
+                if adapter.pass_through or not unchanged(caller.state, caller.log(adapter), found):
+                    out.doc = normalize(found)
             else:
                 changed, new_cursor, *complete = incremental
                 live = normalize((oid, attrs) for oid, attrs in changed.items() if attrs is not None)

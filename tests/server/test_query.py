@@ -103,6 +103,26 @@ def test_values_are_strings_and_reserved_names_dropped(serve: Serve, rho: Callab
         assert page["commands"]["insert"] == {"1": {"n": "7", "none": ""}}, "protocol.md §1.9"
 
 
+def test_a_query_finding_the_same_data_in_another_form_sends_nothing(
+    serve: Serve, rho: Callable[[str], RhoClient]
+) -> None:
+    """The refresh compares what the adapter returns with the log before normalizing it;
+    data equal only once normalized (a number for its string) is no change either."""
+    odd = MemoryAdapter("Odd", poll_interval=0)
+    odd.data = {"1": {"n": 7, "m": "x"}}  # type: ignore[dict-item]
+    with serve([odd]) as url:
+        client = rho(url)
+        client.login()
+        client.create_client()
+        assert client.sync("Odd") == {"1": {"n": "7", "m": "x"}}
+        assert client.sync("Odd") == {}, "the same data: nothing sent"
+        odd.data["1"]["n"] = "7"
+        assert client.sync("Odd") == {}, "equal once normalized: nothing sent"
+        odd.data["1"]["m"] = "y"
+        assert client.sync("Odd") == {"1": {"m": "y"}}
+        assert client.sync("Odd") == {}
+
+
 def test_query_error_is_a_source_error_on_every_page(logged_in: RhoClient, products: MemoryAdapter) -> None:
     logged_in.sync("Product")
     products.fail("query", "backend timed out")
