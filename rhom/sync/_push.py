@@ -150,18 +150,24 @@ def _expand_markers(source: SyncSource) -> None:
     ).fetchall()
     if not markers:
         return
-    data = source.read_objects(m[1] for m in markers)
-    rows = []
-    for _, oid, update_type in markers:
-        for attrib, value in data.get(oid, {}).items():
-            typ = BLOB_ATTRIB_TYPE if attrib in source.blob_attribs else None
-            rows.append((sid, attrib, oid, value, typ, update_type))
-    conn.executemany(
+    _queue_as_they_are(source, [(oid, update_type) for _, oid, update_type in markers], 0)
+    conn.execute("DELETE FROM changed_values WHERE id IN (SELECT value FROM json_each(?))", (_ids(markers),))
+
+
+def _queue_as_they_are(source: SyncSource, changes: Sequence[tuple[str, str]], sent: int) -> None:
+    """Queue ``(object, update_type)`` changes as rows of the objects' current attributes
+    (blob ones typed as such), in state *sent*; an object no longer here queues nothing."""
+    data = source.read_objects(oid for oid, _ in changes)
+    rows = [
+        (source.id, attrib, oid, value, BLOB_ATTRIB_TYPE if attrib in source.blob_attribs else None, update_type, sent)
+        for oid, update_type in changes
+        for attrib, value in data.get(oid, {}).items()
+    ]
+    source.db.connection().executemany(
         "INSERT INTO changed_values (source_id, attrib, object, value, attrib_type, update_type, sent) "
-        "VALUES (?, ?, ?, ?, ?, ?, 0)",
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
         rows,
     )
-    conn.execute("DELETE FROM changed_values WHERE id IN (SELECT value FROM json_each(?))", (_ids(markers),))
 
 
 def _held_back(source: SyncSource, owners: dict[str, SyncSource]) -> set[str]:
@@ -369,18 +375,8 @@ def resend_current(source: SyncSource, object_ids: Sequence[str]) -> None:
     transaction."""
     if not object_ids:
         return
-    conn, sid = source.db.connection(), source.id
-    conn.execute(
+    source.db.connection().execute(
         "DELETE FROM changed_values WHERE source_id = ? AND object IN (SELECT value FROM json_each(?))",
-        (sid, json.dumps(list(object_ids))),
+        (source.id, json.dumps(list(object_ids))),
     )
-    rows = []
-    for oid, attrs in source.read_objects(object_ids).items():
-        for attrib, value in attrs.items():
-            typ = BLOB_ATTRIB_TYPE if attrib in source.blob_attribs else None
-            rows.append((sid, attrib, oid, value, typ, RESEND))
-    conn.executemany(
-        "INSERT INTO changed_values (source_id, attrib, object, value, attrib_type, update_type, sent) "
-        "VALUES (?, ?, ?, ?, ?, 'create', ?)",
-        rows,
-    )
+    _queue_as_they_are(source, [(oid, "create") for oid in object_ids], RESEND)

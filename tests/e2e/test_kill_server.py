@@ -93,60 +93,75 @@ def test_a_delete_made_while_its_create_is_in_doubt_ends_deleted_on_the_server(d
         server.wait(30)
 
 
-def test_a_failed_resend_of_an_in_doubt_create_keeps_its_delete(device: Path) -> None:
-    """As above, with the create sent again once the server is back: that push fails too
-    (the server is down again). The create may have been made by the first push, so it is
-    still sent again, and its delete held, until the server answers."""
-    port = free_port()
-    server = start_server(port, device, False)
+class _Server:
+    """The shop's server process on one port, started again after each kill."""
+
+    def __init__(self, device: Path) -> None:
+        self.device, self.port = device, free_port()
+        self.process = start_server(self.port, device, False)
+
+    def start(self) -> None:
+        self.process = start_server(self.port, self.device, False)
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait(30)
+
+
+@pytest.fixture
+def in_doubt(device: Path) -> Iterator[tuple[_Server, Any, Any]]:
+    """A create the server made and was killed before answering (the server is down):
+    the server, the logged-in client and the object."""
+    server = _Server(device)
     try:
-        client: Any = rhom.SyncClient(f"http://127.0.0.1:{port}", threaded_mode=False, poll_interval=0, timeout=3)
+        client: Any = rhom.SyncClient(
+            f"http://127.0.0.1:{server.port}", threaded_mode=False, poll_interval=0, timeout=3
+        )
         assert client.login("alice", "x").error_code == 0
         doomed = Product.create(name="doomed", brand="kill", price=1.0, quantity=1)
         (device / "kill-next-write").write_text("0")
         assert client.do_sync().failed_sources == ["Product"]  # killed after the backend made it
-        assert server.wait(10) == -9
-        doomed.destroy()
-        server = start_server(port, device, False)
-        assert client.do_sync().ok  # the pull brings the record, without a link: sent again next
-        server.kill()
-        server.wait(10)
-        assert client.do_sync().failed_sources == ["Product"]  # that push is refused
-        server = start_server(port, device, False)
-        for _ in range(3):
-            assert client.do_sync().ok
+        assert server.process.wait(10) == -9
+        yield server, client, doomed
         client.close()
-        assert backend_names(device) == []
-        assert Product.find("all", conditions={"brand": "kill"}) == []
-        assert not rhom.any_model_changed()
     finally:
         server.kill()
-        server.wait(30)
 
 
-def test_an_object_deleted_after_its_in_doubt_create_was_queued_again_ends_deleted(device: Path) -> None:
+def assert_gone(server: _Server) -> None:
+    """The record is gone from the backend and the device, with nothing left queued."""
+    assert backend_names(server.device) == []
+    assert Product.find("all", conditions={"brand": "kill"}) == []
+    assert not rhom.any_model_changed()
+
+
+def test_a_failed_resend_of_an_in_doubt_create_keeps_its_delete(in_doubt: tuple[_Server, Any, Any]) -> None:
+    """As above, with the create sent again once the server is back: that push fails too
+    (the server is down again). The create may have been made by the first push, so it is
+    still sent again, and its delete held, until the server answers."""
+    server, client, doomed = in_doubt
+    doomed.destroy()
+    server.start()
+    assert client.do_sync().ok  # the pull brings the record, without a link: sent again next
+    server.kill()
+    assert client.do_sync().failed_sources == ["Product"]  # that push is refused
+    server.start()
+    for _ in range(3):
+        assert client.do_sync().ok
+    assert_gone(server)
+
+
+def test_an_object_deleted_after_its_in_doubt_create_was_queued_again_ends_deleted(
+    in_doubt: tuple[_Server, Any, Any],
+) -> None:
     """The create is in doubt, the object still here: a complete pull without its link
     queues it again, sent until the server answers. The app deletes the object before
     that push: the delete must not fold into the create as into a first attempt (that
     would drop both, and the record the first push made would stay)."""
-    port = free_port()
-    server = start_server(port, device, False)
-    try:
-        client: Any = rhom.SyncClient(f"http://127.0.0.1:{port}", threaded_mode=False, poll_interval=0, timeout=3)
-        assert client.login("alice", "x").error_code == 0
-        doomed = Product.create(name="doomed", brand="kill", price=1.0, quantity=1)
-        (device / "kill-next-write").write_text("0")
-        assert client.do_sync().failed_sources == ["Product"]  # killed after the backend made it
-        assert server.wait(10) == -9
-        server = start_server(port, device, False)
-        assert client.do_sync().ok  # a complete pull, no link: the create goes again next
-        Product.find(doomed.object).destroy()
-        for _ in range(3):
-            assert client.do_sync().ok
-        client.close()
-        assert backend_names(device) == []
-        assert Product.find("all", conditions={"brand": "kill"}) == []
-        assert not rhom.any_model_changed()
-    finally:
-        server.kill()
-        server.wait(30)
+    server, client, doomed = in_doubt
+    server.start()
+    assert client.do_sync().ok  # a complete pull, no link: the create goes again next
+    Product.find(doomed.object).destroy()
+    for _ in range(3):
+        assert client.do_sync().ok
+    assert_gone(server)
