@@ -129,8 +129,10 @@ def import_value(value: Any, *, where: str, max_size: int | None = None) -> Any:
 def sweep(database: Database, keep: Collection[str] = ()) -> int:
     """Delete the files queued in *database*'s blob trash; return how many went.
 
-    Only files inside the blob folder are ever deleted, and none named in *keep* (stored
-    values of records about to be written again).
+    Only files inside the blob folder are ever deleted; none that a record names, none
+    that a create or update row of the changelog names (a change not yet settled: its
+    push needs the file, and may need it again), and none named in *keep* (stored values of records about to be
+    written again). The last two stay in the trash, for a later sweep to look at again.
     """
     if database.in_transaction():
         return 0
@@ -140,8 +142,14 @@ def sweep(database: Database, keep: Collection[str] = ()) -> int:
     removed = 0
     queries = _runtime.current().blob_queries.get(database.partition, [])
     kept: list[int] = []
+    changes = {
+        r["value"]
+        for r in database.execute_sql(
+            "SELECT value FROM changed_values WHERE attrib_type = 'blob.file' AND update_type <> 'delete'"
+        )
+    }  # a delete sends no file
     for row in rows:
-        if row["path"] in keep:
+        if row["path"] in keep or row["path"] in changes:
             kept.append(row["rowid"])  # still a candidate: a later sweep looks again
             continue
         if any(database.execute_sql(sql, (*lead, row["path"])) for sql, lead in queries):

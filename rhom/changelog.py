@@ -99,6 +99,8 @@ CREATE TABLE IF NOT EXISTS changed_values (
 CREATE INDEX IF NOT EXISTS changed_values_by_object ON changed_values (object, source_id);
 CREATE INDEX IF NOT EXISTS changed_values_queued_deletes ON changed_values (source_id)
     WHERE update_type = 'delete' AND sent = 0;
+CREATE INDEX IF NOT EXISTS changed_values_blob_files ON changed_values (value)
+    WHERE attrib_type = 'blob.file' AND update_type <> 'delete';
 CREATE TABLE IF NOT EXISTS sources (
     source_id BIGINT PRIMARY KEY, name VARCHAR(255), token BIGINT DEFAULT 0,
     sync_priority BIGINT, partition VARCHAR(255), sync_type VARCHAR(255), metadata VARCHAR,

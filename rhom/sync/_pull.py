@@ -183,21 +183,8 @@ def apply_page(
                 pass
         raise
     if source.blob_attribs:  # the files of blob values the page replaced or deleted
-        blobs.sweep(source.db, _pending_blob_files(source))
+        blobs.sweep(source.db)  # (not those a change still to push names)
     return applied
-
-
-def _pending_blob_files(source: SyncSource) -> set[str]:
-    """Blob files a change not yet pushed names: kept when a page replaces their value
-    (``overwrite``), so that the push never sends a name without its file."""
-    if not source.db.execute_sql("SELECT 1 FROM _rhom_blob_trash LIMIT 1"):
-        return set()  # nothing to sweep
-    rows = source.db.connection().execute(
-        "SELECT value FROM changed_values WHERE source_id = ? AND attrib_type = 'blob.file' "
-        "AND (sent <= 1 OR sent = 6) AND value IS NOT NULL",
-        (source.id,),
-    )
-    return {r[0] for r in rows}
 
 
 def _blob_refused(source: SyncSource, oid: str, attrib: str, url: str, exc: ServerError) -> ServerError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -142,6 +143,41 @@ def test_a_photo_changed_during_the_push_survives_a_page_that_overwrites_it(worl
     assert sync(world.logged_in()).ok
     assert product.find(ids["A"]).blob_path("photo").read_bytes() == b"C" * 100, "the server holds the app's photo"
     assert not rhom.have_local_changes()
+
+
+def _photo_overwritten_while_pending(world: World) -> tuple[Any, Any, dict[str, str], Path]:
+    """A page overwrote A's photo while the app's own new photo of A waits to be pushed:
+    the client, the model, the server ids by name, and the app's file."""
+    world.setup_models(overwritten_models(world.models.layout))
+    product = world.Product
+    client = world.logged_in()
+    product.create(name="A", photo=b"A" * 100)
+    product.create(name="B", photo=b"B" * 100)
+    assert sync(client).ok and sync(client).ok
+    ids = {o["name"]: oid for oid, o in world.products.data.items()}
+    world.products.data[ids["A"]]["photo"] = world.products.data[ids["B"]]["photo"]
+    product.find(ids["A"]).update_attributes(price="2")
+    with during_push(product, lambda: product.find(ids["A"]).update_attributes(photo=b"C" * 100)):
+        assert sync(client).ok
+    (pending,) = [value for attrib, value in rows(product, "attrib", "value") if attrib == "photo"]
+    return client, product, ids, rhom.blobs.path(pending)
+
+
+@pytest.mark.parametrize("meanwhile", ["a write of another record", "a restart"])
+def test_the_file_of_a_pending_blob_change_outlives_every_sweep_until_pushed(world: World, meanwhile: str) -> None:
+    """Every sweep, not only the page's, keeps a file that a change still to push names:
+    after a write of a model with blobs (which sweeps) or a restart (which sweeps every
+    partition), the push still uploads the app's photo."""
+    client, product, ids, kept = _photo_overwritten_while_pending(world)
+    if meanwhile == "a restart":
+        world.switch_device("device")
+        client = world.logged_in()
+    else:
+        product.find(ids["B"]).update_attributes(price="9")
+    assert kept.is_file()
+    assert sync(client).ok and sync(client).ok
+    assert product.find(ids["A"]).blob_path("photo").read_bytes() == b"C" * 100
+    assert not kept.exists() or kept == product.find(ids["A"]).blob_path("photo"), "gone once pushed"
 
 
 def test_bulk_sync_fills_the_models(world: World) -> None:
