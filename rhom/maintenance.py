@@ -6,7 +6,7 @@ import contextlib
 import sqlite3
 import tempfile
 import zipfile
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -93,16 +93,16 @@ def _partitions(reset_local_models: bool) -> Iterator[Database]:
             yield _databases()[name]
 
 
-def _destroy_data(db: Database, keep: Iterable[str], keep_files: Collection[str] = ()) -> None:
+def _destroy_data(db: Database, keep: Iterable[str]) -> None:
     """Empty every table of *db* except *keep*, logging nothing; then sweep the blobs
-    (except *keep_files*)."""
+    (inside a transaction, the caller sweeps once it commits)."""
     skip = set(keep)
     with changelog.no_changelog(db):
         db.execute_sql("UPDATE sources SET token = 0")
         for table in db.table_names():
             if table not in skip:
                 db.delete_all_from_table(table)
-    blobs.sweep(db, keep_files)
+    blobs.sweep(db)
 
 
 def _run_before_reset() -> None:
@@ -119,30 +119,34 @@ def database_client_reset(reset_local_models: bool = True) -> None:
 
 
 def _client_reset(
-    reset_local_models: bool = True,
-    keep_files: Collection[str] = (),
-    restore: Callable[[Database], None] | None = None,
+    reset_local_models: bool = True, keep: Callable[[], Callable[[Database], None]] | None = None
 ) -> None:
-    """:func:`database_client_reset`, leaving the blob files *keep_files* in place, and
-    calling *restore* with each emptied database inside the transaction that empties it
-    (the sync client puts the records that use those files back, with their changes).
+    """:func:`database_client_reset`; with *keep*, what it reads is put back.
 
-    Each partition is emptied and restored in one transaction, the user partition last:
-    its forgotten client id marks the reset done. A process killed midway leaves every
-    partition either as it was or reset and restored, and the client id still known, so
+    Every partition is locked for writing (``BEGIN IMMEDIATE``) before anything is read,
+    so no write of the app falls between what *keep* reads and the reset. *keep* then
+    reads what to put back and returns the function that puts it back into each emptied
+    database, in the transaction that empties it. The user partition commits last: its
+    forgotten client id marks the reset done. A process killed midway leaves every
+    partition either as it was or reset and refilled, and the client id still known, so
     the server's next "unknown client" answer runs the reset again.
     """
     _run_before_reset()
     user = _user_db()
-    for db in sorted(_partitions(reset_local_models), key=lambda db: db is user):
-        with db.peewee.atomic("IMMEDIATE"):
+    databases = sorted(_partitions(reset_local_models), key=lambda db: db is not user)
+    with contextlib.ExitStack() as locked:  # left in reverse order: the user partition last
+        for db in databases:
+            locked.enter_context(db.peewee.atomic("IMMEDIATE"))
+        restore = keep() if keep is not None else None
+        for db in databases:
             if db is user:
                 _client_info({"client_id": None, "token": None, "token_sent": 0})
                 set_config("bulksync_state", "0")
-            _destroy_data(db, changelog.SYSTEM_TABLES, keep_files)
+            _destroy_data(db, changelog.SYSTEM_TABLES)
             if restore is not None:
                 restore(db)
-        blobs.sweep(db, keep_files)
+    for db in databases:
+        blobs.sweep(db)  # the files of records not put back
 
 
 def database_full_reset(

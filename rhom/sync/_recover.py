@@ -19,6 +19,7 @@ answers the first record, which then goes.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from .. import _runtime, maintenance
@@ -45,6 +46,8 @@ def _snapshot() -> list[Kept]:
         unlinked = dict(conn.execute(
             "SELECT object, MAX(sent) FROM changed_values WHERE source_id = ? AND update_type = 'create' "
             "AND sent IN (2, 4, ?, ?) GROUP BY object", (source.id, IN_DOUBT, RESEND)).fetchall())  # fmt: skip
+        if source.pass_through:
+            unlinked = {}  # no server memory of creates: one sent is never sent again
         if source.belongs_to:
             live = {r[2] for r in rows if r[5] in ("create", "update")}
             for attrs in source.read_objects(live).values():
@@ -85,25 +88,21 @@ def _sent_creates(source: SyncSource, object_ids: set[str]) -> list[tuple[Any, .
 
 
 def reset_keeping_local_changes() -> None:
-    kept = _snapshot()
-    files = {  # blob files of the objects put back: the reset must not delete them
-        value
-        for source, objects, _, _ in kept
-        for attrs in objects.values()
-        for attrib, value in attrs.items()
-        if attrib in source.blob_attribs and value
-    }
+    def keep() -> Callable[[Database], None]:  # every partition is locked: nothing changes now
+        kept = _snapshot()
 
-    def restore(db: Database) -> None:  # inside the transaction that emptied db
-        for source, objects, rows, again in kept:
-            if source.db is not db:
-                continue
-            with no_changelog(db):
-                source.upsert(objects)
-                db.connection().executemany(
-                    "INSERT INTO changed_values (source_id, attrib, object, value, attrib_type, update_type, sent) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)", rows)  # fmt: skip
-                # the server may have made them: sent until answered, edits waiting for the link
-                resend_current(source, again)
+        def restore(db: Database) -> None:  # inside the transaction that emptied db
+            for source, objects, rows, again in kept:
+                if source.db is not db:
+                    continue
+                with no_changelog(db):
+                    source.upsert(objects)
+                    db.connection().executemany(
+                        "INSERT INTO changed_values (source_id, attrib, object, value, attrib_type, update_type, sent) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?)", rows)  # fmt: skip
+                    # the server may have made them: sent until answered, edits waiting for the link
+                    resend_current(source, again)
 
-    maintenance._client_reset(reset_local_models=False, keep_files=files, restore=restore)
+        return restore
+
+    maintenance._client_reset(reset_local_models=False, keep=keep)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import rhom
+from rhom.sync import _recover
 from rhom.sync.client import SyncClient
 from rhom.sync.source import SyncSource
 
@@ -284,6 +286,33 @@ def test_a_recovery_cut_short_loses_no_local_change(world: World, monkeypatch: p
     assert rhom.client_id() not in (None, old_id)
     assert sorted((p["name"], p.get("price")) for p in world.products.data.values()) == [("Pad", None), ("Phone", "2")]
     assert not rhom.have_local_changes()
+
+
+def test_a_record_the_app_writes_during_the_recovery_is_kept(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The recovery locks every database before it reads what to keep: the app's write
+    waits for the reset instead of landing between the read and the reset, where it would
+    be deleted unseen."""
+    world.products.replace({"1": {"name": "Phone", "price": "1"}})
+    client = world.logged_in(bulksync_timeout=0.05)
+    assert sync(client).status == "complete"
+    assert world.server.admin("DELETE", f"/rc/v1/clients/{rhom.client_id()}").status_code == 200
+    world.Product.find("1").update_attributes(price="2")
+    snapshot, writers = _recover._snapshot, []
+
+    def while_the_app_writes() -> Any:
+        kept = snapshot()
+        writer = threading.Thread(target=lambda: world.Product.create(name="Typed meanwhile"))
+        writer.start()
+        writer.join(timeout=1.0)  # done now unless the recovery's lock holds it back
+        writers.append(writer)
+        return kept
+
+    monkeypatch.setattr(_recover, "_snapshot", while_the_app_writes)
+    assert sync(client).status == "complete"
+    writers[0].join(30)
+    assert {a["name"] for a in values(world.Product).values()} == {"Phone", "Typed meanwhile"}
+    assert sync(client).ok
+    assert sorted(p["name"] for p in world.products.data.values()) == ["Phone", "Typed meanwhile"]
 
 
 def test_export_and_import_restore_data_and_blobs(world: World) -> None:
