@@ -267,13 +267,13 @@ def _create(
         outcome.created_changed = True
         try:
             with keeping_blobs():
-                attrs = _with_blobs(adapter, oid, attrs, blob_fields, uploads)
-                adapter.update({**attrs, "id": server_id})
+                stored = _with_blobs(adapter, oid, attrs, blob_fields, uploads)
+                adapter.update({**stored, "id": server_id})
         except Exception as exc:  # the record is made and linked: the edits failed, as an update would
             outcome.failed("update", exc, server_id)
-            outcome.error("update", server_id, attrs, str(exc))
+            outcome.error("update", server_id, attrs, str(exc))  # as pushed: the stored files are gone
             return
-        outcome.log_changes.append((server_id, _stored(attrs)))
+        outcome.log_changes.append((server_id, _stored(stored)))
         return
     try:
         with keeping_blobs():  # a create that fails keeps none of its files
@@ -307,11 +307,11 @@ def _update(
 ) -> None:
     try:
         with keeping_blobs():  # an update that fails keeps none of its files
-            attrs = _with_blobs(adapter, oid, attrs, blob_fields, uploads)
-            adapter.update({**attrs, "id": oid})
+            stored = _with_blobs(adapter, oid, attrs, blob_fields, uploads)
+            adapter.update({**stored, "id": oid})
     except Exception as exc:
         outcome.failed("update", exc, oid)
-        outcome.error("update", oid, attrs, str(exc))
+        outcome.error("update", oid, attrs, str(exc))  # as pushed: the stored files are gone
 
 
 def _delete(adapter: SourceAdapter, oid: str, attrs: dict[str, str], outcome: _Outcome) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from rhom.server import MemoryAdapter, SourceAdapter, Upload
 
@@ -339,3 +339,30 @@ def test_update_of_an_object_the_backend_lost_is_an_update_error(logged_in: RhoC
     commands = logged_in.page("Product")["commands"]
     assert "1-error" in commands["update-error"], "protocol.md §5.8: update of a missing object"
     assert "1" not in products.data, "no partial record is made"
+
+
+def test_a_refused_update_with_a_file_is_reported_as_the_client_pushed_it(
+    serve: Serve, rho: Callable[[str], RhoClient]
+) -> None:
+    """The refused update's file is not kept, so the update-error names the client's own
+    value: answered with a retry, the client sends its file again, not a name of a stored
+    file that is gone."""
+    photos = MemoryAdapter("Photo", {"1": {"title": "Beach"}}, blob_fields=("image_uri",))
+
+    def refuse(attrs: Mapping[str, str]) -> None:
+        raise ValueError("no new photos today")
+
+    photos.update = refuse  # type: ignore[method-assign]
+    with serve([photos]) as url:
+        client = rho(url)
+        client.login()
+        client.create_client()
+        client.sync("Photo")
+        cud = '{"source_name":"Photo","update":{"1":{"image_uri":"db/y.jpg"}},"blob_fields":["image_uri"]}'
+        files = {"image_uri-1": ("y.jpg", b"JPEGDATA", "application/octet-stream")}
+        assert (
+            client.http.post("/app/v1/Photo", data={"cud": cud}, files=files, headers=client.headers).status_code == 200
+        )
+        errors = client.page("Photo")["commands"]["update-error"]
+        assert errors["1"] == {"image_uri": "db/y.jpg"}
+        assert errors["1-error"] == {"message": "no new photos today"}
