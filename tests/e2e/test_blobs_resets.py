@@ -119,10 +119,9 @@ def overwritten_models(layout: str) -> Models:
     return Models(layout, Product, Customer)
 
 
-def test_a_photo_changed_during_the_push_survives_a_page_that_overwrites_it(world: World) -> None:
-    """The server changed the photo; the app changes it too while its push is in flight.
-    The page of that run downloads the server's photo over the app's, but the app's file
-    stays while its change waits: the next push uploads it and the app's photo wins."""
+def _photo_overwritten_while_pending(world: World) -> tuple[Any, Any, dict[str, str], Path]:
+    """A page overwrote A's photo while the app's own new photo of A waits to be pushed:
+    the client, the model, the server ids by name, and the app's file."""
     world.setup_models(overwritten_models(world.models.layout))
     product = world.Product
     client = world.logged_in()
@@ -134,6 +133,15 @@ def test_a_photo_changed_during_the_push_survives_a_page_that_overwrites_it(worl
     product.find(ids["A"]).update_attributes(price="2")
     with during_push(product, lambda: product.find(ids["A"]).update_attributes(photo=b"C" * 100)):
         assert sync(client).ok
+    (pending,) = [value for attrib, value in rows(product, "attrib", "value") if attrib == "photo"]
+    return client, product, ids, rhom.blobs.path(pending)
+
+
+def test_a_photo_changed_during_the_push_survives_a_page_that_overwrites_it(world: World) -> None:
+    """The server changed the photo; the app changes it too while its push is in flight.
+    The page of that run downloads the server's photo over the app's, but the app's file
+    stays while its change waits: the next push uploads it and the app's photo wins."""
+    client, product, ids, _ = _photo_overwritten_while_pending(world)
     assert product.find(ids["A"]).blob_path("photo").read_bytes() == b"B" * 100, "the page overwrote it"
     assert [(r[1], r[2], r[3]) for r in rows(product)] == [("photo", "update", 0)], "the app's change waits"
     assert sync(client).ok and sync(client).ok
@@ -145,24 +153,6 @@ def test_a_photo_changed_during_the_push_survives_a_page_that_overwrites_it(worl
     assert sync(world.logged_in()).ok
     assert product.find(ids["A"]).blob_path("photo").read_bytes() == b"C" * 100, "the server holds the app's photo"
     assert not rhom.have_local_changes()
-
-
-def _photo_overwritten_while_pending(world: World) -> tuple[Any, Any, dict[str, str], Path]:
-    """A page overwrote A's photo while the app's own new photo of A waits to be pushed:
-    the client, the model, the server ids by name, and the app's file."""
-    world.setup_models(overwritten_models(world.models.layout))
-    product = world.Product
-    client = world.logged_in()
-    product.create(name="A", photo=b"A" * 100)
-    product.create(name="B", photo=b"B" * 100)
-    assert sync(client).ok and sync(client).ok
-    ids = {o["name"]: oid for oid, o in world.products.data.items()}
-    world.products.data[ids["A"]]["photo"] = world.products.data[ids["B"]]["photo"]
-    product.find(ids["A"]).update_attributes(price="2")
-    with during_push(product, lambda: product.find(ids["A"]).update_attributes(photo=b"C" * 100)):
-        assert sync(client).ok
-    (pending,) = [value for attrib, value in rows(product, "attrib", "value") if attrib == "photo"]
-    return client, product, ids, rhom.blobs.path(pending)
 
 
 @pytest.mark.parametrize("meanwhile", ["a write of another record", "a restart"])
