@@ -103,21 +103,24 @@ def test_changes_made_while_a_create_is_in_doubt_go_out_once_its_fate_is_known(w
     assert world.products.calls.count("create") == 2 and world.products.calls.count("delete") == 1
 
 
-def test_a_create_sent_again_never_names_a_blob_file_its_delete_removed(world: World) -> None:
+def test_a_create_sent_again_for_a_deleted_object_still_carries_its_photo(world: World) -> None:
     """Deleted while its create was in doubt, the object goes out again as it was first
-    sent, but its photo's file went with the delete: the create is sent without the
-    photo rather than with a file name the server would keep as the photo's value."""
+    sent, photo included: the create's file stays until that change is settled (the
+    server may have made the record with it), and goes after the delete."""
     faults = FaultyTransport()
     client = world.logged_in(transport=faults)
     assert sync(client).ok
     poster = world.Product.create(name="Poster", photo=b"\x89PNG" + bytes(100))
+    photo = poster.blob_path("photo")
     faults.answer("POST", "/app/v1/Product", 502, b"<h1>Bad Gateway</h1>")
     assert sync(client).failed_sources == ["Product"]
     world.Product.find(poster.object).destroy()
+    assert photo.is_file(), "kept for the create that may go again"
     with pushes(world.Product) as sent:
         for _ in range(3):
             assert sync(client).ok
     creates = [push["body"]["create"] for push in sent if "create" in push["body"]]
-    assert creates == [{poster.object: {"name": "Poster"}}]
+    assert [{oid: sorted(attrs) for oid, attrs in c.items()} for c in creates] == [{poster.object: ["name", "photo"]}]
     assert world.products.data == {} and values(world.Product) == {}
+    assert not photo.exists(), "settled: the file went"
     assert world.products.calls.count("create") == 1 and world.products.calls.count("delete") == 1
