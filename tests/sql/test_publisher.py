@@ -9,6 +9,7 @@ get of the application's writes came through the publisher.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -88,11 +90,9 @@ class Server:
         return result
 
 
-@pytest.fixture
-def server(products: Database, tmp_path: Path) -> Iterator[Server]:
-    """rhom.server over ``products`` (pushed to, never querying), on 127.0.0.1."""
-    source = SqlAdapter("Product", products.url, table="products", partition_by="owner", poll_interval=-1)
-    app = create_app([source], settings=Settings.for_tests(store=f"sqlite:///{tmp_path}/server.db"))
+@contextlib.contextmanager
+def _serving(app: Starlette, source: SqlAdapter, tmp_path: Path) -> Iterator[Server]:
+    """``app`` on 127.0.0.1 for the test; then its devices, rhom and ``source`` closed."""
     try:
         with run_in_thread(app) as url:
             serving = Serving(url, tmp_path)
@@ -104,6 +104,15 @@ def server(products: Database, tmp_path: Path) -> Iterator[Server]:
                 rhom.shutdown()
     finally:
         source.close()
+
+
+@pytest.fixture
+def server(products: Database, tmp_path: Path) -> Iterator[Server]:
+    """rhom.server over ``products`` (pushed to, never querying), on 127.0.0.1."""
+    source = SqlAdapter("Product", products.url, table="products", partition_by="owner", poll_interval=-1)
+    app = create_app([source], settings=Settings.for_tests(store=f"sqlite:///{tmp_path}/server.db"))
+    with _serving(app, source, tmp_path) as server:
+        yield server
 
 
 @pytest.fixture
@@ -395,17 +404,8 @@ def blob_server(products: Database, tmp_path: Path) -> Iterator[Server]:
         settings=Settings.for_tests(store=f"sqlite:///{tmp_path}/server.db"),
         routes=[Route("/media/{name}", serve_media)],
     )
-    try:
-        with run_in_thread(app) as url:
-            serving = Serving(url, tmp_path)
-            try:
-                yield Server(app, serving)
-            finally:
-                for device in serving.devices:
-                    device.client.close()
-                rhom.shutdown()
-    finally:
-        source.close()
+    with _serving(app, source, tmp_path) as server:
+        yield server
 
 
 @targets
